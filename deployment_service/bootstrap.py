@@ -1,0 +1,154 @@
+"""Create the shared AWS resources Troy needs, idempotently: run it again and it finds them.
+
+Used by ``manage.py bootstrap_aws`` (a real account or a local emulator), by ``manage.py
+devserver`` and by the test fixtures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+
+from deployment_service import aws
+
+
+@dataclass
+class BootstrapReport:
+    found: list[str] = field(default_factory=list)
+    made: list[str] = field(default_factory=list)
+    hosted_zone_id: str = ""
+    sns_topic_arn: str = ""
+
+    def lines(self) -> list[str]:
+        return [f"found  {item}" for item in self.found] + [f"made   {item}" for item in self.made]
+
+
+def _ensure_bucket(name: str, report: BootstrapReport) -> None:
+    s3 = aws.client("s3")
+    try:
+        s3.head_bucket(Bucket=name)
+        report.found.append(f"s3 bucket {name}")
+        return
+    except ClientError as exc:
+        if aws.error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+            raise
+    kwargs = {"Bucket": name}
+    if settings.AWS_REGION != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.AWS_REGION}
+    s3.create_bucket(**kwargs)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+        },
+    )
+    report.made.append(f"s3 bucket {name}")
+
+
+def live_bucket_policy(bucket: str, account_id: str) -> dict:
+    """Lets CloudFront (through Origin Access Control) read the live bucket, for this account's
+    distributions only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowCloudFrontServicePrincipalReadOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account_id}:distribution/*"}},
+            }
+        ],
+    }
+
+
+def _ensure_live_bucket_policy(report: BootstrapReport) -> None:
+    s3 = aws.client("s3")
+    account_id = aws.client("sts").get_caller_identity()["Account"]
+    wanted = live_bucket_policy(settings.TROY_LIVE_BUCKET, account_id)
+    try:
+        current = json.loads(s3.get_bucket_policy(Bucket=settings.TROY_LIVE_BUCKET)["Policy"])
+    except ClientError as exc:
+        if aws.error_code(exc) != "NoSuchBucketPolicy":
+            raise
+        current = None
+    if current == wanted:
+        report.found.append(f"bucket policy on {settings.TROY_LIVE_BUCKET} (CloudFront read)")
+        return
+    s3.put_bucket_policy(Bucket=settings.TROY_LIVE_BUCKET, Policy=json.dumps(wanted))
+    report.made.append(f"bucket policy on {settings.TROY_LIVE_BUCKET} (CloudFront read)")
+
+
+def _ensure_hosted_zone(report: BootstrapReport) -> str:
+    route53 = aws.client("route53")
+    if settings.TROY_HOSTED_ZONE_ID:
+        zone = route53.get_hosted_zone(Id=settings.TROY_HOSTED_ZONE_ID)["HostedZone"]
+        report.found.append(f"hosted zone {zone['Name']} ({settings.TROY_HOSTED_ZONE_ID}, from TROY_HOSTED_ZONE_ID)")
+        return settings.TROY_HOSTED_ZONE_ID
+    wanted = settings.TROY_BASE_DOMAIN.rstrip(".") + "."
+    zones = route53.list_hosted_zones_by_name(DNSName=wanted).get("HostedZones", [])
+    for zone in zones:
+        if zone["Name"] == wanted and not zone.get("Config", {}).get("PrivateZone"):
+            zone_id = zone["Id"].split("/")[-1]
+            report.found.append(f"hosted zone {wanted} ({zone_id})")
+            return zone_id
+    zone = route53.create_hosted_zone(Name=wanted, CallerReference=f"troy-{wanted}")["HostedZone"]
+    zone_id = zone["Id"].split("/")[-1]
+    report.made.append(f"hosted zone {wanted} ({zone_id}); set TROY_HOSTED_ZONE_ID={zone_id}")
+    return zone_id
+
+
+def _ensure_codebuild_project(report: BootstrapReport) -> None:
+    codebuild = aws.client("codebuild")
+    name = settings.TROY_CODEBUILD_PROJECT
+    if codebuild.batch_get_projects(names=[name]).get("projects"):
+        report.found.append(f"codebuild project {name}")
+        return
+    # Every build overrides source, buildspec and artifacts; these are the project's defaults.
+    codebuild.create_project(
+        name=name,
+        description="Troy: builds static sites from GitHub sources (source and buildspec set per build)",
+        source={"type": "S3", "location": f"{settings.TROY_ARTIFACT_BUCKET}/sources/placeholder.zip"},
+        artifacts={"type": "S3", "location": settings.TROY_ARTIFACT_BUCKET, "packaging": "ZIP"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": settings.TROY_CODEBUILD_IMAGE,
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=settings.TROY_CODEBUILD_SERVICE_ROLE,
+        timeoutInMinutes=settings.TROY_CODEBUILD_TIMEOUT_MINUTES,
+    )
+    report.made.append(f"codebuild project {name}")
+
+
+def _ensure_sns_topic(report: BootstrapReport) -> str:
+    sns = aws.client("sns")
+    name = settings.TROY_SNS_TOPIC_NAME
+    existing = [
+        t["TopicArn"]
+        for page in sns.get_paginator("list_topics").paginate()
+        for t in page.get("Topics", [])
+        if t["TopicArn"].rsplit(":", 1)[-1] == name
+    ]
+    if existing:
+        report.found.append(f"sns topic {existing[0]}")
+        return existing[0]
+    arn = sns.create_topic(Name=name)["TopicArn"]  # CreateTopic is idempotent too
+    report.made.append(f"sns topic {arn}; add it to TROY_SNS_TOPIC_ARNS")
+    return arn
+
+
+def bootstrap_aws_resources() -> BootstrapReport:
+    report = BootstrapReport()
+    _ensure_bucket(settings.TROY_LIVE_BUCKET, report)
+    _ensure_live_bucket_policy(report)
+    _ensure_bucket(settings.TROY_ARTIFACT_BUCKET, report)
+    report.hosted_zone_id = _ensure_hosted_zone(report)
+    _ensure_codebuild_project(report)
+    report.sns_topic_arn = _ensure_sns_topic(report)
+    return report

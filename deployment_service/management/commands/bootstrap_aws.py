@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from deployment_service.bootstrap import bootstrap_aws_resources
+
+
+class Command(BaseCommand):
+    help = "Create Troy's shared AWS resources (buckets, hosted zone, CodeBuild project, SNS topic) if missing."
+
+    def handle(self, *args, **options):
+        report = bootstrap_aws_resources()
+        for line in report.lines():
+            self.stdout.write(line)
+        self.stdout.write(f"hosted zone id: {report.hosted_zone_id}")
+        self.stdout.write(f"sns topic arn:  {report.sns_topic_arn}")

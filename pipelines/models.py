@@ -1,0 +1,257 @@
+"""Pipelines and builds, with their status machines. Transitions are pure state: no I/O here.
+
+Only the service layer (``pipelines/services``) calls a transition; the status fields are
+``protected`` so nothing can assign them directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from pipelines.choices import (
+    BUILD_FINISHED,
+    DEPLOYABLE,
+    ROW_STATUSES,
+    BuildKind,
+    BuildStatus,
+    BuildTrigger,
+    PipelineStatus as S,
+)
+from pipelines.validators import validate_branch, validate_pipeline_name, validate_relative_path, validate_repository
+
+# Transitions a person may ask for (API or admin); the rest belong to workers and the reaper.
+# ``custom["admin"]`` makes django-fsm's admin show the button; ``custom["label"]`` names it.
+_USER = {"admin": True, "user": True}
+_WORKER = {"admin": False, "user": False}
+
+
+class Pipeline(ConcurrentTransitionMixin, models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=63, unique=True, validators=[validate_pipeline_name])
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pipelines")
+
+    repository = models.CharField(
+        max_length=140, blank=True, default="", validators=[validate_repository],
+        help_text="GitHub 'owner/repo'; empty for release-only pipelines.",
+    )
+    branch = models.CharField(max_length=255, default="main", validators=[validate_branch])
+    build_install = models.TextField(blank=True, default="", help_text="Install command, e.g. 'npm ci'.")
+    build_command = models.TextField(blank=True, default="", help_text="Build command, e.g. 'npm run build'.")
+    build_test = models.TextField(blank=True, default="", help_text="Test command; no test phase when empty.")
+    build_output_dir = models.CharField(
+        max_length=255, default="dist", validators=[validate_relative_path],
+        help_text="Directory the build writes the site to, relative to the repository root.",
+    )
+    auto_deploy = models.BooleanField(default=True, help_text="Deploy on every push to the branch.")
+    github_installation_id = models.BigIntegerField(null=True, blank=True)
+
+    status = FSMField(default=S.PRE_PROVISIONED, choices=ROW_STATUSES, protected=True, db_index=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    # The at-rest status a queued pipeline returns to when its last queued build is cancelled.
+    queued_from = models.CharField(max_length=32, blank=True, default="", choices=ROW_STATUSES)
+    last_error = models.TextField(blank=True, default="")
+
+    distribution_id = models.CharField(max_length=64, blank=True, default="")
+    distribution_domain = models.CharField(max_length=255, blank=True, default="")
+    live_build = models.ForeignKey(
+        "pipelines.Build", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(name__startswith="-") & ~Q(name__endswith="-") & ~Q(name=""),
+                name="pipeline_name_is_dns_label",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name}.{settings.TROY_BASE_DOMAIN}"
+
+    @property
+    def site_url(self) -> str:
+        return f"https://{self.domain}/"
+
+    @property
+    def live_prefix(self) -> str:
+        """Key prefix of this pipeline's files in the live bucket (the distribution's origin path)."""
+        return str(self.id)
+
+    # --- transitions (state only) ---------------------------------------------------------------
+
+    def _moved(self) -> None:
+        self.status_changed_at = timezone.now()
+
+    @transition(field=status, source=[S.PRE_PROVISIONED, S.FAILED_TO_PROVISION], target=S.PROVISION_REQUEST,
+                custom={**_USER, "label": "Provision"})
+    def request_provisioning(self) -> None:
+        self._moved()
+        self.last_error = ""
+
+    @transition(field=status, source=S.PROVISION_REQUEST, target=S.PROVISIONING, custom=_WORKER)
+    def start_provisioning(self) -> None:
+        self._moved()
+
+    @transition(field=status, source=S.PROVISIONING, target=S.READY_FOR_DEPLOYMENT, custom=_WORKER)
+    def finish_provisioning(self, *, distribution_id: str, distribution_domain: str) -> None:
+        self._moved()
+        self.distribution_id = distribution_id
+        self.distribution_domain = distribution_domain
+        self.last_error = ""
+
+    @transition(field=status, source=S.PROVISIONING, target=S.FAILED_TO_PROVISION, custom=_WORKER)
+    def fail_provisioning(self, *, error: str) -> None:
+        self._moved()
+        self.last_error = error
+
+    @transition(field=status, source=list(DEPLOYABLE), target=S.QUEUED, custom={**_USER, "label": "Deploy"})
+    def queue_deployment(self) -> None:
+        self._moved()
+        self.queued_from = self.status
+
+    @transition(field=status, source=S.QUEUED, target=S.DEPLOYING, custom=_WORKER)
+    def start_deployment(self) -> None:
+        self._moved()
+
+    @transition(field=status, source=S.DEPLOYING, target=S.DEPLOYED, custom=_WORKER)
+    def finish_deployment(self, *, live_build: Build) -> None:
+        self._moved()
+        self.live_build = live_build
+        self.last_error = ""
+        self.queued_from = ""
+
+    @transition(field=status, source=[S.QUEUED, S.DEPLOYING], target=S.FAILED_TO_DEPLOY, custom=_WORKER)
+    def fail_deployment(self, *, error: str) -> None:
+        self._moved()
+        self.last_error = error
+        self.queued_from = ""
+
+    @transition(field=status, source=S.QUEUED, target=RETURN_VALUE(*DEPLOYABLE), custom=_WORKER)
+    def withdraw_deployment(self) -> str:
+        self._moved()
+        target = self.queued_from if self.queued_from in DEPLOYABLE else S.READY_FOR_DEPLOYMENT
+        self.queued_from = ""
+        return target
+
+    @transition(
+        field=status,
+        source=[S.PRE_PROVISIONED, S.PROVISION_REQUEST, S.READY_FOR_DEPLOYMENT, S.QUEUED, S.DEPLOYED,
+                S.FAILED_TO_PROVISION, S.FAILED_TO_DEPLOY, S.FAILED_TO_DELETE],
+        target=S.SCHEDULED_FOR_DELETION,
+        custom={**_USER, "label": "Delete"},
+    )
+    def schedule_deletion(self) -> None:
+        self._moved()
+        self.queued_from = ""
+
+    @transition(field=status, source=S.SCHEDULED_FOR_DELETION, target=S.DELETING, custom=_WORKER)
+    def start_deletion(self) -> None:
+        self._moved()
+
+    @transition(field=status, source=S.DELETING, target=S.DELETED, custom=_WORKER)
+    def finish_deletion(self) -> None:
+        self._moved()
+
+    @transition(field=status, source=S.DELETING, target=S.FAILED_TO_DELETE, custom=_WORKER)
+    def fail_deletion(self, *, error: str) -> None:
+        self._moved()
+        self.last_error = error
+
+
+class Build(ConcurrentTransitionMixin, models.Model):
+    """One attempt to put a version live: an automated (CodeBuild) build or a release deploy."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="builds")
+    number = models.PositiveIntegerField(help_text="Counts up per pipeline, from 1.")
+    kind = models.CharField(max_length=16, choices=BuildKind.choices)
+    trigger = models.CharField(max_length=16, choices=BuildTrigger.choices)
+    status = FSMField(default=BuildStatus.QUEUED, choices=BuildStatus.choices, protected=True, db_index=True)
+
+    ref = models.CharField(max_length=255, blank=True, default="")
+    commit_sha = models.CharField(max_length=40, blank=True, default="")
+    release = models.ForeignKey("releases.Release", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="builds")
+    source_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="redeploys", help_text="The build a rollback redeploys.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+
+    codebuild_build_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    phase = models.CharField(max_length=32, blank=True, default="")
+    phases = models.JSONField(default=list, blank=True)
+    logs_url = models.URLField(max_length=1024, blank=True, default="")
+    artifact_key = models.CharField(max_length=1024, blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+
+    files_uploaded = models.PositiveIntegerField(default=0)
+    files_unchanged = models.PositiveIntegerField(default=0)
+    files_deleted = models.PositiveIntegerField(default=0)
+    bytes_uploaded = models.BigIntegerField(default=0)
+    invalidation_id = models.CharField(max_length=64, blank=True, default="")
+    # {path: {"sha256": ..., "size": ..., "content_type": ..., "cache_control": ...}} of what this
+    # build put live; the next deploy diffs against it.
+    manifest = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "number"], name="build_number_unique_per_pipeline"),
+            models.UniqueConstraint(
+                fields=["pipeline"], condition=Q(status=BuildStatus.RUNNING), name="one_running_build_per_pipeline"
+            ),
+        ]
+        indexes = [models.Index(fields=["pipeline", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} #{self.number}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in BUILD_FINISHED
+
+    # --- transitions (state only) ---------------------------------------------------------------
+
+    @transition(field=status, source=BuildStatus.QUEUED, target=BuildStatus.RUNNING)
+    def start(self) -> None:
+        self.started_at = timezone.now()
+
+    @transition(field=status, source=BuildStatus.RUNNING, target=BuildStatus.SUCCEEDED)
+    def succeed(self) -> None:
+        self.finished_at = timezone.now()
+        self.error = ""
+
+    @transition(field=status, source=[BuildStatus.QUEUED, BuildStatus.RUNNING], target=BuildStatus.FAILED)
+    def fail(self, *, error: str) -> None:
+        self.finished_at = timezone.now()
+        self.error = error
+
+    @transition(field=status, source=[BuildStatus.QUEUED, BuildStatus.RUNNING], target=BuildStatus.CANCELLED)
+    def cancel(self, *, reason: str = "") -> None:
+        self.finished_at = timezone.now()
+        self.error = reason
+
+    @transition(field=status, source=BuildStatus.QUEUED, target=BuildStatus.SUPERSEDED)
+    def supersede(self, *, by: Build) -> None:
+        self.finished_at = timezone.now()
+        self.error = f"Superseded by build #{by.number}."

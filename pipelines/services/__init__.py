@@ -1,0 +1,35 @@
+"""Every write to pipelines and builds. Views, admin, actors and commands call these; nothing else
+calls a transition or writes a status.
+
+Each status change: lock the pipeline row, apply the transition, save, write the event — one
+transaction — and enqueue follow-up actors on commit.
+"""
+
+from pipelines.services.builds import (  # noqa: F401
+    build_cancel,
+    build_redeploy,
+    build_request,
+    deployment_fail,
+    deployment_finish,
+    deployment_start,
+)
+from pipelines.services.pipelines import (  # noqa: F401
+    pipeline_create,
+    pipeline_fail_deletion,
+    pipeline_fail_provisioning,
+    pipeline_finish_deletion,
+    pipeline_finish_provisioning,
+    pipeline_record_distribution,
+    pipeline_request_provisioning,
+    pipeline_schedule_deletion,
+    pipeline_start_deletion,
+    pipeline_start_provisioning,
+    pipeline_update,
+    pipelines_reap_stuck,
+)
+from pipelines.services.transitions import (  # noqa: F401
+    SYSTEM_REAPER,
+    SYSTEM_WORKER,
+    actor_of,
+    allowed_actions,
+)

@@ -1,0 +1,216 @@
+"""Builds and the deployment queue.
+
+Rules (DESIGN.md): one running build per pipeline; a deployment asked for while one is queued or
+running queues a build and leaves the status alone; when a deployment ends the newest queued build
+runs next and older queued ones are superseded; cancelling the last queued build withdraws the
+pipeline to the status it was queued from.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+
+from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.exceptions import BuildNotCancellable, BuildNotFound, NothingToRedeploy
+from pipelines.models import Build, Pipeline
+from pipelines.services.pipelines import _enqueue
+from pipelines.services.transitions import SYSTEM_WORKER, apply_transition, lock_pipeline, refuse
+
+logger = logging.getLogger(__name__)
+
+STAT_FIELDS = ("files_uploaded", "files_unchanged", "files_deleted", "bytes_uploaded", "invalidation_id")
+
+
+def _lock_build(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
+    """Lock the build's pipeline, then the build (always in that order: no deadlocks)."""
+    try:
+        pipeline_id = Build.objects.values_list("pipeline_id", flat=True).get(pk=build_id)
+    except (Build.DoesNotExist, ValueError) as exc:
+        raise BuildNotFound(f"Build {build_id} does not exist.") from exc
+    pipeline = lock_pipeline(pipeline_id)
+    return pipeline, Build.objects.select_for_update().get(pk=build_id)
+
+
+def build_needs_codebuild(build: Build) -> bool:
+    """An automated build runs CodeBuild, unless it redeploys an artifact that already exists."""
+    return build.kind == BuildKind.AUTOMATED and build.source_build_id is None
+
+
+def build_request(
+    *,
+    pipeline_id: uuid.UUID | str,
+    kind: str,
+    trigger: str,
+    actor: str,
+    requested_by: AbstractBaseUser | None = None,
+    ref: str = "",
+    commit_sha: str = "",
+    release: Any = None,
+    source_build: Build | None = None,
+    artifact_key: str = "",
+) -> Build:
+    """Queue a build. A pipeline at rest moves to ``queued``; one already queued or deploying keeps
+    its status and the build waits its turn."""
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
+            raise refuse(pipeline, "queue_deployment")
+        number = (Build.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
+        build = Build.objects.create(
+            pipeline=pipeline,
+            number=number,
+            kind=kind,
+            trigger=trigger,
+            ref=ref,
+            commit_sha=commit_sha,
+            release=release,
+            source_build=source_build,
+            artifact_key=artifact_key or (release.artifact_key if release is not None else ""),
+            requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
+        )
+        what = f"Build #{number} queued ({BuildTrigger(trigger).label.lower()})."
+        if pipeline.status in DEPLOYABLE:
+            apply_transition(pipeline, "queue_deployment", actor=actor, build=build, message=what)
+            _enqueue("run_deployment", str(pipeline.id))
+        else:
+            logger.info("%s: %s behind the current deployment", pipeline.name, what)
+    return build
+
+
+def deployment_start(*, pipeline_id: uuid.UUID | str) -> Build | None:
+    """Worker: take the newest queued build, supersede older queued ones, → deploying.
+
+    Returns None (and changes nothing) when the pipeline is not ``queued``: a duplicate or stale
+    message. On commit, enqueues the build's work: CodeBuild, or the deploy step directly.
+    """
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        if pipeline.status != S.QUEUED:
+            logger.info("%s is %s, not queued: nothing to start", pipeline.name, pipeline.status)
+            return None
+        queued = list(
+            Build.objects.select_for_update().filter(pipeline=pipeline, status=BuildStatus.QUEUED).order_by("-number")
+        )
+        if not queued:
+            apply_transition(pipeline, "withdraw_deployment", actor=SYSTEM_WORKER, message="No queued build left.")
+            return None
+        build, older = queued[0], queued[1:]
+        for stale in older:
+            stale.supersede(by=build)
+            stale.save()
+        build.start()
+        build.save()
+        apply_transition(pipeline, "start_deployment", actor=SYSTEM_WORKER, build=build,
+                         message=f"Build #{build.number} started.")
+        _enqueue("run_codebuild" if build_needs_codebuild(build) else "deploy_build", str(build.id))
+    return build
+
+
+def _advance_queue(pipeline: Pipeline) -> None:
+    """After a deployment ends: if builds are waiting, queue the pipeline again."""
+    if Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).exists():
+        newest = Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).order_by("-number").first()
+        apply_transition(pipeline, "queue_deployment", actor=SYSTEM_WORKER, build=newest,
+                         message=f"Build #{newest.number} runs next.")
+        _enqueue("run_deployment", str(pipeline.id))
+
+
+def deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any] | None = None,
+                      manifest: dict[str, Any] | None = None) -> Build | None:
+    """Worker: the build's files are live. → deployed, the build becomes the live build.
+
+    Returns None when the build is not running (a duplicate: it already finished)."""
+    with transaction.atomic():
+        pipeline, build = _lock_build(build_id)
+        if build.status != BuildStatus.RUNNING or pipeline.status != S.DEPLOYING:
+            logger.info("build %s is %s (pipeline %s): not finishing again", build_id, build.status, pipeline.status)
+            return None
+        for field, value in (stats or {}).items():
+            if field not in STAT_FIELDS:
+                raise TypeError(f"unknown build stat {field!r}")
+            setattr(build, field, value)
+        if manifest is not None:
+            build.manifest = manifest
+        build.succeed()
+        build.save()
+        apply_transition(pipeline, "finish_deployment", actor=SYSTEM_WORKER,
+                         message=f"Build #{build.number} is live.", build=build, live_build=build)
+        _advance_queue(pipeline)
+    return build
+
+
+def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTEM_WORKER) -> Build | None:
+    """Worker, CodeBuild handler or reaper: the build failed. → failed_to_deploy (the site keeps
+    serving what was live), and the next queued build runs. None when the build already ended."""
+    with transaction.atomic():
+        pipeline, build = _lock_build(build_id)
+        if build.status != BuildStatus.RUNNING:
+            logger.info("build %s is %s: not failing it", build_id, build.status)
+            return None
+        build.fail(error=error)
+        build.save()
+        if pipeline.status == S.DEPLOYING:
+            apply_transition(pipeline, "fail_deployment", actor=actor, build=build,
+                             message=f"Build #{build.number} failed: {error}", error=error)
+            _advance_queue(pipeline)
+    return build
+
+
+def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
+    """Cancel a queued build; withdraw the pipeline when it was the last one queued.
+
+    A running automated build is stopped in CodeBuild by a worker; its STOPPED event then fails it.
+    A running release deploy cannot be cancelled (it is short and stopping it halfway would leave a
+    half-updated site)."""
+    with transaction.atomic():
+        pipeline, build = _lock_build(build_id)
+        if build.status == BuildStatus.QUEUED:
+            build.cancel(reason=f"Cancelled by {actor}.")
+            build.save()
+            others = Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).exists()
+            if pipeline.status == S.QUEUED and not others:
+                apply_transition(pipeline, "withdraw_deployment", actor=actor, build=build,
+                                 message=f"Build #{build.number} cancelled; nothing left to deploy.")
+        elif build.status == BuildStatus.RUNNING and build_needs_codebuild(build):
+            if not build.cancel_requested:
+                build.cancel_requested = True
+                build.save(update_fields=["cancel_requested", "updated_at"])
+                _enqueue("stop_codebuild", str(build.id))
+        else:
+            raise BuildNotCancellable(
+                f"Build #{build.number} is {build.status}; only queued builds and running automated builds "
+                "can be cancelled.",
+                extra={"status": build.status},
+            )
+    return build
+
+
+def build_redeploy(*, build_id: uuid.UUID | str, actor: str, requested_by: AbstractBaseUser | None = None) -> Build:
+    """Rollback: deploy an earlier build's artifact again, as a new build (only what differs is uploaded)."""
+    try:
+        source = Build.objects.select_related("pipeline").get(pk=build_id)
+    except (Build.DoesNotExist, ValueError) as exc:
+        raise BuildNotFound(f"Build {build_id} does not exist.") from exc
+    if source.status != BuildStatus.SUCCEEDED or not source.artifact_key:
+        raise NothingToRedeploy(
+            f"Build #{source.number} is {source.status}; only a build that went live can be deployed again.",
+            extra={"status": source.status},
+        )
+    return build_request(
+        pipeline_id=source.pipeline_id,
+        kind=source.kind,
+        trigger=BuildTrigger.ROLLBACK,
+        actor=actor,
+        requested_by=requested_by,
+        ref=source.ref,
+        commit_sha=source.commit_sha,
+        release=source.release,
+        source_build=source,
+        artifact_key=source.artifact_key,
+    )

@@ -1,0 +1,216 @@
+"""Pipeline lifecycle: create, change settings, provision, delete, reap."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Any
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pipelines.choices import NAME_EDITABLE, BuildStatus, PipelineStatus as S
+from pipelines.exceptions import NameLocked
+from pipelines.models import Build, Pipeline
+from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
+from pipelines.validators import normalize_relative_path
+
+logger = logging.getLogger(__name__)
+
+# Settings a user may change; ``name`` only while nothing exists on AWS.
+EDITABLE_FIELDS = (
+    "name", "repository", "branch", "build_install", "build_command", "build_test",
+    "build_output_dir", "auto_deploy",
+)
+
+
+def _enqueue(actor_name: str, *args: Any) -> None:
+    """Send ``pipelines.tasks.<actor_name>`` once the surrounding transaction commits."""
+
+    def send() -> None:
+        from pipelines import tasks
+
+        getattr(tasks, actor_name).send(*args)
+
+    transaction.on_commit(send)
+
+
+def _clean_and_save(pipeline: Pipeline) -> None:
+    pipeline.build_output_dir = normalize_relative_path(pipeline.build_output_dir)
+    pipeline.full_clean(exclude=["owner", "status", "live_build"])
+    try:
+        with transaction.atomic():
+            pipeline.save()
+    except IntegrityError as exc:
+        # Two creates of one name racing past full_clean's unique check: the constraint wins.
+        raise ValidationError({"name": ["A pipeline with this name already exists."]}) from exc
+
+
+def pipeline_create(*, owner: AbstractBaseUser, name: str, provision: bool = False, actor: str,
+                    **fields: Any) -> Pipeline:
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"pipeline_create got unknown fields {sorted(unknown)}")
+    with transaction.atomic():
+        pipeline = Pipeline(owner=owner, name=name, **fields)
+        _clean_and_save(pipeline)
+        if provision:
+            apply_transition(pipeline, "request_provisioning", actor=actor, message="Provisioning requested at creation.")
+            _enqueue("provision_pipeline", str(pipeline.id))
+    return pipeline
+
+
+def pipeline_update(*, pipeline_id: uuid.UUID | str, actor: str, **changes: Any) -> Pipeline:
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"pipeline_update got unknown fields {sorted(unknown)}")
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        if "name" in changes and changes["name"] != pipeline.name and pipeline.status not in NAME_EDITABLE:
+            raise NameLocked(
+                "The name cannot change once the pipeline is provisioned: its domain and distribution use it.",
+                extra={"status": pipeline.status},
+            )
+        for field, value in changes.items():
+            setattr(pipeline, field, value)
+        _clean_and_save(pipeline)
+    logger.info("pipeline %s settings changed by %s: %s", pipeline.name, actor, sorted(changes))
+    return pipeline
+
+
+# --- provisioning -------------------------------------------------------------------------------
+
+def pipeline_request_provisioning(*, pipeline_id: uuid.UUID | str, actor: str) -> Pipeline:
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        retry = pipeline.status == S.FAILED_TO_PROVISION
+        apply_transition(pipeline, "request_provisioning", actor=actor,
+                         message="Provisioning retried." if retry else "Provisioning requested.")
+        _enqueue("provision_pipeline", str(pipeline.id))
+    return pipeline
+
+
+def pipeline_start_provisioning(*, pipeline_id: uuid.UUID | str) -> Pipeline:
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(pipeline, "start_provisioning", actor=SYSTEM_WORKER)
+    return pipeline
+
+
+def pipeline_finish_provisioning(*, pipeline_id: uuid.UUID | str, distribution_id: str,
+                                 distribution_domain: str) -> Pipeline:
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(
+            pipeline, "finish_provisioning", actor=SYSTEM_WORKER,
+            message=f"Distribution {distribution_id} ({distribution_domain}) serves {pipeline.domain}.",
+            distribution_id=distribution_id, distribution_domain=distribution_domain,
+        )
+    return pipeline
+
+
+def pipeline_record_distribution(*, pipeline_id: uuid.UUID | str, distribution_id: str,
+                                 distribution_domain: str) -> None:
+    """Keep the distribution's id as soon as it exists, so deletion can find it even when
+    provisioning fails later (no status change, no event)."""
+    Pipeline.objects.filter(pk=pipeline_id).update(
+        distribution_id=distribution_id, distribution_domain=distribution_domain, updated_at=timezone.now()
+    )
+
+
+def pipeline_fail_provisioning(*, pipeline_id: uuid.UUID | str, error: str, actor: str = SYSTEM_WORKER) -> Pipeline:
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(pipeline, "fail_provisioning", actor=actor, message=error, error=error)
+    return pipeline
+
+
+# --- deletion -----------------------------------------------------------------------------------
+
+def pipeline_schedule_deletion(*, pipeline_id: uuid.UUID | str, actor: str) -> Pipeline:
+    """Ask for deletion; builds still queued are cancelled (they could never run)."""
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(pipeline, "schedule_deletion", actor=actor, message="Deletion requested.")
+        for build in Build.objects.select_for_update().filter(pipeline=pipeline, status=BuildStatus.QUEUED):
+            build.cancel(reason="Cancelled: the pipeline is being deleted.")
+            build.save()
+        _enqueue("delete_pipeline", str(pipeline.id))
+    return pipeline
+
+
+def pipeline_start_deletion(*, pipeline_id: uuid.UUID | str) -> Pipeline:
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(pipeline, "start_deletion", actor=SYSTEM_WORKER)
+    return pipeline
+
+
+def pipeline_finish_deletion(*, pipeline_id: uuid.UUID | str) -> None:
+    """Write the ``deleted`` event and remove the row (builds and releases go with it)."""
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(pipeline, "finish_deletion", actor=SYSTEM_WORKER, save=False,
+                         message="Route53 records, distribution and files removed.")
+        Pipeline.objects.filter(pk=pipeline.pk).update(live_build=None)
+        pipeline.delete()
+
+
+def pipeline_fail_deletion(*, pipeline_id: uuid.UUID | str, error: str, actor: str = SYSTEM_WORKER) -> Pipeline:
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        apply_transition(pipeline, "fail_deletion", actor=actor, message=error, error=error)
+    return pipeline
+
+
+# --- the reaper ---------------------------------------------------------------------------------
+
+def _deadlines() -> dict[str, int]:
+    return {
+        S.PROVISIONING: settings.TROY_STUCK_PROVISIONING_SECONDS,
+        S.DEPLOYING: settings.TROY_STUCK_DEPLOYING_SECONDS,
+        S.DELETING: settings.TROY_STUCK_DELETING_SECONDS,
+    }
+
+
+def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:
+    """Fail every pipeline that has been in an in-flight status past its deadline.
+
+    Returns the names of the pipelines failed. Each is handled in its own transaction and re-checked
+    under the lock, so a worker finishing at the same moment wins cleanly.
+    """
+    from pipelines.services.builds import deployment_fail
+
+    now = now or timezone.now()
+    reaped: list[str] = []
+    for status, seconds in _deadlines().items():
+        cutoff = now - timedelta(seconds=seconds)
+        stale_ids = list(
+            Pipeline.objects.filter(status=status, status_changed_at__lt=cutoff).values_list("id", flat=True)
+        )
+        for pipeline_id in stale_ids:
+            error = f"Stuck in {S(status).label.lower()} for more than {seconds // 60} minutes; failed by the reaper."
+            try:
+                with transaction.atomic():
+                    pipeline = lock_pipeline(pipeline_id)
+                    if pipeline.status != status or pipeline.status_changed_at >= cutoff:
+                        continue  # moved on meanwhile
+                    if status == S.PROVISIONING:
+                        apply_transition(pipeline, "fail_provisioning", actor=SYSTEM_REAPER, message=error, error=error)
+                    elif status == S.DELETING:
+                        apply_transition(pipeline, "fail_deletion", actor=SYSTEM_REAPER, message=error, error=error)
+                    else:
+                        running = pipeline.builds.filter(status=BuildStatus.RUNNING).first()
+                        if running is not None:
+                            deployment_fail(build_id=running.id, error=error, actor=SYSTEM_REAPER)
+                        else:
+                            apply_transition(pipeline, "fail_deployment", actor=SYSTEM_REAPER, message=error,
+                                             error=error)
+                reaped.append(pipeline.name)
+            except Exception:  # one bad row must not stop the sweep
+                logger.exception("reaper could not fail pipeline %s", pipeline_id)
+    return reaped

@@ -1,0 +1,72 @@
+"""Validators for what users type: pipeline names, repositories, branches, paths."""
+
+import posixpath
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+# A DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
+validate_pipeline_name = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z",
+    "A name is a DNS label: 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'.",
+    code="invalid_name",
+)
+
+_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+_REPO = r"[A-Za-z0-9._-]{1,100}"
+_REPOSITORY_RE = re.compile(rf"^{_OWNER}/{_REPO}\Z")
+
+
+def validate_repository(value: str) -> None:
+    """GitHub's ``owner/repo``: owner up to 39 of letters, digits and single hyphens; repo up to
+    100 of letters, digits, '.', '_', '-' (but not '.' or '..')."""
+    if not _REPOSITORY_RE.match(value) or value.split("/")[1] in {".", ".."} or value.endswith(".git"):
+        raise ValidationError(
+            "A repository is 'owner/repo' as on GitHub, e.g. 'octo-org/site'.",
+            code="invalid_repository",
+        )
+
+
+_BRANCH_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def validate_branch(value: str) -> None:
+    """The rules of ``git check-ref-format --branch`` that matter for a name typed by a user."""
+    if (
+        not value
+        or len(value) > 255
+        or _BRANCH_FORBIDDEN.search(value)
+        or value.startswith(("-", "/"))
+        or value.endswith(("/", ".", ".lock"))
+        or ".." in value
+        or "//" in value
+        or "@{" in value
+        or value == "@"
+        or any(part.startswith(".") for part in value.split("/"))
+    ):
+        raise ValidationError(f"{value!r} is not a valid branch name.", code="invalid_branch")
+
+
+def validate_relative_path(value: str) -> None:
+    """A path inside the build's workspace: relative, forward slashes, no '..' or NUL."""
+    if (
+        not value
+        or len(value) > 255
+        or "\x00" in value
+        or "\\" in value
+        or value.startswith("/")
+        or re.match(r"^[A-Za-z]:", value)
+        or any(part == ".." for part in value.split("/"))
+        or any(ord(ch) < 32 for ch in value)
+    ):
+        raise ValidationError(
+            "The output directory must be a relative path inside the repository "
+            "(no leading '/', no '..', no backslashes).",
+            code="invalid_output_dir",
+        )
+
+
+def normalize_relative_path(value: str) -> str:
+    normalized = posixpath.normpath(value.strip())
+    return "." if normalized in {"", "."} else normalized
