@@ -108,6 +108,7 @@ DATA_DIR = Path(env_str("TROY_DATA_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'troy.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The embedded default shares the file between web threads and the in-process worker:
     # WAL lets readers run beside a writer; IMMEDIATE takes the write lock up front so two
     # transactions never deadlock upgrading a read lock; the timeout waits instead of failing.
