@@ -9,6 +9,9 @@ class Event(models.Model):
     # Not foreign keys: the log outlives the pipeline and build rows it describes.
     pipeline_id = models.UUIDField(db_index=True)
     pipeline_name = models.CharField(max_length=63)
+    # Who owned the pipeline when the event was written: scopes the log to its owner after the
+    # pipeline row (and so the foreign key to its owner) is gone.
+    owner_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     build_id = models.UUIDField(null=True, blank=True)
     build_number = models.PositiveIntegerField(null=True, blank=True)
     from_status = models.CharField(max_length=32, choices=PipelineStatus.choices)

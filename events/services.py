@@ -22,6 +22,7 @@ def event_record(
     return Event.objects.create(
         pipeline_id=pipeline.id,
         pipeline_name=pipeline.name,
+        owner_id=pipeline.owner_id,
         build_id=build.id if build else None,
         build_number=build.number if build else None,
         from_status=from_status,
