@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
-from pipelines.exceptions import BuildNotCancellable, BuildNotFound, NothingToRedeploy
+from pipelines.exceptions import BuildNotCancellable, BuildNotFound, NoRepository, NothingToRedeploy
 from pipelines.models import Build, Pipeline
 from pipelines.services.pipelines import _enqueue
 from pipelines.services.transitions import SYSTEM_WORKER, apply_transition, lock_pipeline, refuse
@@ -61,6 +61,10 @@ def build_request(
         pipeline = lock_pipeline(pipeline_id)
         if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
             raise refuse(pipeline, "queue_deployment")
+        if kind == BuildKind.AUTOMATED and source_build is None and not pipeline.repository:
+            raise NoRepository(
+                f"Pipeline {pipeline.name} has no repository to build from; set one, or upload a release."
+            )
         number = (Build.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
         build = Build.objects.create(
             pipeline=pipeline,
