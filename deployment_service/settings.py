@@ -257,6 +257,9 @@ TROY_ARCHIVE_MAX_RATIO = env_int("TROY_ARCHIVE_MAX_RATIO", 200)
 TROY_DEPLOY_CONCURRENCY = env_int("TROY_DEPLOY_CONCURRENCY", 16)
 TROY_INVALIDATION_MAX_PATHS = env_int("TROY_INVALIDATION_MAX_PATHS", 15)
 FILE_UPLOAD_TEMP_DIR = env_str("TROY_UPLOAD_TEMP_DIR") or None
+# Validated uploads wait here until a worker stores them in the artifact bucket (web requests
+# never call AWS). With web and workers on separate machines this must be a shared volume.
+TROY_UPLOAD_SPOOL_DIR = Path(env_str("TROY_UPLOAD_SPOOL_DIR", str(DATA_DIR / "uploads")))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload streams to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
