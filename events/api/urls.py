@@ -1,1 +1,12 @@
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from events.api.views import EventViewSet, PipelineEventList
+
+router = SimpleRouter()
+router.register("events", EventViewSet, basename="event")
+
+urlpatterns = [
+    path("pipelines/<uuid:pipeline_id>/events/", PipelineEventList.as_view(), name="pipeline-events"),
+    *router.urls,
+]

@@ -1,1 +1,9 @@
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from pipelines.api.views import BuildViewSet, PipelineViewSet
+
+router = SimpleRouter()
+router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register("builds", BuildViewSet, basename="build")
+
+urlpatterns = router.urls

@@ -1,0 +1,111 @@
+"""Pipeline and build serializers. Input serializers validate what a client sends; the services
+write it. Output serializers only read. ``status`` is never writable."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from pipelines import services
+from pipelines.models import Build, Pipeline
+from pipelines.validators import validate_branch, validate_relative_path
+
+
+class BuildSettingsSerializer(serializers.Serializer):
+    """The pipeline's build commands, nested as ``build`` in the API (flat columns on the model)."""
+
+    install = serializers.CharField(source="build_install", required=False, allow_blank=True,
+                                    help_text="Install command, e.g. 'npm ci'.")
+    build = serializers.CharField(source="build_command", required=False, allow_blank=True,
+                                  help_text="Build command, e.g. 'npm run build'.")
+    test = serializers.CharField(source="build_test", required=False, allow_blank=True,
+                                 help_text="Test command; no test phase when empty.")
+    output_dir = serializers.CharField(source="build_output_dir", required=False, max_length=255,
+                                       validators=[validate_relative_path],
+                                       help_text="Directory the build writes the site to, relative to the repository root.")
+
+
+class BuildRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Build
+        fields = ["id", "number"]
+        read_only_fields = fields
+
+
+class PipelineSerializer(serializers.ModelSerializer):
+    """A pipeline as the API shows it."""
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    domain = serializers.CharField(read_only=True)
+    site_url = serializers.URLField(read_only=True)
+    build = BuildSettingsSerializer(source="*", read_only=True)
+    live_build = BuildRefSerializer(read_only=True, allow_null=True)
+    allowed_transitions = serializers.SerializerMethodField(
+        help_text="Transitions you may ask for now (provision, deploy, delete)."
+    )
+
+    class Meta:
+        model = Pipeline
+        fields = [
+            "id", "name", "domain", "site_url", "status", "status_display", "repository", "branch", "build",
+            "auto_deploy", "distribution_id", "distribution_domain", "live_build", "last_error",
+            "created_at", "updated_at", "allowed_transitions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_allowed_transitions(self, pipeline: Pipeline) -> list[str]:
+        return services.allowed_actions(pipeline)
+
+
+class PipelineWriteSerializer(serializers.ModelSerializer):
+    """Settings a user may set: on create all of them (plus ``provision``), on PATCH any subset.
+
+    Field validators (DNS-label name, unique name, ``owner/repo``, branch) come from the model; the
+    service validates again under the row lock and refuses a name change once provisioned."""
+
+    build = BuildSettingsSerializer(source="*", required=False)
+
+    class Meta:
+        model = Pipeline
+        fields = ["name", "repository", "branch", "build", "auto_deploy"]
+        extra_kwargs = {"repository": {"required": False}, "branch": {"required": False}}
+
+
+class PipelineCreateSerializer(PipelineWriteSerializer):
+    provision = serializers.BooleanField(
+        default=False, write_only=True,
+        help_text="Request provisioning right away (status provision_request).",
+    )
+
+    class Meta(PipelineWriteSerializer.Meta):
+        fields = [*PipelineWriteSerializer.Meta.fields, "provision"]
+
+
+class DeployRequestSerializer(serializers.Serializer):
+    ref = serializers.CharField(
+        required=False, max_length=255, validators=[validate_branch],
+        help_text="Branch, tag or commit to build; the pipeline's branch when left out.",
+    )
+
+
+class BuildStatsSerializer(serializers.Serializer):
+    files_uploaded = serializers.IntegerField(read_only=True)
+    files_unchanged = serializers.IntegerField(read_only=True)
+    files_deleted = serializers.IntegerField(read_only=True)
+    bytes_uploaded = serializers.IntegerField(read_only=True)
+    invalidation_id = serializers.CharField(read_only=True)
+
+
+class BuildSerializer(serializers.ModelSerializer):
+    stats = BuildStatsSerializer(source="*", read_only=True)
+    phases = serializers.JSONField(read_only=True, help_text="CodeBuild phases with their timings, in order.")
+
+    class Meta:
+        model = Build
+        fields = [
+            "id", "number", "pipeline", "kind", "trigger", "status", "ref", "commit_sha", "release",
+            "source_build", "codebuild_build_id", "phase", "phases", "logs_url", "error", "cancel_requested",
+            "stats", "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,32 @@
+"""Reads of pipelines and builds, scoped to who asks. The API and anything else that shows a user
+their pipelines go through these, so the ownership rule lives in one place: a user sees only their
+own pipelines and their builds; staff see everything."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from pipelines.models import Build, Pipeline
+
+
+def user_sees_all(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False))
+
+
+def pipeline_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Pipeline]:
+    pipelines = Pipeline.objects.select_related("owner", "live_build")
+    if user_sees_all(user):
+        return pipelines
+    if not getattr(user, "is_authenticated", False):
+        return pipelines.none()
+    return pipelines.filter(owner=user)
+
+
+def build_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Build]:
+    builds = Build.objects.select_related("pipeline")
+    if user_sees_all(user):
+        return builds
+    if not getattr(user, "is_authenticated", False):
+        return builds.none()
+    return builds.filter(pipeline__owner=user)
