@@ -1,0 +1,261 @@
+"""CloudFront distributions for pipelines: create (idempotently), find, disable, delete.
+
+Small functions over ``aws.client("cloudfront")`` that return plain data. "Not found" is answered
+as ``None`` / ``False`` rather than an exception, because every caller treats it as "already done".
+Other AWS errors propagate as botocore's ``ClientError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import logging
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+
+from deployment_service import aws
+
+logger = logging.getLogger(__name__)
+
+# CloudFront's hosted zone for alias records (the same for every distribution).
+CLOUDFRONT_HOSTED_ZONE_ID = "Z2FDTNDATAQYW2"
+# AWS managed cache policy "CachingOptimized": no cookies/query strings in the key, gzip+brotli.
+CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+# One Origin Access Control signs every distribution's requests to the live bucket (the bucket
+# policy allows this account's distributions); a per-pipeline one would hit the account quota.
+ORIGIN_ACCESS_CONTROL_NAME = "troy-live-bucket"
+ORIGIN_ID = "troy-live-bucket"
+
+
+class DistributionLookupError(Exception):
+    """CloudFront says a distribution with our CallerReference exists but it cannot be found."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    id: str
+    domain_name: str
+    status: str  # "InProgress" or "Deployed"
+    enabled: bool
+    etag: str = ""
+
+    @property
+    def deployed(self) -> bool:
+        return self.status == "Deployed"
+
+
+@dataclass(frozen=True)
+class DistributionSpec:
+    """What a pipeline's distribution looks like; built by the provisioning flow.
+
+    ``comment`` must contain ``caller_reference``: that is how :func:`distribution_find` picks
+    candidates out of the account's distributions (the listing does not show CallerReferences).
+    """
+
+    caller_reference: str
+    comment: str
+    alias: str
+    origin_path: str
+
+
+def caller_reference_for(pipeline_id: object) -> str:
+    """Derived from the pipeline, so a retry of CreateDistribution never makes a second one."""
+    return f"troy-{pipeline_id}"
+
+
+def live_bucket_origin_domain() -> str:
+    """The live bucket's regional REST endpoint (what an S3 origin with OAC needs)."""
+    return f"{settings.TROY_LIVE_BUCKET}.s3.{settings.AWS_REGION}.amazonaws.com"
+
+
+def origin_access_control_ensure() -> str:
+    """The id of Troy's shared Origin Access Control, created when missing (found by name)."""
+    cloudfront = aws.client("cloudfront")
+    found = _origin_access_control_find(ORIGIN_ACCESS_CONTROL_NAME)
+    if found:
+        return found
+    try:
+        created = cloudfront.create_origin_access_control(
+            OriginAccessControlConfig={
+                "Name": ORIGIN_ACCESS_CONTROL_NAME,
+                "Description": "Troy: CloudFront reads the live bucket with SigV4",
+                "SigningProtocol": "sigv4",
+                "SigningBehavior": "always",
+                "OriginAccessControlOriginType": "s3",
+            }
+        )
+    except ClientError as exc:
+        # Another worker created it between our list and create.
+        if aws.error_code(exc) == "OriginAccessControlAlreadyExists":
+            found = _origin_access_control_find(ORIGIN_ACCESS_CONTROL_NAME)
+            if found:
+                return found
+        raise
+    return created["OriginAccessControl"]["Id"]
+
+
+def _origin_access_control_find(name: str) -> str | None:
+    cloudfront = aws.client("cloudfront")
+    marker = ""
+    while True:
+        kwargs = {"Marker": marker} if marker else {}
+        page = cloudfront.list_origin_access_controls(**kwargs)["OriginAccessControlList"]
+        for item in page.get("Items") or []:
+            if item.get("Name") == name:
+                return item["Id"]
+        marker = page.get("NextMarker") or ""
+        if not page.get("IsTruncated") or not marker:
+            return None
+
+
+def distribution_config(spec: DistributionSpec, *, origin_access_control_id: str) -> dict:
+    return {
+        "CallerReference": spec.caller_reference,
+        "Comment": spec.comment[:128],
+        "Enabled": True,
+        "Aliases": {"Quantity": 1, "Items": [spec.alias]},
+        "DefaultRootObject": "index.html",
+        "Origins": {
+            "Quantity": 1,
+            "Items": [
+                {
+                    "Id": ORIGIN_ID,
+                    "DomainName": live_bucket_origin_domain(),
+                    "OriginPath": spec.origin_path,
+                    # With OAC the legacy identity must be present and empty.
+                    "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    "OriginAccessControlId": origin_access_control_id,
+                }
+            ],
+        },
+        "DefaultCacheBehavior": {
+            "TargetOriginId": ORIGIN_ID,
+            "ViewerProtocolPolicy": "redirect-to-https",
+            "Compress": True,
+            "CachePolicyId": CACHING_OPTIMIZED_POLICY_ID,
+            "AllowedMethods": {
+                "Quantity": 2,
+                "Items": ["GET", "HEAD"],
+                "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+            },
+        },
+        "ViewerCertificate": {
+            "ACMCertificateArn": settings.TROY_ACM_CERTIFICATE_ARN,
+            "SSLSupportMethod": "sni-only",
+            "MinimumProtocolVersion": "TLSv1.2_2021",
+        },
+        "HttpVersion": "http2and3",
+        "IsIPV6Enabled": True,
+        "PriceClass": "PriceClass_All",
+    }
+
+
+def distribution_create(spec: DistributionSpec) -> Distribution:
+    """Create the distribution, or return the one an earlier attempt with the same
+    CallerReference already made (CloudFront answers DistributionAlreadyExists)."""
+    cloudfront = aws.client("cloudfront")
+    config = distribution_config(spec, origin_access_control_id=origin_access_control_ensure())
+    try:
+        answer = cloudfront.create_distribution(DistributionConfig=config)
+    except ClientError as exc:
+        if aws.error_code(exc) != "DistributionAlreadyExists":
+            raise
+        existing = distribution_find(spec)
+        if existing is None:
+            raise DistributionLookupError(
+                f"CloudFront reports a distribution with CallerReference {spec.caller_reference} "
+                f"but none with it in the comment or with alias {spec.alias} was found."
+            ) from exc
+        logger.info("distribution %s already existed for %s", existing.id, spec.caller_reference)
+        return existing
+    dist = answer["Distribution"]
+    return Distribution(
+        id=dist["Id"],
+        domain_name=dist["DomainName"],
+        status=dist["Status"],
+        enabled=dist["DistributionConfig"]["Enabled"],
+        etag=answer.get("ETag", ""),
+    )
+
+
+def distribution_find(spec: DistributionSpec) -> Distribution | None:
+    """The distribution made with ``spec.caller_reference``, found by listing distributions
+    whose comment or alias matches and checking each candidate's CallerReference."""
+    cloudfront = aws.client("cloudfront")
+    for page in cloudfront.get_paginator("list_distributions").paginate():
+        for item in page.get("DistributionList", {}).get("Items") or []:
+            aliases = item.get("Aliases", {}).get("Items") or []
+            if spec.caller_reference not in (item.get("Comment") or "") and spec.alias not in aliases:
+                continue
+            try:
+                config = cloudfront.get_distribution_config(Id=item["Id"])
+            except ClientError as exc:
+                if aws.error_code(exc) == "NoSuchDistribution":
+                    continue
+                raise
+            if config["DistributionConfig"].get("CallerReference") == spec.caller_reference:
+                return Distribution(
+                    id=item["Id"],
+                    domain_name=item["DomainName"],
+                    status=item["Status"],
+                    enabled=config["DistributionConfig"]["Enabled"],
+                    etag=config.get("ETag", ""),
+                )
+    return None
+
+
+def distribution_get(distribution_id: str) -> Distribution | None:
+    """The distribution's state and current ETag; ``None`` when it does not exist."""
+    cloudfront = aws.client("cloudfront")
+    try:
+        answer = cloudfront.get_distribution(Id=distribution_id)
+    except ClientError as exc:
+        if aws.error_code(exc) == "NoSuchDistribution":
+            return None
+        raise
+    dist = answer["Distribution"]
+    return Distribution(
+        id=dist["Id"],
+        domain_name=dist["DomainName"],
+        status=dist["Status"],
+        enabled=dist["DistributionConfig"]["Enabled"],
+        etag=answer["ETag"],
+    )
+
+
+def distribution_disable(distribution_id: str) -> bool:
+    """Turn the distribution off (it must be disabled and deployed before it can be deleted).
+
+    Reads the config and its ETag and writes it back with ``Enabled: False`` and ``IfMatch`` set
+    to that ETag, so a concurrent change is refused rather than overwritten. Returns ``False``
+    when the distribution does not exist."""
+    cloudfront = aws.client("cloudfront")
+    try:
+        answer = cloudfront.get_distribution_config(Id=distribution_id)
+    except ClientError as exc:
+        if aws.error_code(exc) == "NoSuchDistribution":
+            return False
+        raise
+    config = answer["DistributionConfig"]
+    if not config.get("Enabled", True):
+        return True
+    config["Enabled"] = False
+    try:
+        cloudfront.update_distribution(Id=distribution_id, IfMatch=answer["ETag"], DistributionConfig=config)
+    except ClientError as exc:
+        if aws.error_code(exc) == "NoSuchDistribution":
+            return False
+        raise
+    return True
+
+
+def distribution_delete(distribution_id: str, *, etag: str) -> bool:
+    """Delete a disabled, deployed distribution. Returns ``False`` when it was already gone."""
+    cloudfront = aws.client("cloudfront")
+    try:
+        cloudfront.delete_distribution(Id=distribution_id, IfMatch=etag)
+    except ClientError as exc:
+        if aws.error_code(exc) == "NoSuchDistribution":
+            return False
+        raise
+    return True

@@ -1,0 +1,235 @@
+"""Provisioning and deletion flows: what the ``provision_pipeline`` and ``delete_pipeline`` actors run.
+
+Each flow has three steps (STYLE rule 3): a short transaction that moves the pipeline into its
+in-flight status, the AWS calls outside any transaction, and a new locked transaction that
+finishes or fails it. Both are safe to run twice: the CloudFront CallerReference is derived from
+the pipeline, Route53 changes are UPSERTs, and "not found" counts as done when deleting.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+from deployment_service import aws
+from deployment_service.exceptions import InvalidTransition
+from deployment_service.integrations import cloudfront, route53, s3_cleanup
+from pipelines import services
+from pipelines.choices import PipelineStatus as S
+from pipelines.models import Pipeline
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "AWS said no" (or was unreachable): the pipeline fails with the message kept.
+AWS_ERRORS = (
+    ClientError,
+    BotoCoreError,
+    cloudfront.DistributionLookupError,
+    route53.HostedZoneNotFound,
+    s3_cleanup.S3DeleteError,
+)
+
+# Deletion waits for CloudFront to disable the distribution (typically 5–15 minutes) by
+# re-enqueueing itself; past this many checks it gives up (~95 minutes with the backoff below).
+DELETION_MAX_ATTEMPTS = 50
+DELETION_WAIT_FIRST_SECONDS = 15
+DELETION_WAIT_MAX_SECONDS = 120
+
+# Artifact-bucket folders that hold a pipeline's zips; nothing outside them is ever deleted.
+ARTIFACT_FOLDERS = ("releases/", "sources/", "artifacts/")
+
+
+def deletion_wait_seconds(attempt: int) -> float:
+    """Backoff between checks on a distribution being disabled: 15, 30, 60, 120, 120, … seconds."""
+    return float(min(DELETION_WAIT_FIRST_SECONDS * 2 ** min(attempt, 16), DELETION_WAIT_MAX_SECONDS))
+
+
+def distribution_spec(pipeline: Pipeline) -> cloudfront.DistributionSpec:
+    reference = cloudfront.caller_reference_for(pipeline.id)
+    return cloudfront.DistributionSpec(
+        caller_reference=reference,
+        comment=f"Troy pipeline {pipeline.name} ({reference})",
+        alias=pipeline.domain,
+        origin_path=f"/{pipeline.live_prefix}",
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        return aws.error_message(exc)
+    if isinstance(exc, AWS_ERRORS):
+        return str(exc)
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _load(pipeline_id: uuid.UUID | str) -> Pipeline | None:
+    try:
+        return Pipeline.objects.filter(pk=pipeline_id).first()
+    except (ValueError, TypeError):  # not a UUID: nothing to do
+        return None
+
+
+# --- provisioning -------------------------------------------------------------------------------
+
+def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
+    """provision_request → provisioning → ready_for_deployment, or failed_to_provision with the
+    AWS error kept. A message for a pipeline in any other status is stale and dropped."""
+    pipeline = _load(pipeline_id)
+    if pipeline is None:
+        logger.info("provision: pipeline %s no longer exists; dropping the message", pipeline_id)
+        return
+    if pipeline.status != S.PROVISION_REQUEST:
+        logger.info("provision: pipeline %s is %s, not provision_request; stale or duplicate message",
+                    pipeline.name, pipeline.status)
+        return
+    try:
+        pipeline = services.pipeline_start_provisioning(pipeline_id=pipeline.id)
+    except InvalidTransition:
+        logger.info("provision: pipeline %s was taken by another worker", pipeline.name)
+        return
+
+    # Outside any transaction: the AWS calls.
+    try:
+        distribution = _distribution_ensure(pipeline)
+        route53.alias_records_upsert(
+            zone_id=route53.hosted_zone_id(), name=pipeline.domain, distribution_domain=distribution.domain_name
+        )
+    except AWS_ERRORS as exc:
+        logger.warning("provision: pipeline %s failed: %s", pipeline.name, describe_error(exc))
+        _fail(services.pipeline_fail_provisioning, pipeline, describe_error(exc))
+        return
+    except Exception as exc:
+        _fail(services.pipeline_fail_provisioning, pipeline, describe_error(exc))
+        raise  # a bug: keep the traceback in the worker's log
+
+    try:
+        services.pipeline_finish_provisioning(
+            pipeline_id=pipeline.id, distribution_id=distribution.id, distribution_domain=distribution.domain_name
+        )
+    except InvalidTransition:
+        # The reaper failed it meanwhile; the distribution id is recorded and a retry reuses it.
+        logger.warning("provision: pipeline %s left provisioning before it finished", pipeline.name)
+
+
+def _distribution_ensure(pipeline: Pipeline) -> cloudfront.Distribution:
+    """The pipeline's distribution: the one already recorded, else created (or found again after
+    a crash between CreateDistribution and saving its id). Its id is saved at once."""
+    if pipeline.distribution_id:
+        existing = cloudfront.distribution_get(pipeline.distribution_id)
+        if existing is not None:
+            return existing
+        logger.warning("provision: recorded distribution %s of %s is gone; creating it again",
+                       pipeline.distribution_id, pipeline.name)
+    distribution = cloudfront.distribution_create(distribution_spec(pipeline))
+    services.pipeline_record_distribution(
+        pipeline_id=pipeline.id, distribution_id=distribution.id, distribution_domain=distribution.domain_name
+    )
+    return distribution
+
+
+def _fail(service, pipeline: Pipeline, error: str) -> None:
+    try:
+        service(pipeline_id=pipeline.id, error=error)
+    except InvalidTransition:
+        logger.warning("pipeline %s changed status before it could be failed (%s)", pipeline.name, error)
+
+
+# --- deletion -----------------------------------------------------------------------------------
+
+def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | None:
+    """One pass of the deletion. Returns the seconds to wait before the next pass (CloudFront is
+    still disabling the distribution), or ``None`` when finished, failed or stale.
+
+    scheduled_for_deletion → deleting on the first pass; later passes (the actor re-sending
+    itself) find the pipeline deleting and continue. At the end the ``deleted`` event is written
+    and the row removed."""
+    pipeline = _load(pipeline_id)
+    if pipeline is None:
+        logger.info("delete: pipeline %s no longer exists; dropping the message", pipeline_id)
+        return None
+    if pipeline.status == S.SCHEDULED_FOR_DELETION:
+        try:
+            pipeline = services.pipeline_start_deletion(pipeline_id=pipeline.id)
+        except InvalidTransition:
+            logger.info("delete: pipeline %s was taken by another worker", pipeline.name)
+            return None
+    elif pipeline.status != S.DELETING:
+        logger.info("delete: pipeline %s is %s; stale or duplicate message", pipeline.name, pipeline.status)
+        return None
+
+    try:
+        wait = _deletion_pass(pipeline, attempt)
+    except AWS_ERRORS as exc:
+        logger.warning("delete: pipeline %s failed: %s", pipeline.name, describe_error(exc))
+        _fail(services.pipeline_fail_deletion, pipeline, describe_error(exc))
+        return None
+    except Exception as exc:
+        _fail(services.pipeline_fail_deletion, pipeline, describe_error(exc))
+        raise
+
+    if wait is not None:
+        if attempt >= DELETION_MAX_ATTEMPTS:
+            _fail(
+                services.pipeline_fail_deletion, pipeline,
+                f"Gave up waiting for CloudFront distribution {pipeline.distribution_id} to be disabled "
+                f"after {attempt + 1} checks; schedule the deletion again to retry.",
+            )
+            return None
+        return wait
+
+    try:
+        services.pipeline_finish_deletion(pipeline_id=pipeline.id)
+    except InvalidTransition:
+        logger.warning("delete: pipeline %s left deleting before it finished", pipeline.name)
+    return None
+
+
+def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
+    """Records, then distribution (disable → wait until deployed → delete), then files."""
+    route53.alias_records_delete(zone_id=route53.hosted_zone_id(), name=pipeline.domain)
+
+    distribution_id = pipeline.distribution_id
+    if not distribution_id:
+        # Provisioning may have created one and crashed before saving its id.
+        found = cloudfront.distribution_find(distribution_spec(pipeline))
+        if found is not None:
+            distribution_id = found.id
+            services.pipeline_record_distribution(
+                pipeline_id=pipeline.id, distribution_id=found.id, distribution_domain=found.domain_name
+            )
+    if distribution_id:
+        distribution = cloudfront.distribution_get(distribution_id)
+        if distribution is not None:
+            if distribution.enabled:
+                if cloudfront.distribution_disable(distribution_id):
+                    logger.info("delete: disabling distribution %s of %s", distribution_id, pipeline.name)
+                    return deletion_wait_seconds(attempt)
+            elif not distribution.deployed:
+                return deletion_wait_seconds(attempt)
+            else:
+                try:
+                    cloudfront.distribution_delete(distribution_id, etag=distribution.etag)
+                except ClientError as exc:
+                    if aws.error_code(exc) != "PreconditionFailed":
+                        raise
+                    return deletion_wait_seconds(attempt)  # changed since we read it: look again
+
+    s3_cleanup.prefix_delete(bucket=settings.TROY_LIVE_BUCKET, prefix=f"{pipeline.live_prefix}/")
+    s3_cleanup.keys_delete(bucket=settings.TROY_ARTIFACT_BUCKET, keys=artifact_keys(pipeline))
+    return None
+
+
+def artifact_keys(pipeline: Pipeline) -> set[str]:
+    """The pipeline's zips in the artifact bucket: uploaded releases, downloaded sources and
+    CodeBuild artifacts (by convention and as recorded on its builds and releases)."""
+    from releases.models import Release
+
+    keys: set[str] = set()
+    for release_id, key in Release.objects.filter(pipeline=pipeline).values_list("id", "artifact_key"):
+        keys.update({f"releases/{release_id}.zip", key})
+    for build_id, key in pipeline.builds.values_list("id", "artifact_key"):
+        keys.update({f"sources/{build_id}.zip", f"artifacts/{build_id}.zip", key})
+    return {key for key in keys if key and key.startswith(ARTIFACT_FOLDERS)}
