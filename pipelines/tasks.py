@@ -77,6 +77,15 @@ def stop_codebuild(build_id: str) -> None:
     codebuild_stop_run(build_id=build_id)
 
 
+@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=10_000, max_backoff=120_000,
+                time_limit=2 * MINUTE, throws=(ApplicationError,))
+def report_commit_status(build_id: str) -> None:
+    """The build's current state as a GitHub commit status (pending, success, failure)."""
+    from pipelines.codebuild import codebuild_report_commit_status
+
+    codebuild_report_commit_status(build_id=build_id)
+
+
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
 def reap_stuck_pipelines() -> None:
     """Fail pipelines stuck in an in-flight status past their deadline (run periodically)."""

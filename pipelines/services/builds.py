@@ -125,6 +125,12 @@ def _advance_queue(pipeline: Pipeline) -> None:
         _enqueue("run_deployment", str(pipeline.id))
 
 
+def _report_commit_status(build: Build) -> None:
+    """An automated build's end goes back to its commit as a GitHub status (in a worker)."""
+    if build.kind == BuildKind.AUTOMATED and build.commit_sha:
+        _enqueue("report_commit_status", str(build.id))
+
+
 def deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any] | None = None,
                       manifest: dict[str, Any] | None = None) -> Build | None:
     """Worker: the build's files are live. → deployed, the build becomes the live build.
@@ -145,6 +151,7 @@ def deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any] | None
         build.save()
         apply_transition(pipeline, "finish_deployment", actor=SYSTEM_WORKER,
                          message=f"Build #{build.number} is live.", build=build, live_build=build)
+        _report_commit_status(build)
         _advance_queue(pipeline)
     return build
 
@@ -159,6 +166,7 @@ def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTE
             return None
         build.fail(error=error)
         build.save()
+        _report_commit_status(build)
         if pipeline.status == S.DEPLOYING:
             apply_transition(pipeline, "fail_deployment", actor=actor, build=build,
                              message=f"Build #{build.number} failed: {error}", error=error)
