@@ -1,0 +1,3 @@
+from troy_cli.main import run
+
+run()
