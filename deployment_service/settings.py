@@ -204,7 +204,7 @@ elif DRAMATIQ_BROKER_URL == "":
 else:
     raise ImproperlyConfigured("DRAMATIQ_BROKER_URL must start with amqp://, amqps://, redis:// or rediss://")
 DRAMATIQ_TASKS_DATABASE = "default"
-DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks", "github_tasks"]  # hooks.github_tasks: GitHub deliveries
 
 # --- AWS ----------------------------------------------------------------------------------------
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
