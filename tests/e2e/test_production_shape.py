@@ -1,0 +1,89 @@
+"""End to end in the production shape: gunicorn and a separate ``rundramatiq`` worker process on
+the real broker and PostgreSQL, AWS as a moto server. Driven black-box over HTTP like a user would;
+AWS is checked through boto3 against the moto server."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.postgres]
+
+ALIAS_ZONE = "Z2FDTNDATAQYW2"  # CloudFront's hosted zone for alias records
+
+
+def _pipeline_in(stack, pipeline_id: str, wanted: str, *, failed: set[str]):
+    """A probe: the pipeline once it reached ``wanted``; fails at once in a failed status."""
+
+    def probe():
+        response = stack.api.get(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=5)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["status"] in failed:
+            raise stack.failure(f"pipeline went to {body['status']} instead of {wanted}: {body}")
+        return body if body["status"] == wanted else None
+
+    return probe
+
+
+def _records_for(stack, domain: str) -> dict[str, dict]:
+    route53 = stack.boto("route53")
+    records = route53.list_resource_record_sets(HostedZoneId=stack.hosted_zone_id)["ResourceRecordSets"]
+    return {r["Type"]: r for r in records if r["Name"].rstrip(".") == domain}
+
+
+def test_pipeline_provisions_and_deletes_through_real_worker_process(stack):
+    name = f"e2e-{secrets.token_hex(3)}"
+    response = stack.api.post(stack.url("/api/v1/pipelines/"), json={
+        "name": name, "repository": "octo-org/site", "branch": "main", "provision": True,
+    }, timeout=10)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    pipeline_id = created["id"]
+    assert created["status"] == "provision_request"
+
+    # The worker process picks the message up from the broker and provisions on "AWS".
+    ready = stack.wait_for(
+        "pipeline ready_for_deployment",
+        _pipeline_in(stack, pipeline_id, "ready_for_deployment", failed={"failed_to_provision"}),
+    )
+    domain = ready["domain"]
+    assert domain == f"{name}.sites.troy.test"
+    distribution = stack.boto("cloudfront").get_distribution(Id=ready["distribution_id"])["Distribution"]
+    config = distribution["DistributionConfig"]
+    assert config["Aliases"]["Items"] == [domain]
+    assert config["Origins"]["Items"][0]["OriginPath"] == f"/{pipeline_id}"
+    assert ready["distribution_domain"] == distribution["DomainName"]
+    records = _records_for(stack, domain)
+    assert set(records) == {"A", "AAAA"}, records
+    for record in records.values():
+        assert record["AliasTarget"]["DNSName"].rstrip(".") == distribution["DomainName"]
+        assert record["AliasTarget"]["HostedZoneId"] == ALIAS_ZONE
+
+    # Deletion: scheduled by the API, done by the worker (it waits for the distribution to be
+    # disabled by re-enqueueing itself with a delay).
+    response = stack.api.delete(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=10)
+    assert response.status_code == 202, response.text
+    stack.wait_for(
+        "pipeline row removed (GET answers 404)",
+        lambda: stack.api.get(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=5).status_code == 404,
+        timeout=120,
+    )
+    response = stack.api.get(stack.url(f"/api/v1/pipelines/{pipeline_id}/events/"), timeout=5)
+    assert response.status_code == 200, response.text
+    page = response.json()
+    events = page["results"] if isinstance(page, dict) else page
+    moves = [(e["from_status"], e["to_status"]) for e in reversed(events)]  # the API lists newest first
+    assert moves == [
+        ("pre_provisioned", "provision_request"),
+        ("provision_request", "provisioning"), ("provisioning", "ready_for_deployment"),
+        ("ready_for_deployment", "scheduled_for_deletion"), ("scheduled_for_deletion", "deleting"),
+        ("deleting", "deleted"),
+    ], moves
+    assert all(e["pipeline_name"] == name for e in events)
+
+    # Nothing is left on AWS.
+    listed = stack.boto("cloudfront").list_distributions()["DistributionList"].get("Items", [])
+    assert ready["distribution_id"] not in {d["Id"] for d in listed}
+    assert _records_for(stack, domain) == {}
