@@ -173,7 +173,7 @@ def start_scheduler(stop: threading.Event) -> tuple[threading.Thread | None, str
         if exc.name != "deployment_service.scheduler":
             raise
         return None, "no deployment_service.scheduler module: the periodic reaper is not running"
-    run: Callable[..., object] = getattr(module, "run")
+    run: Callable[..., object] = getattr(module, "run_scheduler")
     thread = threading.Thread(target=run, args=(stop,), name="troy-scheduler", daemon=True)
     thread.start()
     return thread, "running in a thread (stuck-pipeline reaper, CodeBuild reconciler)"
