@@ -1,0 +1,260 @@
+"""GitHub webhook deliveries: verify, store once, and (in a worker) start builds for pushes.
+
+The web side (:func:`github_delivery_receive`) only checks the signature and the shape, stores
+the delivery and enqueues its handling on commit: no GitHub or AWS call, so it answers in
+milliseconds. Handling (:func:`github_delivery_handle`) runs in a worker and is idempotent: the
+delivery row is locked and ``processed_at`` is the guard, so a repeated message starts nothing.
+
+Answers (the view turns them into HTTP):
+
+* no ``GITHUB_WEBHOOK_SECRET`` configured → 503 ``webhook_not_configured`` (never accept unsigned);
+* signature missing → 401, wrong → 403, both ``invalid_signature``; nothing stored;
+* missing headers, a body that is not a JSON object, a push without its fields → 400 ``invalid_delivery``;
+* ``ping`` → 200 ``pong`` (not stored);
+* a ``X-GitHub-Delivery`` seen before → 200 ``duplicate``, nothing new;
+* ``push`` → stored, handled in a worker → 202 ``queued``;
+* any other event → stored as handled-and-ignored (an audit trail of what GitHub sent) → 200 ``ignored``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import hashlib
+import hmac
+import json
+import logging
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status as http_status
+
+from deployment_service.exceptions import ApplicationError, InvalidInput
+from hooks.models import GithubDelivery
+
+logger = logging.getLogger(__name__)
+
+_SHA_RE = re.compile(r"[0-9a-f]{40}")
+_DELIVERY_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_EVENT_RE = re.compile(r"[a-z_]{1,64}")
+BRANCH_PREFIX = "refs/heads/"
+TAG_PREFIX = "refs/tags/"
+
+
+class WebhookNotConfigured(ApplicationError):
+    code = "webhook_not_configured"
+    http_status = http_status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class InvalidSignature(ApplicationError):
+    code = "invalid_signature"
+    http_status = http_status.HTTP_401_UNAUTHORIZED
+
+
+class SignatureMismatch(InvalidSignature):
+    http_status = http_status.HTTP_403_FORBIDDEN
+
+
+class InvalidDelivery(InvalidInput):
+    code = "invalid_delivery"
+
+
+# --- signature -----------------------------------------------------------------------------------
+
+def github_signature(*, secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature-256`` value GitHub sends for ``body``: HMAC-SHA256 with the secret."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def github_signature_valid(*, secret: str, body: bytes, signature: str | None) -> bool:
+    """Constant-time comparison over the raw body's HMAC. An empty secret verifies nothing."""
+    if not secret or not signature:
+        return False
+    expected = github_signature(secret=secret, body=body).encode("ascii")
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
+
+
+# --- push payloads -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Push:
+    ref: str
+    after: str
+    repository: str
+    deleted: bool
+    installation_id: int | None
+    pusher: str
+
+    @property
+    def branch(self) -> str | None:
+        return self.ref[len(BRANCH_PREFIX):] if self.ref.startswith(BRANCH_PREFIX) else None
+
+
+def github_push_parse(payload: Any) -> Push:
+    """The fields of a push delivery Troy uses; :class:`InvalidDelivery` when one is missing."""
+    if not isinstance(payload, dict):
+        raise InvalidDelivery("A push delivery is a JSON object.")
+    ref, after = payload.get("ref"), payload.get("after")
+    repository = payload.get("repository")
+    full_name = repository.get("full_name") if isinstance(repository, dict) else None
+    problems = []
+    if not isinstance(ref, str) or not ref.startswith("refs/"):
+        problems.append("ref")
+    if not isinstance(after, str) or not _SHA_RE.fullmatch(after):
+        problems.append("after")
+    if not isinstance(full_name, str) or full_name.count("/") != 1:
+        problems.append("repository.full_name")
+    deleted = payload.get("deleted", False)
+    if not isinstance(deleted, bool):
+        problems.append("deleted")
+    installation = payload.get("installation")
+    installation_id = installation.get("id") if isinstance(installation, dict) else None
+    if installation_id is not None and (not isinstance(installation_id, int) or isinstance(installation_id, bool)):
+        problems.append("installation.id")
+    if problems:
+        raise InvalidDelivery(f"The push delivery lacks valid {', '.join(problems)}.",
+                              extra={"fields": problems})
+    pusher = payload.get("pusher") if isinstance(payload.get("pusher"), dict) else {}
+    sender = payload.get("sender") if isinstance(payload.get("sender"), dict) else {}
+    name = pusher.get("name") or sender.get("login") or "unknown"
+    return Push(ref=ref, after=after, repository=full_name, deleted=deleted or set(after) == {"0"},
+                installation_id=installation_id, pusher=str(name)[:100])
+
+
+# --- receiving (web request) ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Receipt:
+    status: str  # pong, duplicate, queued, ignored
+    http_status: int
+    delivery_id: str = ""
+
+
+def github_delivery_receive(*, body: bytes, signature: str | None, event: str | None,
+                            delivery_id: str | None) -> Receipt:
+    """Verify and store one delivery; enqueue its handling on commit. Raises an
+    :class:`ApplicationError` (with its HTTP status) for anything refused; nothing is stored then."""
+    secret = settings.GITHUB_WEBHOOK_SECRET
+    if not secret:
+        raise WebhookNotConfigured("GitHub deliveries are refused: GITHUB_WEBHOOK_SECRET is not set.")
+    if not signature:
+        raise InvalidSignature("The X-Hub-Signature-256 header is missing.")
+    if not github_signature_valid(secret=secret, body=body, signature=signature):
+        raise SignatureMismatch("The X-Hub-Signature-256 signature does not match the body.")
+
+    if not event or not _EVENT_RE.fullmatch(event):
+        raise InvalidDelivery("The X-GitHub-Event header is missing or malformed.")
+    if not delivery_id or not _DELIVERY_ID_RE.fullmatch(delivery_id):
+        raise InvalidDelivery("The X-GitHub-Delivery header is missing or malformed.")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidDelivery("The body is not JSON (set the webhook's content type to application/json).") from exc
+    if not isinstance(payload, dict):
+        raise InvalidDelivery("The body is not a JSON object.")
+
+    if event == "ping":
+        return Receipt("pong", http_status.HTTP_200_OK, delivery_id)
+    if event == "push":
+        github_push_parse(payload)  # refuse a malformed push now, not in the worker
+
+    with transaction.atomic():
+        if GithubDelivery.objects.filter(delivery_id=delivery_id).exists():
+            return Receipt("duplicate", http_status.HTTP_200_OK, delivery_id)
+        handled_now = event != "push"
+        try:
+            with transaction.atomic():
+                delivery = GithubDelivery.objects.create(
+                    delivery_id=delivery_id, event=event, payload=payload,
+                    processed_at=timezone.now() if handled_now else None,
+                    result=f"ignored: Troy does not act on {event} events" if handled_now else "",
+                )
+        except IntegrityError:  # the same delivery arriving twice at once
+            return Receipt("duplicate", http_status.HTTP_200_OK, delivery_id)
+        if handled_now:
+            return Receipt("ignored", http_status.HTTP_200_OK, delivery_id)
+        transaction.on_commit(lambda: _enqueue_handling(delivery.pk))
+    return Receipt("queued", http_status.HTTP_202_ACCEPTED, delivery_id)
+
+
+def _enqueue_handling(delivery_pk: int) -> None:
+    from hooks.github_tasks import handle_github_delivery
+
+    handle_github_delivery.send(delivery_pk)
+
+
+# --- handling (worker) ---------------------------------------------------------------------------
+
+def github_delivery_handle(*, delivery_pk: int) -> str | None:
+    """Handle a stored delivery once. Returns what was done (also kept in ``result``), or None
+    when the delivery is gone or was handled already (a repeated message: nothing happens)."""
+    with transaction.atomic():
+        delivery = GithubDelivery.objects.select_for_update().filter(pk=delivery_pk).first()
+        if delivery is None:
+            logger.info("GitHub delivery %s is gone: nothing to handle", delivery_pk)
+            return None
+        if delivery.processed_at is not None:
+            logger.info("GitHub delivery %s was handled at %s", delivery.delivery_id, delivery.processed_at)
+            return None
+        if delivery.event == "push":
+            try:
+                result = _push_handle(github_push_parse(delivery.payload))
+            except InvalidDelivery as exc:
+                result = f"ignored: {exc.detail}"
+        else:
+            result = f"ignored: Troy does not act on {delivery.event} events"
+        delivery.processed_at = timezone.now()
+        delivery.result = result
+        delivery.save(update_fields=["processed_at", "result"])
+    logger.info("GitHub delivery %s (%s): %s", delivery.delivery_id, delivery.event, result)
+    return result
+
+
+def _push_handle(push: Push) -> str:
+    """Start a build on every pipeline that deploys the pushed branch. Runs inside the delivery's
+    transaction, so a crash part-way leaves nothing half done and the retry starts afresh.
+    Pipelines are locked in name order (as every handler does), so two deliveries never deadlock."""
+    from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger
+    from pipelines.models import Pipeline
+    from pipelines.services import build_request
+    from pipelines.services.github_records import pipeline_record_installation
+
+    where = f"{push.repository} {push.ref}"
+    if push.deleted:
+        return f"ignored: {where} was deleted"
+    if push.ref.startswith(TAG_PREFIX):
+        return f"ignored: {where} is a tag"
+    branch = push.branch
+    if branch is None:
+        return f"ignored: {where} is not a branch"
+
+    pipelines = list(Pipeline.objects.filter(repository__iexact=push.repository).order_by("name"))
+    notes = []
+    for pipeline in pipelines:
+        if push.installation_id is not None:
+            try:
+                pipeline_record_installation(pipeline_id=pipeline.id, installation_id=push.installation_id)
+            except ApplicationError:  # deleted since it was listed
+                continue
+        if pipeline.branch != branch:
+            continue
+        if not pipeline.auto_deploy:
+            notes.append(f"{pipeline.name}: skipped, auto_deploy is off")
+            continue
+        if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
+            notes.append(f"{pipeline.name}: skipped, it is {pipeline.status} and cannot deploy")
+            continue
+        try:
+            build = build_request(
+                pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.PUSH,
+                actor=f"github:{push.pusher}", ref=branch, commit_sha=push.after,
+            )
+        except ApplicationError as exc:  # the pipeline changed since it was read (deleted, deleting…)
+            notes.append(f"{pipeline.name}: skipped, {exc.detail}")
+            continue
+        notes.append(f"{pipeline.name}: build #{build.number} queued for {push.after[:12]}")
+    if not notes:
+        return f"no pipeline deploys {push.repository} branch {branch}"
+    return "; ".join(notes)
