@@ -1,0 +1,236 @@
+"""Admin for operators: read-mostly. Every change goes through the service layer with the operator
+recorded as the actor; nothing here writes a status.
+
+The transition buttons are django-fsm's (``FSMAdminMixin``), but which buttons show comes from
+``services.allowed_actions`` and a click calls the matching service, never the model transition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
+
+from deployment_service.exceptions import ApplicationError
+from events.models import Event
+from pipelines import services
+from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
+from pipelines.models import Build, Pipeline
+from pipelines.services.pipelines import EDITABLE_FIELDS
+
+EVENT_LOG_LENGTH = 50
+INLINE_BUILDS = 20
+
+
+def _operator_action(request: HttpRequest, pipeline_id: Any, name: str) -> str:
+    """Run the service behind an admin button; answers the message to show. Raises ApplicationError."""
+    actor = services.actor_of(request.user)
+    if name == "request_provisioning":
+        services.pipeline_request_provisioning(pipeline_id=pipeline_id, actor=actor)
+        return "Provisioning requested; a worker creates the distribution and DNS records."
+    if name == "schedule_deletion":
+        services.pipeline_schedule_deletion(pipeline_id=pipeline_id, actor=actor)
+        return "Deletion scheduled; a worker removes the distribution, DNS records and files."
+    if name == "queue_deployment":
+        branch = Pipeline.objects.values_list("branch", flat=True).get(pk=pipeline_id)
+        build = services.build_request(pipeline_id=pipeline_id, kind=BuildKind.AUTOMATED,
+                                       trigger=BuildTrigger.MANUAL, ref=branch, actor=actor,
+                                       requested_by=request.user)
+        return f"Build #{build.number} of {branch} queued."
+    raise ValueError(name)
+
+
+OPERATOR_ACTIONS = ("request_provisioning", "queue_deployment", "schedule_deletion")
+
+
+class BuildInline(admin.TabularInline):
+    model = Build
+    fk_name = "pipeline"
+    verbose_name_plural = f"Builds (latest {INLINE_BUILDS})"
+    fields = ["build_link", "kind", "trigger", "status", "ref", "commit_sha", "phase", "created_at", "finished_at",
+              "error"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-number"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Build]:
+        # The latest builds of the pipeline shown (the inline adds its pipeline filter after this,
+        # so the limit sits in a correlated subquery rather than a slice).
+        latest = Build.objects.filter(pipeline=OuterRef("pipeline")).order_by("-number").values("pk")[:INLINE_BUILDS]
+        return super().get_queryset(request).filter(pk__in=Subquery(latest))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Build")
+    def build_link(self, build: Build) -> str:
+        url = reverse("admin:pipelines_build_change", args=[build.pk])
+        return format_html('<a href="{}">#{}</a>', url, build.number)
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["status"]
+    list_display = ["name", "domain", "status", "owner", "live_build_link", "updated_at"]
+    list_filter = ["status", "auto_deploy"]
+    search_fields = ["name", "repository", "owner__username", "distribution_id"]
+    list_select_related = ["owner", "live_build"]
+    raw_id_fields = ["owner"]
+    inlines = [BuildInline]
+    readonly_fields = [
+        "id", "domain", "status", "status_changed_at", "last_error", "distribution_id", "distribution_domain",
+        "live_build_link", "github_installation_id", "created_at", "updated_at", "event_log",
+    ]
+    add_fieldsets = [
+        (None, {"fields": ["name", "owner"]}),
+        ("Source and build", {"fields": ["repository", "branch", "auto_deploy", "build_install", "build_command",
+                                         "build_test", "build_output_dir"]}),
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "domain", "owner", "status", "status_changed_at", "last_error"]}),
+        ("Source and build", {"fields": ["repository", "branch", "auto_deploy", "build_install", "build_command",
+                                         "build_test", "build_output_dir"]}),
+        ("AWS", {"fields": ["id", "distribution_id", "distribution_domain", "live_build_link",
+                            "github_installation_id"]}),
+        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+        (f"Event log (latest {EVENT_LOG_LENGTH})", {"fields": ["event_log"]}),
+    ]
+    fsm_transition_success_msg = "{transition_name}"
+
+    # --- what may be edited ----------------------------------------------------------------------
+
+    def get_fieldsets(self, request: HttpRequest, obj: Pipeline | None = None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Pipeline | None = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("owner")
+            if obj.status not in NAME_EDITABLE:
+                readonly.append("name")  # the domain and distribution use it
+        return readonly
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def has_delete_permission(self, request: HttpRequest, obj: Pipeline | None = None) -> bool:
+        # Removing the row would leave the distribution and DNS records behind: use the Delete button.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Pipeline, form: Any, change: bool) -> None:
+        actor = services.actor_of(request.user)
+        fields = {name: form.cleaned_data[name] for name in EDITABLE_FIELDS if name in form.cleaned_data}
+        if change:
+            changed = {name: value for name, value in fields.items() if name in form.changed_data}
+            if changed:
+                try:
+                    services.pipeline_update(pipeline_id=obj.pk, actor=actor, **changed)
+                except ApplicationError as exc:  # e.g. a worker started provisioning meanwhile
+                    self.message_user(request, exc.detail, messages.ERROR)
+            return
+        created = services.pipeline_create(owner=form.cleaned_data["owner"], actor=actor, **fields)
+        # The admin goes on with ``obj`` (log entry, redirect): point it at the row the service made.
+        obj.id = created.id
+        obj._state.adding = False
+
+    # --- transition buttons ----------------------------------------------------------------------
+
+    def _get_fsm_extra_context(self, *, request: HttpRequest, obj: Pipeline | None) -> list[FSMObjectTransition]:
+        """The buttons: exactly ``services.allowed_actions`` (which also offers Deploy while a
+        deployment is queued or running: it queues a build behind)."""
+        if obj is None:
+            return []
+        buttons = []
+        for name in services.allowed_actions(obj):
+            if name in OPERATOR_ACTIONS:
+                transition = self._get_fsm_transition_by_name(obj=obj, transition_name=name)
+                buttons.append(FSMTransitionContext(name=name, label=self.get_fsm_label(transition),
+                                                    help_text=self.get_help_text(transition)))
+        if not buttons:
+            return []
+        return [FSMObjectTransition(fsm_field="status", block_label="Actions", available_transitions=buttons)]
+
+    def response_change(self, request: HttpRequest, obj: Pipeline) -> HttpResponse:
+        name = request.POST.get(self.fsm_post_param)
+        if not name:
+            return super().response_change(request, obj)
+        # The change form was saved (through the service) before this runs; now the button.
+        self._apply_fsm_transition(obj=obj, transition_name=name, request=request)
+        return HttpResponseRedirect(add_preserved_filters(
+            {"preserved_filters": self.get_preserved_filters(request), "opts": self.model._meta}, request.path
+        ))
+
+    def _apply_fsm_transition(self, *, obj: Pipeline, transition_name: str, request: HttpRequest,
+                              kwargs: Any = None) -> bool:
+        if transition_name not in OPERATOR_ACTIONS:
+            self.message_user(request, f"'{transition_name}' is not something an operator can do.", messages.ERROR)
+            return False
+        try:
+            message = _operator_action(request, obj.pk, transition_name)
+        except ApplicationError as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return False
+        self.message_user(request, message, messages.SUCCESS)
+        return True
+
+    # --- read-only displays ----------------------------------------------------------------------
+
+    @admin.display(description="Live build", ordering="live_build__number")
+    def live_build_link(self, pipeline: Pipeline) -> str:
+        if pipeline.live_build is None:
+            return "-"
+        url = reverse("admin:pipelines_build_change", args=[pipeline.live_build_id])
+        return format_html('<a href="{}">#{}</a>', url, pipeline.live_build.number)
+
+    @admin.display(description="Events")
+    def event_log(self, pipeline: Pipeline) -> str:
+        events = Event.objects.filter(pipeline_id=pipeline.pk).order_by("-created_at", "-id")[:EVENT_LOG_LENGTH]
+        return render_to_string("admin/pipelines/pipeline/event_log.html", {
+            "events": events,
+            "all_events_url": reverse("admin:events_event_changelist") + f"?pipeline_id={pipeline.pk}",
+        })
+
+
+@admin.register(Build)
+class BuildAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "number", "kind", "trigger", "status", "phase", "ref", "created_at", "finished_at"]
+    list_filter = ["status", "kind", "trigger"]
+    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref"]
+    list_select_related = ["pipeline"]
+    actions = ["cancel_builds"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Build | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Build | None = None) -> bool:
+        return False
+
+    @admin.action(description="Cancel selected builds (queued, or running automated ones)")
+    def cancel_builds(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:
+        actor = services.actor_of(request.user)
+        for build in queryset.order_by("pipeline__name", "number"):
+            try:
+                services.build_cancel(build_id=build.pk, actor=actor)
+            except ApplicationError as exc:
+                self.message_user(request, f"{build}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{build}: cancellation requested.", messages.SUCCESS)
