@@ -1,9 +1,17 @@
-"""Releases: pre-built zips uploaded by the CLI, stored in the artifact bucket."""
+"""Releases: pre-built zips uploaded by the CLI, stored in the artifact bucket.
 
+An upload is validated in the web request and lands in the upload spool (``pending``); a worker
+puts it in the artifact bucket (``stored``) or gives up (``failed``). Only releases/services.py
+writes ``status``.
+"""
+
+from pathlib import Path
 import uuid
 
 from django.conf import settings
 from django.db import models
+
+from releases.choices import ReleaseStatus
 
 
 class Release(models.Model):
@@ -15,6 +23,10 @@ class Release(models.Model):
     size = models.BigIntegerField(help_text="Bytes of the zip as uploaded.")
     file_count = models.PositiveIntegerField()
     uncompressed_size = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING,
+                              db_index=True)
+    error = models.TextField(blank=True, default="")
+    stored_at = models.DateTimeField(null=True, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -24,3 +36,8 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} release {self.version or self.id}"
+
+    @property
+    def spool_path(self) -> Path:
+        """Where the validated upload waits until a worker stores it."""
+        return Path(settings.TROY_UPLOAD_SPOOL_DIR) / f"{self.id}.zip"

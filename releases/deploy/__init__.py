@@ -1,0 +1,97 @@
+"""The deploy step, shared by release and automated builds.
+
+Contract (called by the actor ``pipelines.tasks.deploy_build``): ``deploy_build_run(build_id=…)``
+
+* acts only when the build is ``running`` and its pipeline ``deploying``; otherwise (a duplicate
+  or stale message) it logs and returns;
+* a release build whose zip is still in the upload spool (release ``pending``) is not ready: the
+  actor is sent again with a delay, never sleeping; a release that could not be stored, or that
+  stays pending past ``RELEASE_WAIT_SECONDS``, fails the build;
+* reads the artifact from ``build.artifact_key`` (``artifacts/{build id}.zip`` for an automated
+  build that has none recorded), puts it live (:func:`releases.deploy.sync.deploy_artifact`) and
+  calls ``pipelines.services.deployment_finish`` with the stats and manifest; on any error,
+  ``deployment_fail`` with the message (→ failed_to_deploy, the next queued build runs).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+import uuid
+
+from django.utils import timezone
+
+from deployment_service import aws
+from pipelines import services
+from pipelines.choices import BuildKind, BuildStatus, PipelineStatus
+from pipelines.models import Build
+from releases.choices import ReleaseStatus
+
+logger = logging.getLogger(__name__)
+
+RELEASE_WAIT_SECONDS = 30 * 60
+RELEASE_POLL_MS = 2_000
+
+
+def build_artifact_key(build: Build) -> str:
+    if build.artifact_key:
+        return build.artifact_key
+    if build.kind == BuildKind.AUTOMATED:
+        return f"artifacts/{build.id}.zip"
+    return ""
+
+
+def _wait_for_release(build: Build) -> bool:
+    """True when the build may go on; otherwise it was re-sent for later or failed."""
+    release = build.release
+    if release is None or release.status == ReleaseStatus.STORED:
+        return True
+    if release.status == ReleaseStatus.FAILED:
+        services.deployment_fail(build_id=build.id, error=f"The release upload could not be stored: {release.error}")
+        return False
+    if timezone.now() - release.created_at > timedelta(seconds=RELEASE_WAIT_SECONDS):
+        services.deployment_fail(build_id=build.id, error="The release upload was never stored (no worker stored it).")
+        return False
+    from pipelines.tasks import deploy_build
+
+    logger.info("build %s waits for release %s to be stored", build.id, release.id)
+    deploy_build.send_with_options(args=(str(build.id),), delay=RELEASE_POLL_MS)
+    return False
+
+
+def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
+    from releases.deploy.sync import deploy_artifact
+
+    build = Build.objects.select_related("pipeline", "pipeline__live_build", "release").filter(pk=build_id).first()
+    if build is None:
+        logger.info("build %s no longer exists: nothing to deploy", build_id)
+        return
+    pipeline = build.pipeline
+    if build.status != BuildStatus.RUNNING or pipeline.status != PipelineStatus.DEPLOYING:
+        logger.info("build %s is %s (pipeline %s): not deploying", build_id, build.status, pipeline.status)
+        return
+    if not _wait_for_release(build):
+        return
+    key = build_artifact_key(build)
+    if not key:
+        services.deployment_fail(build_id=build.id, error="The build has no artifact to deploy.")
+        return
+    live = pipeline.live_build if pipeline.live_build_id and pipeline.live_build_id != build.id else None
+    try:
+        result = deploy_artifact(
+            pipeline_id=str(pipeline.id),
+            distribution_id=pipeline.distribution_id,
+            artifact_key=key,
+            live_manifest=live.manifest if live is not None else None,
+            caller_reference=str(build.id),
+        )
+    except Exception as exc:  # every failure is the build's, kept on it; the next build runs
+        logger.exception("deploy of build %s failed", build_id)
+        services.deployment_fail(build_id=build.id, error=aws.error_message(exc))
+        return
+    services.deployment_finish(build_id=build.id, stats=result.stats(), manifest=result.manifest)
+    logger.info(
+        "build %s live: %d uploaded, %d unchanged, %d deleted, %d kept, invalidation %s",
+        build_id, len(result.uploaded), len(result.unchanged), len(result.deleted), len(result.kept),
+        result.invalidation_id or "none",
+    )

@@ -1,0 +1,246 @@
+"""Put an artifact zip live: only what changed, assets before pages, deletions last.
+
+What is live is known from two sources that agree when nothing went wrong: the live build's
+manifest (path → sha256, ETag, headers) and the bucket itself (a listing gives every key's ETag;
+each object carries its content hash as ``x-amz-meta-sha256``). A file is unchanged when the
+manifest has its hash and headers and the listing still shows the ETag the manifest recorded;
+when they disagree (a crashed run, a change made by hand) the object's metadata decides with one
+HEAD. So a no-change redeploy makes one LIST and no PUT, and a crashed deploy run again uploads
+only what is still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+import logging
+import os
+from pathlib import Path
+import tempfile
+import threading
+from typing import Any
+import zipfile
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from django.conf import settings
+
+from deployment_service import aws
+from releases.archive import ArchiveFile, ArchiveLimits, archive_open, archive_scan, member_chunks
+from releases.deploy.content import ObjectHeaders, is_fingerprinted, object_headers
+from releases.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
+
+logger = logging.getLogger(__name__)
+
+# Files up to this size are read into memory and sent with one PutObject; larger ones are
+# inflated to a temporary file and sent by s3transfer (multipart past MULTIPART_THRESHOLD), a few
+# at a time, so the worker's memory stays bounded whatever the artifact holds.
+IN_MEMORY_MAX_BYTES = 1024 * 1024
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+LARGE_FILES_AT_ONCE = 2
+_TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024,
+                           max_concurrency=4, use_threads=True)
+_DOWNLOAD = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024,
+                           max_concurrency=4, io_chunksize=256 * 1024)
+
+
+@dataclass
+class DeployResult:
+    uploaded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    bytes_uploaded: int = 0
+    invalidation_paths: list[str] = field(default_factory=list)
+    invalidation_id: str = ""
+    manifest: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "files_uploaded": len(self.uploaded),
+            "files_unchanged": len(self.unchanged),
+            "files_deleted": len(self.deleted),
+            "bytes_uploaded": self.bytes_uploaded,
+            "invalidation_id": self.invalidation_id,
+        }
+
+
+def _entry(file: ArchiveFile, headers: ObjectHeaders, etag: str) -> dict[str, Any]:
+    return {"sha256": file.sha256, "size": file.size, "etag": etag,
+            "content_type": headers.content_type, "cache_control": headers.cache_control}
+
+
+def artifact_download(*, key: str, to: Path) -> None:
+    """Stream the artifact zip from the artifact bucket to a local file (ranged GETs, bounded)."""
+    aws.client("s3").download_file(settings.TROY_ARTIFACT_BUCKET, key, str(to), Config=_DOWNLOAD)
+
+
+def live_listing(s3, *, prefix: str) -> dict[str, str]:
+    """Every key under the pipeline's prefix → its ETag (relative path → quoted ETag)."""
+    found: dict[str, str] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix):
+        for obj in page.get("Contents", []) or []:
+            found[obj["Key"][len(prefix):]] = obj["ETag"]
+    return found
+
+
+class _Uploader:
+    """Per-file work, run on the pool's threads. One shared client (boto3 clients are thread-safe)."""
+
+    def __init__(self, *, s3, zf: zipfile.ZipFile, prefix: str, listing: dict[str, str],
+                 live: dict[str, dict[str, Any]], workdir: Path) -> None:
+        self.s3 = s3
+        self.zf = zf
+        self.prefix = prefix
+        self.listing = listing
+        self.live = live
+        self.workdir = workdir
+        self.large = threading.BoundedSemaphore(LARGE_FILES_AT_ONCE)
+        self.lock = threading.Lock()
+        self.result = DeployResult()
+
+    def _already_there(self, file: ArchiveFile, headers: ObjectHeaders) -> str | None:
+        """The live object's ETag when it already holds this content with these headers."""
+        etag = self.listing.get(file.path)
+        if etag is None:
+            return None
+        before = self.live.get(file.path)
+        if (before and before.get("sha256") == file.sha256 and before.get("etag") == etag
+                and before.get("content_type") == headers.content_type
+                and before.get("cache_control") == headers.cache_control):
+            return etag
+        try:
+            head = self.s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=self.prefix + file.path)
+        except ClientError as exc:
+            if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        if (head.get("Metadata", {}).get("sha256") == file.sha256
+                and head.get("ContentType") == headers.content_type
+                and head.get("CacheControl") == headers.cache_control):
+            return head["ETag"]
+        return None
+
+    def _put(self, file: ArchiveFile, headers: ObjectHeaders) -> str:
+        key = self.prefix + file.path
+        extra = {"ContentType": headers.content_type, "CacheControl": headers.cache_control,
+                 "Metadata": {"sha256": file.sha256}}
+        if file.size <= IN_MEMORY_MAX_BYTES:
+            body = b"".join(member_chunks(self.zf, file.name))
+            return self.s3.put_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key, Body=body, **extra)["ETag"]
+        with self.large:
+            fd, tmp = tempfile.mkstemp(dir=self.workdir, suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in member_chunks(self.zf, file.name):
+                        out.write(chunk)
+                self.s3.upload_file(tmp, settings.TROY_LIVE_BUCKET, key, ExtraArgs=extra, Config=_TRANSFER)
+            finally:
+                os.unlink(tmp)
+        return self.s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key)["ETag"]
+
+    def sync(self, file: ArchiveFile, headers: ObjectHeaders) -> None:
+        etag = self._already_there(file, headers)
+        uploaded = etag is None
+        if uploaded:
+            etag = self._put(file, headers)
+        with self.lock:
+            self.result.manifest[file.path] = _entry(file, headers, etag)
+            if uploaded:
+                self.result.uploaded.append(file.path)
+                self.result.bytes_uploaded += file.size
+            else:
+                self.result.unchanged.append(file.path)
+
+
+def _run_all(pool: ThreadPoolExecutor, work, items: Iterable) -> None:
+    """Run ``work`` over ``items`` on the pool; wait for all; raise the first error."""
+    futures: list[Future] = [pool.submit(work, *item) for item in items]
+    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in pending:
+        future.cancel()
+    wait(pending)
+    for future in done:
+        future.result()
+
+
+def _delete(s3, *, prefix: str, paths: list[str]) -> None:
+    for start in range(0, len(paths), 1000):
+        batch = paths[start:start + 1000]
+        answer = s3.delete_objects(
+            Bucket=settings.TROY_LIVE_BUCKET,
+            Delete={"Objects": [{"Key": prefix + path} for path in batch], "Quiet": True},
+        )
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise RuntimeError(f"DeleteObjects failed for {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
+
+
+def deploy_artifact(
+    *,
+    pipeline_id: str,
+    distribution_id: str,
+    artifact_key: str,
+    live_manifest: dict[str, dict[str, Any]] | None,
+    caller_reference: str,
+) -> DeployResult:
+    """The deploy step's work on AWS. Idempotent: run again, it does only what is still missing."""
+    prefix = f"{pipeline_id}/"
+    live = live_manifest or {}
+    s3 = aws.client("s3")
+    with tempfile.TemporaryDirectory(prefix="troy-deploy-", dir=settings.FILE_UPLOAD_TEMP_DIR) as workdir:
+        archive = Path(workdir) / "artifact.zip"
+        artifact_download(key=artifact_key, to=archive)
+        with archive_open(archive) as zf:
+            summary = archive_scan(zf, limits=ArchiveLimits.from_settings())
+            listing = live_listing(s3, prefix=prefix)
+            uploader = _Uploader(s3=s3, zf=zf, prefix=prefix, listing=listing, live=live, workdir=Path(workdir))
+            planned = [(f, object_headers(f.path, f.head)) for f in summary.files]
+            # Pages last: a visitor never gets new HTML that points at assets not uploaded yet.
+            assets = [item for item in planned if not item[1].is_html]
+            pages = [item for item in planned if item[1].is_html]
+            with ThreadPoolExecutor(max_workers=max(1, settings.TROY_DEPLOY_CONCURRENCY),
+                                    thread_name_prefix="troy-deploy") as pool:
+                _run_all(pool, uploader.sync, assets)
+                _run_all(pool, uploader.sync, pages)
+    result = uploader.result
+    in_release = {f.path for f in summary.files}
+
+    # What the live build served and this release drops: fingerprinted assets stay one more
+    # deploy (pages already open in a browser still load their chunks), flagged ``kept`` so the
+    # next deploy removes them; everything else goes, including leftovers of failed runs.
+    dropped_live: list[str] = []
+    for path, entry in live.items():
+        if path in in_release:
+            continue
+        if not entry.get("kept") and is_fingerprinted(path):
+            if path in listing:
+                result.kept.append(path)
+                result.manifest[path] = {**entry, "kept": True}
+        else:
+            dropped_live.append(path)
+    kept = set(result.kept)
+    to_delete = sorted(path for path in listing if path not in in_release and path not in kept)
+    if to_delete:
+        _delete(s3, prefix=prefix, paths=to_delete)
+    result.deleted = to_delete
+
+    # Invalidate what visitors may have cached and is now different: overwritten or deleted.
+    # Worked out from the live manifest as well as from this run's writes, so a run repeated
+    # after a crash asks for the same paths (and finds the same invalidation).
+    changed = [
+        f.path for f in summary.files
+        if f.path in listing and (f.path in result.uploaded or live.get(f.path, {}).get("sha256") != f.sha256)
+    ]
+    gone = sorted(set(to_delete) | set(dropped_live))
+    paths = invalidation_paths_for(changed + gone)
+    if paths:
+        result.invalidation_paths = collapse_paths(paths, max_paths=settings.TROY_INVALIDATION_MAX_PATHS)
+        if distribution_id:
+            result.invalidation_id = invalidation_create(
+                distribution_id=distribution_id, paths=result.invalidation_paths, caller_reference=caller_reference
+            )
+        else:
+            logger.warning("pipeline %s has no distribution: not invalidating %d paths", pipeline_id, len(paths))
+    return result

@@ -1,0 +1,174 @@
+"""Every write to releases.
+
+Upload design (web requests never call AWS): the request streams the zip to a temporary file
+(:mod:`releases.uploads`), validates it completely (:mod:`releases.archive`, pure Python), moves
+it into the upload spool (``TROY_UPLOAD_SPOOL_DIR``) and records the release as ``pending`` —
+with, when asked, its queued build — in one transaction. On commit the ``store_release`` actor
+puts the zip in the artifact bucket (``releases/{id}.zip``) and marks it ``stored``. A deploy
+step that starts before that re-sends itself with a delay until the release is stored.
+A rejected upload leaves nothing: no row, no spool file, no object, no status change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+import shutil
+import tempfile
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger, PipelineStatus as S
+from pipelines.models import Build, Pipeline
+from pipelines.services import build_request
+from pipelines.services.transitions import refuse
+from releases.archive import archive_validate
+from releases.choices import ReleaseStatus
+from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound
+from releases.models import Release
+
+logger = logging.getLogger(__name__)
+
+NOT_ACCEPTING = (S.SCHEDULED_FOR_DELETION, S.DELETING)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _enqueue_store(release_id: str) -> None:
+    def send() -> None:
+        from releases.tasks import store_release
+
+        store_release.send(release_id)
+
+    transaction.on_commit(send)
+
+
+def _upload_on_disk(upload: UploadedFile, spool_dir: Path) -> tuple[str, bool]:
+    """A path to the uploaded bytes, and whether it is a copy this function made."""
+    if hasattr(upload, "temporary_file_path"):
+        return upload.temporary_file_path(), False
+    fd, path = tempfile.mkstemp(dir=spool_dir, suffix=".upload")
+    with os.fdopen(fd, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return path, True
+
+
+def _check_can_deploy(pipeline: Pipeline) -> None:
+    if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
+        raise refuse(pipeline, "queue_deployment")
+
+
+def release_upload(
+    *,
+    pipeline: Pipeline,
+    upload: UploadedFile,
+    version: str = "",
+    deploy: bool = False,
+    uploaded_by: AbstractBaseUser | None = None,
+    actor: str,
+) -> tuple[Release, Build | None]:
+    """Validate an uploaded zip and record it as a pending release (and queue its build)."""
+    if pipeline.status in NOT_ACCEPTING:
+        raise PipelineNotAcceptingReleases(
+            f"The pipeline is {S(pipeline.status).label.lower()}; it takes no new releases.",
+            extra={"status": pipeline.status},
+        )
+    if deploy:
+        _check_can_deploy(pipeline)  # 409 before anything is read or stored
+    spool_dir = Path(settings.TROY_UPLOAD_SPOOL_DIR)
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    source, copied = _upload_on_disk(upload, spool_dir)
+    try:
+        summary = archive_validate(source)
+        sha256 = getattr(upload, "sha256", None) or file_sha256(source)
+        release = Release(
+            id=uuid.uuid4(),
+            pipeline=pipeline,
+            version=version,
+            sha256=sha256,
+            size=os.path.getsize(source),
+            file_count=summary.file_count,
+            uncompressed_size=summary.uncompressed_size,
+            uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
+            status=ReleaseStatus.PENDING,
+        )
+        release.artifact_key = f"releases/{release.id}.zip"
+        shutil.move(source, release.spool_path)
+    except BaseException:
+        if copied:
+            Path(source).unlink(missing_ok=True)
+        raise
+    try:
+        with transaction.atomic():
+            release.save(force_insert=True)
+            build = None
+            if deploy:
+                build = build_request(
+                    pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI, actor=actor,
+                    requested_by=uploaded_by, release=release,
+                )
+            _enqueue_store(str(release.id))
+    except BaseException:
+        release.spool_path.unlink(missing_ok=True)
+        raise
+    logger.info("release %s of %s uploaded (%d files, %d bytes)", release.id, pipeline.name,
+                release.file_count, release.size)
+    return release, build
+
+
+def release_deploy(*, release_id: uuid.UUID | str, actor: str,
+                   requested_by: AbstractBaseUser | None = None) -> Build:
+    """Queue a build that deploys this release (it waits for the zip to be stored if need be)."""
+    try:
+        release = Release.objects.select_related("pipeline").get(pk=release_id)
+    except (Release.DoesNotExist, ValueError) as exc:
+        raise ReleaseNotFound(f"Release {release_id} does not exist.") from exc
+    if release.status == ReleaseStatus.FAILED:
+        raise ReleaseNotDeployable(
+            f"Release {release.version or release.id} could not be stored ({release.error}); upload it again.",
+            extra={"release_status": release.status},
+        )
+    return build_request(
+        pipeline_id=release.pipeline_id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI, actor=actor,
+        requested_by=requested_by, release=release,
+    )
+
+
+def release_mark_stored(*, release_id: uuid.UUID | str) -> bool:
+    """Worker: the zip is in the artifact bucket. False when the release was not pending."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().filter(pk=release_id).first()
+        if release is None or release.status != ReleaseStatus.PENDING:
+            return False
+        release.status = ReleaseStatus.STORED
+        release.stored_at = timezone.now()
+        release.error = ""
+        release.save(update_fields=["status", "stored_at", "error"])
+    return True
+
+
+def release_mark_failed(*, release_id: uuid.UUID | str, error: str) -> bool:
+    """Worker: the zip cannot be stored. Builds waiting on it fail when they next look."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().filter(pk=release_id).first()
+        if release is None or release.status != ReleaseStatus.PENDING:
+            return False
+        release.status = ReleaseStatus.FAILED
+        release.error = error
+        release.save(update_fields=["status", "error"])
+    Path(release.spool_path).unlink(missing_ok=True)
+    return True

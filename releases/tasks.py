@@ -1,0 +1,20 @@
+"""Dramatiq actors of the releases app (thin: ids in, the flow decides; see pipelines/tasks.py)."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from deployment_service.exceptions import ApplicationError
+
+MINUTE = 60_000
+
+
+@dramatiq.actor(queue_name="troy", max_retries=0, time_limit=30 * MINUTE, throws=(ApplicationError,))
+def store_release(release_id: str, attempt: int = 0) -> None:
+    """A validated upload waiting in the spool → the artifact bucket. Retries re-send the actor
+    with a delay (counted in ``attempt``); after the last one the release is marked failed."""
+    from releases.storage import release_store_run
+
+    wait_seconds = release_store_run(release_id=release_id, attempt=attempt)
+    if wait_seconds is not None:
+        store_release.send_with_options(args=(release_id, attempt + 1), delay=int(wait_seconds * 1000))
