@@ -1,0 +1,318 @@
+"""The CodeBuild flows of an automated build (called by the actors in ``pipelines.tasks`` and
+``hooks.tasks``):
+
+* :func:`codebuild_start_run` — Download Source from GitHub into the artifact bucket, StartBuild;
+* :func:`codebuild_stop_run` — StopBuild for a build whose cancel was asked for;
+* :func:`codebuild_event_apply` — one CodeBuild event (EventBridge shape, as SNS delivers it);
+* :func:`codebuild_reconcile` — BatchGetBuilds for builds that stay running (events are best
+  effort), applied through :func:`codebuild_event_apply`;
+* :func:`codebuild_report_commit_status` — the build's state as a GitHub commit status.
+
+AWS and GitHub are called outside any transaction; every write goes through the services.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+import logging
+from typing import Any
+import uuid
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.utils import timezone
+
+from deployment_service import aws
+from deployment_service.exceptions import ApplicationError
+from deployment_service.integrations import codebuild as cb
+from pipelines.choices import BuildStatus
+from pipelines.models import Build
+from pipelines.services import deployment_fail
+from pipelines.services.build_records import (
+    SYSTEM_CODEBUILD,
+    CodebuildReport,
+    build_apply_codebuild_report,
+    build_record_codebuild,
+    build_record_commit,
+    codebuild_outcome,
+)
+
+logger = logging.getLogger(__name__)
+
+STATE_CHANGE = "CodeBuild Build State Change"
+PHASE_CHANGE = "CodeBuild Build Phase Change"
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free text for an error (GitHub's client keeps tokens out of its errors)."""
+    if isinstance(exc, ApplicationError):
+        return exc.detail
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        return aws.error_message(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- start and stop -----------------------------------------------------------------------------
+
+def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
+    """Download Source, then StartBuild. Idempotent: a build that is not running, or that already
+    has its CodeBuild build, is left alone. Any failure fails the build (and the pipeline) with
+    the step and the reason kept on the build."""
+    from deployment_service.integrations import github
+
+    build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
+    if build is None or build.status != BuildStatus.RUNNING:
+        logger.info("build %s is %s: not starting CodeBuild", build_id, build.status if build else "gone")
+        return
+    if build.codebuild_build_id:
+        logger.info("build %s already has CodeBuild build %s", build_id, build.codebuild_build_id)
+        return
+    if build.cancel_requested:
+        deployment_fail(build_id=build.id, error="Cancelled on request before CodeBuild started.",
+                        actor=SYSTEM_CODEBUILD)
+        return
+    pipeline = build.pipeline
+
+    step = "Download Source"
+    try:
+        if not pipeline.repository:
+            raise ApplicationError("The pipeline has no repository to build.")
+        installation_id = pipeline.github_installation_id
+        if not installation_id:
+            # A deploy asked for before any push told us the installation: ask GitHub. Without a
+            # configured GitHub App this raises GithubNotConfigured, which says what to set.
+            installation_id = github.repository_installation_id(repository=pipeline.repository)
+        commit_sha = github.download_source(
+            repository=pipeline.repository,
+            ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
+            installation_id=installation_id,
+            bucket=settings.TROY_ARTIFACT_BUCKET,
+            key=cb.source_key_for(build.id),
+        )
+        build_record_commit(build_id=build.id, commit_sha=commit_sha)
+
+        if Build.objects.filter(pk=build.id, cancel_requested=True).exists():
+            deployment_fail(build_id=build.id, error="Cancelled on request before CodeBuild started.",
+                            actor=SYSTEM_CODEBUILD)
+            return
+
+        step = "StartBuild"
+        buildspec = cb.buildspec_for(install=pipeline.build_install, build=pipeline.build_command,
+                                     test=pipeline.build_test, output_dir=pipeline.build_output_dir)
+        started = cb.start_build(build_id=build.id, buildspec=buildspec)
+    except Exception as exc:  # every failure ends the build with its reason; nothing is retried blindly
+        logger.warning("build %s: %s failed", build_id, step, exc_info=not isinstance(exc, ApplicationError))
+        deployment_fail(build_id=build.id, error=f"{step} failed: {_describe(exc)}", actor=SYSTEM_CODEBUILD)
+        return
+
+    build_record_codebuild(build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url,
+                           artifact_key=started.artifact_key)
+    logger.info("build %s: CodeBuild build %s started", build_id, started.id)
+
+
+def codebuild_stop_run(*, build_id: uuid.UUID | str) -> str:
+    """StopBuild for a running build whose cancel was asked for. CodeBuild's answer goes through
+    :func:`codebuild_event_apply` at once (a STOPPED answer fails the build as cancelled; a build
+    that had already finished is treated as what it is); later STOPPED events then change nothing."""
+    build = Build.objects.filter(pk=build_id).first()
+    if build is None or build.status != BuildStatus.RUNNING or not build.cancel_requested:
+        return f"nothing to stop: build {build_id} is {build.status if build else 'gone'}"
+    if not build.codebuild_build_id:
+        # StartBuild has not answered yet: the start flow checks cancel_requested before starting
+        # and enqueues this actor again once it has the CodeBuild id.
+        return f"nothing to stop yet: build {build_id} has no CodeBuild build"
+    answer = cb.stop_build(build.codebuild_build_id)
+    if answer is None:
+        deployment_fail(build_id=build.id, error=(
+            f"Cancelled on request; CodeBuild does not know build {build.codebuild_build_id}."),
+            actor=SYSTEM_CODEBUILD)
+        return "failed: CodeBuild does not know the build"
+    if answer.get("buildStatus") == "IN_PROGRESS":
+        return f"stop asked: CodeBuild build {build.codebuild_build_id} is stopping"
+    return codebuild_event_apply(cb.build_to_event(answer))
+
+
+# --- events -------------------------------------------------------------------------------------
+
+def _context(value: Any) -> list[str]:
+    """Phase contexts come as lists of strings or as one string ("[]", "[: ]", "[CODE: message]")."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = [text[1:-1] if text.startswith("[") and text.endswith("]") else text]
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = ": ".join(str(v) for v in (item.get("statusCode"), item.get("message")) if v)
+        text = str(item).strip()
+        if text and text.strip(": ") and text not in out:
+            out.append(text)
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    when = cb.parse_codebuild_time(value)
+    return when.isoformat() if when else None
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def _phase(*, name: Any, status: Any, start: Any, end: Any, duration: Any, context: Any) -> dict[str, Any] | None:
+    if not isinstance(name, str) or not name:
+        return None
+    return {
+        "phase": name.upper(),
+        "status": status.upper() if isinstance(status, str) and status else None,
+        "start": _iso(start),
+        "end": _iso(end),
+        "duration": _number(duration),
+        "context": _context(context),
+    }
+
+
+def codebuild_event_report(event: dict[str, Any]) -> CodebuildReport | str:
+    """An EventBridge CodeBuild event → a report on one build of our project, or the reason it is
+    not one (another project's build, another kind of event, a malformed one)."""
+    if not isinstance(event, dict):
+        return "ignored: not an event"
+    detail_type = event.get("detail-type")
+    detail = event.get("detail")
+    if event.get("source") != "aws.codebuild" or detail_type not in (STATE_CHANGE, PHASE_CHANGE) \
+            or not isinstance(detail, dict):
+        return f"ignored: not a CodeBuild build event ({detail_type!r})"
+    resources = event.get("resources") or [""]
+    codebuild_build_id = cb.codebuild_id_from_arn(str(detail.get("build-id") or resources[0] or ""))
+    project = detail.get("project-name") or codebuild_build_id.split(":", 1)[0]
+    if project != settings.TROY_CODEBUILD_PROJECT or codebuild_build_id.split(":", 1)[0] != project:
+        return f"ignored: build {codebuild_build_id or '?'} of project {project!r}, not ours"
+    info = detail.get("additional-information")
+    info = info if isinstance(info, dict) else {}
+    logs = info.get("logs") if isinstance(info.get("logs"), dict) else {}
+
+    phases = [
+        _phase(name=p.get("phase-type"), status=p.get("phase-status"), start=p.get("start-time"),
+               end=p.get("end-time"), duration=p.get("duration-in-seconds"), context=p.get("phase-context"))
+        for p in (info.get("phases") or []) if isinstance(p, dict)
+    ]
+    build_status = ""
+    current = ""
+    current_context: list[str] = []
+    if detail_type == PHASE_CHANGE:
+        phases.append(_phase(
+            name=detail.get("completed-phase"), status=detail.get("completed-phase-status"),
+            start=detail.get("completed-phase-start"), end=detail.get("completed-phase-end"),
+            duration=detail.get("completed-phase-duration-seconds"), context=detail.get("completed-phase-context"),
+        ))
+    else:
+        build_status = str(detail.get("build-status") or "").upper()
+        if not build_status:
+            return f"ignored: state change of {codebuild_build_id} without a build status"
+        current = str(detail.get("current-phase") or "").upper()
+        current_context = _context(detail.get("current-phase-context"))
+    return CodebuildReport(
+        codebuild_build_id=codebuild_build_id,
+        build_status=build_status,
+        current_phase=current,
+        current_context=current_context,
+        phases=[p for p in phases if p],
+        logs_url=cb.usable_logs_url(logs.get("deep-link")),
+    )
+
+
+def codebuild_event_apply(event: dict[str, Any]) -> str:
+    """Apply one CodeBuild event to its build. Returns what it did, in words.
+
+    Phase changes record the phase, phases with timings and the logs link; a state change
+    IN_PROGRESS does the same; SUCCEEDED hands the build to the deploy step (once); FAILED, FAULT,
+    STOPPED, TIMED_OUT or any other terminal status fails the build with the failed phase and its
+    message. Duplicates, late and out-of-order events change nothing harmful."""
+    report = codebuild_event_report(event)
+    if isinstance(report, str):
+        return report
+    info = (event.get("detail") or {}).get("additional-information") or {}
+    timeout = info.get("timeout-in-minutes") if isinstance(info, dict) else None
+    return build_apply_codebuild_report(report=report, timeout_minutes=timeout)
+
+
+# --- the reconciler -----------------------------------------------------------------------------
+
+def codebuild_reconcile(*, now=None) -> list[str]:
+    """Builds running with a CodeBuild build for longer than ``TROY_RECONCILE_AFTER_SECONDS`` whose
+    outcome is not known yet: ask BatchGetBuilds, apply each answer like an event. A build
+    CodeBuild does not know fails. Returns what was done, one line per build."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.TROY_RECONCILE_AFTER_SECONDS)
+    rows = (
+        Build.objects.filter(status=BuildStatus.RUNNING, started_at__lt=cutoff)
+        .exclude(codebuild_build_id="")
+        .values_list("id", "codebuild_build_id", "phases")
+    )
+    waiting = {cb_id: build_id for build_id, cb_id, phases in rows if not codebuild_outcome(phases)}
+    if not waiting:
+        return []
+    found, missing = cb.batch_get_builds(list(waiting))
+    results = []
+    for answer in found:
+        try:
+            results.append(codebuild_event_apply(cb.build_to_event(answer)))
+        except Exception:  # one bad build must not stop the sweep
+            logger.exception("reconciler could not apply CodeBuild build %s", answer.get("id"))
+    for cb_id in missing:
+        build = deployment_fail(build_id=waiting[cb_id], error=f"CodeBuild does not know build {cb_id}.",
+                                actor=SYSTEM_CODEBUILD)
+        results.append(f"failed: CodeBuild does not know {cb_id}" if build else f"ignored: {cb_id}")
+    return results
+
+
+# --- GitHub commit statuses ---------------------------------------------------------------------
+
+_COMMIT_STATES = {
+    BuildStatus.RUNNING: ("pending", "Troy is building and deploying this commit."),
+    BuildStatus.SUCCEEDED: ("success", "Deployed by Troy."),
+    BuildStatus.FAILED: ("failure", "Troy could not deploy this commit."),
+    BuildStatus.CANCELLED: ("error", "The deployment was cancelled."),
+}
+
+
+def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
+    """Put the build's current state on its commit as a GitHub status (pending while it runs,
+    success when live, failure with the reason). It reports the state at the time it runs, so
+    late or repeated calls converge on the final state. Best effort: a GitHub error is logged."""
+    from deployment_service.integrations import github
+
+    build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
+    if build is None or not build.commit_sha or not build.pipeline.repository:
+        return "skipped: no commit to report on"
+    if build.status not in _COMMIT_STATES:
+        return f"skipped: build is {build.status}"
+    if not github.github_configured():
+        return "skipped: the GitHub App is not configured"
+    state, description = _COMMIT_STATES[build.status]
+    if build.status == BuildStatus.FAILED and build.error:
+        description = build.error
+    description = f"#{build.number}: {description}"
+    target_url = build.logs_url or ""
+    if build.status == BuildStatus.SUCCEEDED:
+        description = f"#{build.number}: Deployed to {build.pipeline.site_url}"
+        target_url = build.pipeline.site_url
+    try:
+        installation_id = build.pipeline.github_installation_id or github.repository_installation_id(
+            repository=build.pipeline.repository)
+        github.set_commit_status(repository=build.pipeline.repository, sha=build.commit_sha,
+                                 installation_id=installation_id, state=state, description=description,
+                                 target_url=target_url)
+    except Exception as exc:
+        logger.warning("commit status %s for build %s not set: %s", state, build_id, _describe(exc))
+        return f"not reported: {_describe(exc)}"
+    return f"reported {state}"
