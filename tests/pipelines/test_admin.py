@@ -251,3 +251,23 @@ def test_cancel_action_cancels_queued_builds_and_reports_the_rest(operator, user
     assert queued.status == BuildStatus.RUNNING
     text = " ".join(shown_messages(response))
     assert "cancellation requested" in text and "only queued builds" in text
+
+
+def test_change_page_lists_the_latest_builds_inline(operator, user):
+    pipeline = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
+    other = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
+    for _ in range(22):
+        services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
+                               actor="alice", ref="main")
+    services.build_request(pipeline_id=other.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
+                           actor="alice", ref="main")
+    response = operator.get(change_url(pipeline))
+    (inline,) = response.context["inline_admin_formsets"]
+    numbers = [form.instance.number for form in inline.formset.forms]
+    assert numbers == list(range(22, 2, -1))
+    assert all(form.instance.pipeline_id == pipeline.id for form in inline.formset.forms)
+    # and the button still works with the inline on the page (its management form is submitted)
+    press(operator, pipeline, "schedule_deletion")
+    pipeline.refresh_from_db()
+    assert pipeline.status == S.SCHEDULED_FOR_DELETION
+    assert Build.objects.filter(pipeline=pipeline, status=BuildStatus.CANCELLED).count() == 22
