@@ -8,13 +8,15 @@ from collections.abc import Iterable, Iterator
 from deployment_service import aws
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+LIST_PAGE_SIZE = 1000  # ListObjectsV2 answers at most 1000 keys a page
 
 
 class S3DeleteError(Exception):
     """DeleteObjects answered 200 but refused some keys (it reports them per key)."""
 
 
-def _batches(keys: Iterable[str], size: int = DELETE_BATCH) -> Iterator[list[str]]:
+def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
+    size = DELETE_BATCH
     batch: list[str] = []
     for key in keys:
         batch.append(key)
@@ -40,7 +42,7 @@ def _delete_batch(bucket: str, keys: list[str]) -> None:
 
 def _keys_under(bucket: str, prefix: str) -> Iterator[str]:
     paginator = aws.client("s3").get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
         for item in page.get("Contents", []):
             yield item["Key"]
 

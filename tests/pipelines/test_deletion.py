@@ -10,7 +10,7 @@ from dramatiq import Message
 import pytest
 
 from deployment_service import aws as aws_clients
-from deployment_service.integrations import cloudfront
+from deployment_service.integrations import cloudfront, s3_cleanup
 from events.models import Event
 from pipelines import provisioning, services, tasks
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
@@ -64,7 +64,7 @@ def _put(bucket: str, key: str) -> None:
     _s3().put_object(Bucket=bucket, Key=key, Body=b"x")
 
 
-def test_deletion_removes_records_distribution_files_and_the_row(aws):
+def test_deletion_removes_records_distribution_files_and_the_row(aws, monkeypatch):
     pipeline = _provisioned("gone")
     neighbour = _provisioned("gone-too-not")  # a name sharing the prefix "gone"
     for key in ("index.html", "assets/app.1234.js", "deep/a/b/c.css"):
@@ -78,8 +78,10 @@ def test_deletion_removes_records_distribution_files_and_the_row(aws):
             f"releases/{release.id}.zip", release.artifact_key]
     for key in mine + ["releases/someone-else.zip", "sources/placeholder.zip"]:
         _put(settings.TROY_ARTIFACT_BUCKET, key)
-    # Many files: more than one DeleteObjects batch (1000 keys each) and one listing page.
-    for n in range(1100):
+    # More files than one listing page and one DeleteObjects batch hold (1000 each; 7 here).
+    monkeypatch.setattr(s3_cleanup, "LIST_PAGE_SIZE", 7)
+    monkeypatch.setattr(s3_cleanup, "DELETE_BATCH", 7)
+    for n in range(30):
         _put(settings.TROY_LIVE_BUCKET, f"{pipeline.id}/bulk/{n}.txt")
 
     services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
