@@ -25,7 +25,20 @@ import time
 from urllib.parse import parse_qs, unquote, urlsplit
 import zipfile
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 import jwt
+
+
+def app_keypair() -> tuple[str, bytes]:
+    """A throwaway RSA key for a test GitHub App: (private PEM text for GITHUB_APP_PRIVATE_KEY,
+    public PEM bytes for :class:`FakeGithub`)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
 
 
 @dataclass

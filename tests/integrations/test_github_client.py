@@ -10,15 +10,13 @@ import os
 import time
 import zipfile
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 import pytest
 
 from deployment_service import aws as aws_clients
 from deployment_service.integrations import github as gh
 from hooks.models import GithubInstallationToken
-from tests.fakes.github_server import EXECUTABLE_MODE, SYMLINK_MODE, FakeGithub, github_zipball
+from tests.fakes.github_server import EXECUTABLE_MODE, SYMLINK_MODE, FakeGithub, app_keypair, github_zipball
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +26,9 @@ SHA = "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5"
 APP_ID = "4242"
 
 
-def _keypair() -> tuple[str, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def app_key() -> tuple[str, bytes]:
-    return _keypair()
+    return app_keypair()
 
 
 @pytest.fixture
@@ -116,7 +105,7 @@ def test_a_revoked_cached_token_is_replaced_once(github):
 
 
 def test_a_jwt_signed_with_another_key_is_refused_with_githubs_message(github, settings):
-    settings.GITHUB_APP_PRIVATE_KEY = _keypair()[0]
+    settings.GITHUB_APP_PRIVATE_KEY = app_keypair()[0]
 
     with pytest.raises(gh.GithubError) as caught:
         gh.installation_token(INSTALLATION)
