@@ -196,7 +196,7 @@ def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
         # Provisioning may have created one and crashed before saving its id.
         found = cloudfront.distribution_find(distribution_spec(pipeline))
         if found is not None:
-            distribution_id = found.id
+            distribution_id = pipeline.distribution_id = found.id
             services.pipeline_record_distribution(
                 pipeline_id=pipeline.id, distribution_id=found.id, distribution_domain=found.domain_name
             )
