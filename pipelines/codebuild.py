@@ -256,6 +256,7 @@ def codebuild_reconcile(*, now=None) -> list[str]:
     rows = (
         Build.objects.filter(status=BuildStatus.RUNNING, started_at__lt=cutoff)
         .exclude(codebuild_build_id="")
+        .order_by("started_at")  # oldest first
         .values_list("id", "codebuild_build_id", "phases")
     )
     waiting = {cb_id: build_id for build_id, cb_id, phases in rows if not codebuild_outcome(phases)}
