@@ -25,15 +25,16 @@ def _config() -> Config:
     return Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=64)
 
 
-def client(service: str):
+def client(service: str, *, region: str | None = None):
     """A boto3 client for ``service``; cached per thread (boto3 clients are thread-safe, but
-    sessions are not, and the cache keeps connection pools warm)."""
-    key = (service, settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
+    sessions are not, and the cache keeps connection pools warm). ``region`` overrides
+    ``AWS_REGION`` for a resource that lives elsewhere (an SNS topic in another region)."""
+    region = region or ("us-east-1" if service in _GLOBAL_SERVICES else settings.AWS_REGION)
+    key = (service, settings.AWS_ENDPOINT_URL, region)
     cache = getattr(_local, "clients", None)
     if cache is None:
         cache = _local.clients = {}
     if key not in cache:
-        region = "us-east-1" if service in _GLOBAL_SERVICES else settings.AWS_REGION
         session = boto3.session.Session()
         cache[key] = session.client(
             service,
