@@ -103,23 +103,23 @@ def _clean_name(info: zipfile.ZipInfo) -> str | None:
     raw = info.orig_filename
     shown = raw.replace("\x00", "\\x00")
     if "\x00" in raw or _CONTROL.search(raw):
-        raise UnsafePath(f"Entry {shown!r} has a NUL or control character in its name.", entry=shown)
+        raise UnsafePath(f"Entry '{shown}' has a NUL or control character in its name.", entry=shown)
     if "\\" in raw:
-        raise UnsafePath(f"Entry {shown!r} has a backslash in its name.", entry=shown)
+        raise UnsafePath(f"Entry '{shown}' has a backslash in its name.", entry=shown)
     if raw.startswith("/") or _DRIVE.match(raw):
-        raise UnsafePath(f"Entry {shown!r} is an absolute path.", entry=shown)
+        raise UnsafePath(f"Entry '{shown}' is an absolute path.", entry=shown)
     is_dir = raw.endswith("/")
     parts = raw.rstrip("/").split("/") if raw.strip("/") else []
     if ".." in parts:
-        raise UnsafePath(f"Entry {shown!r} climbs out of the archive with '..'.", entry=shown)
+        raise UnsafePath(f"Entry '{shown}' climbs out of the archive with '..'.", entry=shown)
     if any(part == "" for part in parts):
-        raise UnsafePath(f"Entry {shown!r} has an empty path segment.", entry=shown)
+        raise UnsafePath(f"Entry '{shown}' has an empty path segment.", entry=shown)
     parts = [part for part in parts if part != "."]
     mode = info.external_attr >> 16
     if mode and stat.S_ISLNK(mode):
-        raise SymlinkEntry(f"Entry {shown!r} is a symbolic link; archives may hold only files.", entry=shown)
+        raise SymlinkEntry(f"Entry '{shown}' is a symbolic link; archives may hold only files.", entry=shown)
     if info.flag_bits & 0x1:
-        raise EncryptedEntry(f"Entry {shown!r} is encrypted.", entry=shown)
+        raise EncryptedEntry(f"Entry '{shown}' is encrypted.", entry=shown)
     if is_dir or not parts or (mode and stat.S_ISDIR(mode)):
         return None
     cleaned = "/".join(parts)
@@ -135,7 +135,8 @@ def archive_list(zf: zipfile.ZipFile, *, limits: ArchiveLimits) -> ArchiveSummar
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
         raise TooManyEntries(
-            f"The archive has {len(infos)} entries; the limit is {limits.max_entries}.",
+            f"The archive has {len(infos)} entries; the limit is {limits.max_entries} "
+            f"(entry '{infos[limits.max_entries].orig_filename}' is one too many).",
             entry=infos[limits.max_entries].orig_filename,
         )
     files: list[ArchiveFile] = []
@@ -146,13 +147,13 @@ def archive_list(zf: zipfile.ZipFile, *, limits: ArchiveLimits) -> ArchiveSummar
             continue
         if info.file_size > limits.max_file_bytes:
             raise FileTooLarge(
-                f"Entry {info.filename!r} is {info.file_size} bytes; the limit per file is {limits.max_file_bytes}.",
+                f"Entry '{info.filename}' is {info.file_size} bytes; the limit per file is {limits.max_file_bytes}.",
                 entry=info.filename,
             )
         claimed_total += info.file_size
         if claimed_total > limits.max_total_bytes:
             raise ArchiveTooLarge(
-                f"The archive inflates past {limits.max_total_bytes} bytes (at entry {info.filename!r}).",
+                f"The archive inflates past {limits.max_total_bytes} bytes (at entry '{info.filename}').",
                 entry=info.filename,
             )
         files.append(ArchiveFile(name=info.filename, path=path))
@@ -169,7 +170,7 @@ def archive_list(zf: zipfile.ZipFile, *, limits: ArchiveLimits) -> ArchiveSummar
     for f in files:
         if f.path in seen:
             raise DuplicateEntry(
-                f"Entries {seen[f.path]!r} and {f.name!r} are both the file {f.path!r}.", entry=f.name
+                f"Entries '{seen[f.path]}' and '{f.name}' are both the file '{f.path}'.", entry=f.name
             )
         seen[f.path] = f.name
     return ArchiveSummary(files=files, prefix=prefix)
@@ -214,31 +215,31 @@ def archive_scan(
                 total += len(chunk)
                 if size > limits.max_file_bytes:
                     raise FileTooLarge(
-                        f"Entry {f.name!r} inflates past the limit per file of {limits.max_file_bytes} bytes.",
+                        f"Entry '{f.name}' inflates past the limit per file of {limits.max_file_bytes} bytes.",
                         entry=f.name,
                     )
                 if total > limits.max_total_bytes:
                     raise ArchiveTooLarge(
-                        f"The archive inflates past {limits.max_total_bytes} bytes (at entry {f.name!r}).",
+                        f"The archive inflates past {limits.max_total_bytes} bytes (at entry '{f.name}').",
                         entry=f.name,
                     )
                 if size > RATIO_FLOOR_BYTES and size > budget:
                     raise CompressionRatioTooHigh(
-                        f"Entry {f.name!r} inflates more than {limits.max_ratio} times its compressed size.",
+                        f"Entry '{f.name}' inflates more than {limits.max_ratio} times its compressed size.",
                         entry=f.name,
                     )
                 if archive_bytes and total > RATIO_FLOOR_BYTES and total > archive_bytes * limits.max_ratio:
                     raise CompressionRatioTooHigh(
-                        f"The archive inflates more than {limits.max_ratio} times its size (at entry {f.name!r}).",
+                        f"The archive inflates more than {limits.max_ratio} times its size (at entry '{f.name}').",
                         entry=f.name,
                     )
                 digest.update(chunk)
                 if on_progress is not None:
                     on_progress(len(chunk))
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise CorruptArchive(f"Entry {f.name!r} cannot be read: {exc}.", entry=f.name) from exc
+            raise CorruptArchive(f"Entry '{f.name}' cannot be read: {exc}.", entry=f.name) from exc
         except NotImplementedError as exc:
-            raise CorruptArchive(f"Entry {f.name!r} uses an unsupported compression method: {exc}.",
+            raise CorruptArchive(f"Entry '{f.name}' uses an unsupported compression method: {exc}.",
                                  entry=f.name) from exc
         f.size = size
         f.sha256 = digest.hexdigest()

@@ -4,6 +4,7 @@ see all (the pipelines' rule, from ``pipelines.selectors``)."""
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from pipelines.models import Pipeline
@@ -19,5 +20,5 @@ def pipeline_get_for(user: AbstractBaseUser | AnonymousUser, pipeline_id) -> Pip
     """The pipeline when ``user`` may see it (None otherwise, or for a malformed id)."""
     try:
         return pipeline_list_for(user).filter(pk=pipeline_id).first()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, ValidationError):
         return None

@@ -59,6 +59,17 @@ def _wait_for_release(build: Build) -> bool:
     return False
 
 
+def _describe(exc: Exception) -> str:
+    from deployment_service.exceptions import ApplicationError
+    from releases.deploy.sync import ArtifactMissing
+
+    if isinstance(exc, ApplicationError):
+        return f"The artifact was refused ({exc.code}): {exc.detail}"
+    if isinstance(exc, ArtifactMissing):
+        return str(exc)
+    return aws.error_message(exc)
+
+
 def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     from releases.deploy.sync import deploy_artifact
 
@@ -87,7 +98,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
         )
     except Exception as exc:  # every failure is the build's, kept on it; the next build runs
         logger.exception("deploy of build %s failed", build_id)
-        services.deployment_fail(build_id=build.id, error=aws.error_message(exc))
+        services.deployment_fail(build_id=build.id, error=_describe(exc))
         return
     services.deployment_finish(build_id=build.id, stats=result.stats(), manifest=result.manifest)
     logger.info(

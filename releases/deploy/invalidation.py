@@ -55,6 +55,9 @@ def collapse_paths(paths: list[str], *, max_paths: int) -> list[str]:
     while depth >= 1:
         collapsed: set[str] = set()
         for path in paths:
+            if path == "/":
+                collapsed.add(path)
+                continue
             segments = path.strip("/").split("/")
             # Files deeper than ``depth`` folders are covered by their folder's wildcard at that
             # depth; "/docs/" (the folder page) is inside "/docs/*" too.

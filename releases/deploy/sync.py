@@ -45,6 +45,10 @@ _DOWNLOAD = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_ch
                            max_concurrency=4, io_chunksize=256 * 1024)
 
 
+class ArtifactMissing(Exception):
+    pass
+
+
 @dataclass
 class DeployResult:
     uploaded: list[str] = field(default_factory=list)
@@ -73,7 +77,13 @@ def _entry(file: ArchiveFile, headers: ObjectHeaders, etag: str) -> dict[str, An
 
 def artifact_download(*, key: str, to: Path) -> None:
     """Stream the artifact zip from the artifact bucket to a local file (ranged GETs, bounded)."""
-    aws.client("s3").download_file(settings.TROY_ARTIFACT_BUCKET, key, str(to), Config=_DOWNLOAD)
+    try:
+        aws.client("s3").download_file(settings.TROY_ARTIFACT_BUCKET, key, str(to), Config=_DOWNLOAD)
+    except ClientError as exc:
+        if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+            raise ArtifactMissing(f"The artifact {key} is not in the artifact bucket "
+                                  f"{settings.TROY_ARTIFACT_BUCKET}.") from exc
+        raise
 
 
 def live_listing(s3, *, prefix: str) -> dict[str, str]:

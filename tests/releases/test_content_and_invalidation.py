@@ -1,0 +1,66 @@
+"""The fixed Content-Type table, the cache classes, and how invalidation paths collapse."""
+
+import pytest
+
+from releases.deploy.content import CACHE_IMMUTABLE, CACHE_PAGE, CACHE_SHORT, is_fingerprinted, object_headers
+from releases.deploy.invalidation import collapse_paths, invalidation_paths_for
+
+
+@pytest.mark.parametrize("path", [
+    "app.3f9a1c.js", "assets/main-3F9A1C2B.css", "assets/index-D-9fz1Xa.js", "static/js/main.8e2b1f0c.chunk.js",
+    "chunk.k3j9x2m1.js", "fonts/inter-latin.5ab2c91d.woff2", "app.0123456789abcdef0123.js",
+])
+def test_fingerprinted_names(path):
+    assert is_fingerprinted(path)
+    assert object_headers(path).cache_control == CACHE_IMMUTABLE
+
+
+@pytest.mark.parametrize("path", [
+    "logo.png", "jquery-3.7.1.min.js", "font-OpenSans.woff2", "font-Roboto-Bold.woff2", "app.decade.js",
+    "report-20240101.pdf", "my-long-filename2.png", "photo2024.jpg", "favicon.ico",
+])
+def test_names_that_are_not_fingerprinted(path):
+    assert not is_fingerprinted(path)
+    assert object_headers(path).cache_control == CACHE_SHORT
+
+
+@pytest.mark.parametrize(("path", "content_type"), [
+    ("a.html", "text/html; charset=utf-8"), ("a.HTM", "text/html; charset=utf-8"),
+    ("a.css", "text/css; charset=utf-8"), ("a.js", "text/javascript; charset=utf-8"),
+    ("a.mjs", "text/javascript; charset=utf-8"), ("a.json", "application/json"), ("a.js.map", "application/json"),
+    ("a.svg", "image/svg+xml"), ("a.png", "image/png"), ("a.jpg", "image/jpeg"), ("a.jpeg", "image/jpeg"),
+    ("a.gif", "image/gif"), ("a.webp", "image/webp"), ("a.avif", "image/avif"), ("a.ico", "image/x-icon"),
+    ("a.woff", "font/woff"), ("a.woff2", "font/woff2"), ("a.ttf", "font/ttf"), ("a.otf", "font/otf"),
+    ("a.wasm", "application/wasm"), ("a.txt", "text/plain; charset=utf-8"), ("a.xml", "application/xml"),
+    ("a.pdf", "application/pdf"), ("a.mp4", "video/mp4"), ("a.webm", "video/webm"),
+    ("a.webmanifest", "application/manifest+json"), ("a.unknownext", "application/octet-stream"),
+    (".htaccess", "application/octet-stream"),
+])
+def test_content_type_table(path, content_type):
+    assert object_headers(path).content_type == content_type
+
+
+def test_pages_and_extensionless_files_revalidate():
+    assert object_headers("index.html") == object_headers("docs/index.html")
+    assert object_headers("index.html").cache_control == CACHE_PAGE
+    assert object_headers("about", b"<!DOCTYPE html><html>").content_type.startswith("text/html")
+    assert object_headers("CNAME", b"example.com").content_type == "application/octet-stream"
+    assert object_headers("CNAME").cache_control == CACHE_PAGE
+
+
+def test_paths_of_changed_files_include_folder_urls_for_index_pages():
+    assert invalidation_paths_for(["index.html", "docs/index.html", "a b/c*.css"]) == [
+        "/", "/a%20b/c%2A.css", "/docs", "/docs/", "/docs/index.html", "/index.html"]
+
+
+def test_few_paths_stay_as_they_are():
+    paths = ["/a.css", "/b.css"]
+    assert collapse_paths(paths, max_paths=15) == paths
+
+
+def test_many_paths_collapse_to_folder_wildcards_then_everything():
+    paths = ["/index.html", "/"] + [f"/docs/guide/p{i}.html" for i in range(20)] + [f"/blog/{i}/" for i in range(20)]
+    assert collapse_paths(paths, max_paths=15) == ["/", "/blog/*", "/docs/*", "/index.html"]
+    deeper = collapse_paths(paths, max_paths=25)  # the deepest grouping that fits
+    assert len(deeper) == 23 and "/docs/guide/*" in deeper and "/blog/7/*" in deeper
+    assert collapse_paths(paths, max_paths=3) == ["/*"]
