@@ -1,0 +1,63 @@
+"""Read-only admin for inbound deliveries: operators look at what arrived and what handling did;
+nothing here changes a delivery (they are the record of what SNS and GitHub sent)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from hooks.models import GithubDelivery, SnsDelivery
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _pretty(value) -> str:
+    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
+
+
+@admin.register(SnsDelivery)
+class SnsDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("message_id", "message_type", "topic_arn", "received_at", "processed_at", "result")
+    list_filter = ("message_type", "topic_arn", ("processed_at", admin.EmptyFieldListFilter))
+    search_fields = ("message_id", "result", "subject")
+    date_hierarchy = "received_at"
+    fields = ("message_id", "message_type", "topic_arn", "subject", "received_at", "processed_at", "result",
+              "pretty_body", "pretty_message")
+    readonly_fields = fields
+
+    @admin.display(description="body")
+    def pretty_body(self, obj: SnsDelivery) -> str:
+        return _pretty({k: v for k, v in (obj.body or {}).items() if k != "Message"})
+
+    @admin.display(description="message")
+    def pretty_message(self, obj: SnsDelivery) -> str:
+        raw = (obj.body or {}).get("Message", "")
+        try:
+            return _pretty(json.loads(raw))
+        except (TypeError, ValueError):
+            return format_html("<pre>{}</pre>", raw)
+
+
+@admin.register(GithubDelivery)
+class GithubDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("delivery_id", "event", "received_at", "processed_at", "result")
+    list_filter = ("event", ("processed_at", admin.EmptyFieldListFilter))
+    search_fields = ("delivery_id", "result")
+    date_hierarchy = "received_at"
+    fields = ("delivery_id", "event", "received_at", "processed_at", "result", "pretty_payload")
+    readonly_fields = fields
+
+    @admin.display(description="payload")
+    def pretty_payload(self, obj: GithubDelivery) -> str:
+        return _pretty(obj.payload)
