@@ -75,3 +75,21 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_python_m_troy_cli_runs_from_the_cli_folder(config_home):
+    import os
+    import subprocess
+    import sys
+
+    from tests.cli.conftest import CLI_DIR
+
+    env = {**os.environ, "PYTHONPATH": str(CLI_DIR), "XDG_CONFIG_HOME": str(config_home)}
+    env.pop("TROY_URL", None)
+    env.pop("TROY_TOKEN", None)
+    version = subprocess.run([sys.executable, "-m", "troy_cli", "--version"], env=env, capture_output=True,
+                             text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.startswith("troy "), version
+    unconfigured = subprocess.run([sys.executable, "-m", "troy_cli", "builds", "site"], env=env,
+                                  capture_output=True, text=True, timeout=30)
+    assert unconfigured.returncode == 2 and "troy login" in unconfigured.stderr, unconfigured

@@ -244,3 +244,14 @@ def test_events_follow_prints_new_events_as_they_happen_until_the_pipeline_is_de
     assert followed == ["scheduled_for_deletion", "deleting", "deleted"]
     assert "following" in result.err
     assert not Pipeline.objects.filter(pk=pipeline_id).exists()
+
+
+def test_releasing_to_a_pipeline_that_is_not_provisioned_shows_the_409(troy, aws, tmp_path):
+    assert troy("pipelines", "create", "draft").code == 0
+
+    result = troy("release", "draft", write_site(tmp_path / "site"))
+
+    assert result.code == 1, result
+    assert "current status: pre_provisioned" in result.err
+    assert "allowed now: " in result.err
+    assert not Build.objects.exists()
