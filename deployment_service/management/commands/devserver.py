@@ -45,7 +45,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, aws: str, bootstrap: bool, worker_threads: int,
                no_worker: bool, **options):
+        # Ctrl-C and SIGTERM both stop everything cleanly (SIGINT explicitly too: a shell starting
+        # this in the background would otherwise leave it ignored).
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         # WhiteNoise warns that STATIC_ROOT (collectstatic's output) is missing; here static files
         # are served from the apps by the dev server instead.
         warnings.filterwarnings("ignore", message=r"No directory at: .*staticfiles")
