@@ -255,3 +255,48 @@ def test_releasing_to_a_pipeline_that_is_not_provisioned_shows_the_409(troy, aws
     assert "current status: pre_provisioned" in result.err
     assert "allowed now: " in result.err
     assert not Build.objects.exists()
+
+
+def test_a_release_superseded_in_the_queue_exits_1_and_says_by_which_build(troy, aws, broker, token, live_server,
+                                                                          tmp_path):
+    import dramatiq
+
+    provisioner = dramatiq.Worker(broker, worker_timeout=100)
+    provisioner.start()
+    try:
+        assert troy("pipelines", "create", "busy", "--provision").code == 0
+        pipeline = wait_for(lambda: Pipeline.objects.filter(name="busy", status=S.READY_FOR_DEPLOYMENT).first(),
+                            what="busy to be provisioned")
+    finally:
+        provisioner.stop()
+
+    # No worker now: our release's build waits in the queue while a newer one is asked for, then a
+    # worker starts and takes the newest.
+    newer_zip = io.BytesIO()
+    with zipfile.ZipFile(newer_zip, "w") as archive:
+        archive.writestr("index.html", "<p>newer</p>")
+    late_worker = dramatiq.Worker(broker, worker_timeout=100)
+
+    def release_a_newer_one():
+        wait_for(lambda: Build.objects.filter(pipeline=pipeline, number=1).exists(), what="build #1")
+        answer = requests.post(f"{live_server.url}/api/v1/pipelines/{pipeline.id}/releases/",
+                               headers={"Authorization": f"Token {token}"}, data={"deploy": "true"},
+                               files={"file": ("newer.zip", newer_zip.getvalue(), "application/zip")}, timeout=30)
+        assert answer.status_code == 201, answer.text
+        late_worker.start()
+
+    other = threading.Thread(target=release_a_newer_one)
+    other.start()
+    try:
+        result = troy("release", "busy", write_site(tmp_path / "site"), "--timeout", "60")
+        other.join()
+        wait_for(lambda: Build.objects.filter(pipeline=pipeline, number=2, status=BuildStatus.SUCCEEDED).exists(),
+                 what="build #2 to go live")
+    finally:
+        other.join()
+        late_worker.stop()
+
+    assert result.code == 1, result
+    assert "error: build #1 superseded: Superseded by build #2." in result.err
+    assert result.out == ""
+    assert live_objects(pipeline) == {"index.html": b"<p>newer</p>"}
