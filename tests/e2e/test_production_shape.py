@@ -4,7 +4,9 @@ AWS is checked through boto3 against the moto server."""
 
 from __future__ import annotations
 
+import io
 import secrets
+import zipfile
 
 import pytest
 
@@ -27,13 +29,53 @@ def _pipeline_in(stack, pipeline_id: str, wanted: str, *, failed: set[str]):
     return probe
 
 
+def _site_zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, content in files.items():
+            zf.writestr(path, content)
+    return buffer.getvalue()
+
+
+def _deploy_release(stack, pipeline_id: str, version: str, files: dict[str, bytes]) -> dict:
+    """Upload a release with ``deploy``; wait until the pipeline is deployed; the finished build."""
+    response = stack.api.post(
+        stack.url(f"/api/v1/pipelines/{pipeline_id}/releases/"),
+        files={"file": (f"site-{version}.zip", _site_zip(files), "application/zip")},
+        data={"version": version, "deploy": "true"}, timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    build_id = response.json()["build"]["id"]
+
+    def build_finished():
+        build = stack.api.get(stack.url(f"/api/v1/builds/{build_id}/"), timeout=5).json()
+        if build["status"] in {"failed", "cancelled", "superseded"}:
+            raise stack.failure(f"release build {version} ended {build['status']}: {build}")
+        return build if build["status"] == "succeeded" else None
+
+    build = stack.wait_for(f"release {version} build succeeded", build_finished)
+    pipeline = stack.wait_for(
+        f"pipeline deployed with release {version}",
+        _pipeline_in(stack, pipeline_id, "deployed", failed={"failed_to_deploy"}),
+    )
+    assert pipeline["live_build"]["id"] == build_id, pipeline
+    return build
+
+
+def _live_files(stack, pipeline_id: str) -> dict[str, bytes]:
+    s3 = stack.boto("s3")
+    prefix = f"{pipeline_id}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="troy-live", Prefix=prefix).get("Contents", [])]
+    return {key[len(prefix):]: s3.get_object(Bucket="troy-live", Key=key)["Body"].read() for key in keys}
+
+
 def _records_for(stack, domain: str) -> dict[str, dict]:
     route53 = stack.boto("route53")
     records = route53.list_resource_record_sets(HostedZoneId=stack.hosted_zone_id)["ResourceRecordSets"]
     return {r["Type"]: r for r in records if r["Name"].rstrip(".") == domain}
 
 
-def test_pipeline_provisions_and_deletes_through_real_worker_process(stack):
+def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_process(stack):
     name = f"e2e-{secrets.token_hex(3)}"
     response = stack.api.post(stack.url("/api/v1/pipelines/"), json={
         "name": name, "repository": "octo-org/site", "branch": "main", "provision": True,
@@ -61,6 +103,24 @@ def test_pipeline_provisions_and_deletes_through_real_worker_process(stack):
         assert record["AliasTarget"]["DNSName"].rstrip(".") == distribution["DomainName"]
         assert record["AliasTarget"]["HostedZoneId"] == ALIAS_ZONE
 
+    # A release uploaded with deploy: the worker stores it, deploys it into the pipeline's folder
+    # of the live bucket; a second release uploads only what changed and removes what is gone.
+    first = {
+        "index.html": b"<h1>first</h1>",
+        "about.html": b"<h1>about</h1>",
+        "assets/app.3f9a2b1c.js": b"console.log('app')",
+    }
+    build = _deploy_release(stack, pipeline_id, "1.0.0", first)
+    assert build["stats"]["files_uploaded"] == 3, build
+    assert _live_files(stack, pipeline_id) == first
+    head = stack.boto("s3").head_object(Bucket="troy-live", Key=f"{pipeline_id}/index.html")
+    assert head["ContentType"].startswith("text/html"), head
+
+    second = {"index.html": b"<h1>second</h1>", "assets/app.3f9a2b1c.js": b"console.log('app')"}
+    build = _deploy_release(stack, pipeline_id, "1.1.0", second)
+    assert build["stats"]["files_uploaded"] == 1, build
+    assert _live_files(stack, pipeline_id) == second
+
     # Deletion: scheduled by the API, done by the worker (it waits for the distribution to be
     # disabled by re-enqueueing itself with a delay).
     response = stack.api.delete(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=10)
@@ -78,7 +138,9 @@ def test_pipeline_provisions_and_deletes_through_real_worker_process(stack):
     assert moves == [
         ("pre_provisioned", "provision_request"),
         ("provision_request", "provisioning"), ("provisioning", "ready_for_deployment"),
-        ("ready_for_deployment", "scheduled_for_deletion"), ("scheduled_for_deletion", "deleting"),
+        ("ready_for_deployment", "queued"), ("queued", "deploying"), ("deploying", "deployed"),
+        ("deployed", "queued"), ("queued", "deploying"), ("deploying", "deployed"),
+        ("deployed", "scheduled_for_deletion"), ("scheduled_for_deletion", "deleting"),
         ("deleting", "deleted"),
     ], moves
     assert all(e["pipeline_name"] == name for e in events)
@@ -87,3 +149,4 @@ def test_pipeline_provisions_and_deletes_through_real_worker_process(stack):
     listed = stack.boto("cloudfront").list_distributions()["DistributionList"].get("Items", [])
     assert ready["distribution_id"] not in {d["Id"] for d in listed}
     assert _records_for(stack, domain) == {}
+    assert _live_files(stack, pipeline_id) == {}
