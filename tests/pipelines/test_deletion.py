@@ -334,3 +334,39 @@ def test_deletion_runs_through_the_broker_re_sending_itself_until_done(aws, brok
     assert _keys(settings.TROY_LIVE_BUCKET, f"{pipeline.id}/") == []
     assert [e.transition for e in Event.objects.filter(pipeline_id=pipeline.id).order_by("id")][-3:] == [
         "schedule_deletion", "start_deletion", "finish_deletion"]
+
+
+def test_records_removed_by_someone_else_mid_deletion_count_as_deleted(aws):
+    pipeline = PipelineFactory(name="raced")
+    services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
+    record = {"Name": "raced.sites.troy.test.", "Type": "A",
+              "AliasTarget": {"HostedZoneId": "Z2FDTNDATAQYW2", "DNSName": "d1.cloudfront.net.",
+                              "EvaluateTargetHealth": False}}
+    listing = {"IsTruncated": False, "MaxItems": "10"}
+    with Stubber(aws_clients.client("route53")) as stub:
+        stub.add_response("list_resource_record_sets", {**listing, "ResourceRecordSets": [record]})
+        # Route53 refuses a DELETE of a record that is not there (moto does not).
+        stub.add_client_error(
+            "change_resource_record_sets", service_error_code="InvalidChangeBatch", http_status_code=400,
+            service_message="[Tried to delete resource record set [name='raced.sites.troy.test.', type='A'] "
+                            "but it was not found]",
+            expected_params={"HostedZoneId": settings.TROY_HOSTED_ZONE_ID, "ChangeBatch": {
+                "Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}},
+        )
+        stub.add_response("list_resource_record_sets", {**listing, "ResourceRecordSets": []})
+        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) is None
+        stub.assert_no_pending_responses()
+
+    assert not Pipeline.objects.filter(pk=pipeline.id).exists()
+
+
+def test_other_route53_errors_fail_the_deletion(aws, settings):
+    settings.TROY_HOSTED_ZONE_ID = "ZNOSUCHZONE123"
+    pipeline = PipelineFactory(name="nozone")
+    services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
+
+    assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) is None
+
+    pipeline.refresh_from_db()
+    assert pipeline.status == S.FAILED_TO_DELETE
+    assert pipeline.last_error.startswith("ListResourceRecordSets: NoSuchHostedZone")
