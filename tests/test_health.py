@@ -1,0 +1,51 @@
+"""Probes and the self-hosted API docs."""
+
+import pytest
+from django.db import connection
+from django.db.utils import OperationalError
+
+
+def test_healthz_answers_without_database_or_auth(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_checks_database_and_broker(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_database_is_unreachable(client, monkeypatch):
+    def broken_cursor(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and "connection refused" in body["checks"]["database"]
+
+
+def test_readyz_is_503_when_the_broker_is_unreachable(client, monkeypatch, settings):
+    """A real RabbitMQ broker object pointed at a closed port: the probe reports it, not a 500."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    import deployment_service.health as health
+
+    dead = RabbitmqBroker(url="amqp://guest:guest@127.0.0.1:1/?connection_attempts=1")
+    monkeypatch.setattr(health.dramatiq, "get_broker", lambda: dead)
+    monkeypatch.setattr(health, "_check_database", lambda: None)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["checks"]["broker"] != "ok"
+
+
+def test_api_docs_load_swagger_ui_from_our_own_static_files(client):
+    page = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn.jsdelivr.net" not in page
+    assert client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").status_code == 200
