@@ -23,6 +23,9 @@ class Release(models.Model):
     size = models.BigIntegerField(help_text="Bytes of the zip as uploaded.")
     file_count = models.PositiveIntegerField()
     uncompressed_size = models.BigIntegerField(default=0)
+    # {path: [sha256, size]} of every file, taken while validating the upload: the deploy step
+    # checks the zip's own sha256 and then need not inflate files it does not upload.
+    files = models.JSONField(default=dict, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING,
                               db_index=True)
     error = models.TextField(blank=True, default="")

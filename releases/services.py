@@ -103,6 +103,7 @@ def release_upload(
             size=os.path.getsize(source),
             file_count=summary.file_count,
             uncompressed_size=summary.uncompressed_size,
+            files={f.path: [f.sha256, f.size] for f in summary.files},
             uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
             status=ReleaseStatus.PENDING,
         )

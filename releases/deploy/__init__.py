@@ -59,13 +59,21 @@ def _wait_for_release(build: Build) -> bool:
     return False
 
 
+def _failed_since(build: Build, live: Build) -> bool:
+    """Whether a deploy may have failed halfway since the live build went live (then the bucket
+    is listed rather than taken to match the live build's manifest)."""
+    since = live.started_at or live.created_at
+    return Build.objects.filter(pipeline_id=build.pipeline_id, status=BuildStatus.FAILED,
+                                created_at__gte=since).exclude(pk=build.pk).exists()
+
+
 def _describe(exc: Exception) -> str:
     from deployment_service.exceptions import ApplicationError
-    from releases.deploy.sync import ArtifactMissing
+    from releases.deploy.sync import ArtifactMismatch, ArtifactMissing
 
     if isinstance(exc, ApplicationError):
         return f"The artifact was refused ({exc.code}): {exc.detail}"
-    if isinstance(exc, ArtifactMissing):
+    if isinstance(exc, (ArtifactMissing, ArtifactMismatch)):
         return str(exc)
     return aws.error_message(exc)
 
@@ -88,6 +96,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
         services.deployment_fail(build_id=build.id, error="The build has no artifact to deploy.")
         return
     live = pipeline.live_build if pipeline.live_build_id and pipeline.live_build_id != build.id else None
+    release = build.release if build.release_id and build.release.files else None
     try:
         result = deploy_artifact(
             pipeline_id=str(pipeline.id),
@@ -95,6 +104,9 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
             artifact_key=key,
             live_manifest=live.manifest if live is not None else None,
             caller_reference=str(build.id),
+            trust_live_manifest=live is not None and not _failed_since(build, live),
+            known_files=release.files if release is not None else None,
+            artifact_sha256=release.sha256 if release is not None else None,
         )
     except Exception as exc:  # every failure is the build's, kept on it; the next build runs
         logger.exception("deploy of build %s failed", build_id)
@@ -102,7 +114,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
         return
     services.deployment_finish(build_id=build.id, stats=result.stats(), manifest=result.manifest)
     logger.info(
-        "build %s live: %d uploaded, %d unchanged, %d deleted, %d kept, invalidation %s",
+        "build %s live: %d uploaded, %d unchanged, %d deleted, %d kept, invalidation %s (%s)",
         build_id, len(result.uploaded), len(result.unchanged), len(result.deleted), len(result.kept),
-        result.invalidation_id or "none",
+        result.invalidation_id or "none", ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()),
     )

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+import hashlib
 import logging
 import os
 from pathlib import Path
 import tempfile
 import threading
+import time
 from typing import Any
 import zipfile
 
@@ -27,8 +29,16 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
-from releases.archive import ArchiveFile, ArchiveLimits, archive_open, archive_scan, member_chunks
-from releases.deploy.content import ObjectHeaders, is_fingerprinted, object_headers
+from releases.archive import (
+    HEAD_BYTES,
+    ArchiveFile,
+    ArchiveLimits,
+    archive_list,
+    archive_open,
+    archive_scan,
+    member_chunks,
+)
+from releases.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
 from releases.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
 
 logger = logging.getLogger(__name__)
@@ -41,11 +51,13 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 LARGE_FILES_AT_ONCE = 2
 _TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024,
                            max_concurrency=4, use_threads=True)
-_DOWNLOAD = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024,
-                           max_concurrency=4, io_chunksize=256 * 1024)
 
 
 class ArtifactMissing(Exception):
+    pass
+
+
+class ArtifactMismatch(Exception):
     pass
 
 
@@ -59,6 +71,8 @@ class DeployResult:
     invalidation_paths: list[str] = field(default_factory=list)
     invalidation_id: str = ""
     manifest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    listed: bool = False  # whether the bucket was listed (False: the live manifest was trusted)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -75,15 +89,22 @@ def _entry(file: ArchiveFile, headers: ObjectHeaders, etag: str) -> dict[str, An
             "content_type": headers.content_type, "cache_control": headers.cache_control}
 
 
-def artifact_download(*, key: str, to: Path) -> None:
-    """Stream the artifact zip from the artifact bucket to a local file (ranged GETs, bounded)."""
+def artifact_download(*, key: str, to: Path) -> str:
+    """Stream the artifact zip from the artifact bucket to a local file, a chunk at a time (one
+    GET: against S3 and emulators alike it beats ranged GETs at these sizes). Returns its sha256."""
+    digest = hashlib.sha256()
     try:
-        aws.client("s3").download_file(settings.TROY_ARTIFACT_BUCKET, key, str(to), Config=_DOWNLOAD)
+        body = aws.client("s3").get_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key=key)["Body"]
     except ClientError as exc:
         if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
             raise ArtifactMissing(f"The artifact {key} is not in the artifact bucket "
                                   f"{settings.TROY_ARTIFACT_BUCKET}.") from exc
         raise
+    with open(to, "wb") as out:
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def live_listing(s3, *, prefix: str) -> dict[str, str]:
@@ -96,9 +117,13 @@ def live_listing(s3, *, prefix: str) -> dict[str, str]:
 
 
 class _Uploader:
-    """Per-file work, run on the pool's threads. One shared client (boto3 clients are thread-safe)."""
+    """Per-file work, run on the pool's threads. One shared client (boto3 clients are thread-safe).
 
-    def __init__(self, *, s3, zf: zipfile.ZipFile, prefix: str, listing: dict[str, str],
+    ``listing`` is the bucket's view (path → ETag), or None when the live manifest is trusted
+    instead: then any file whose manifest entry differs is looked up with one HEAD, so a run
+    repeated after a crash still skips what it had already put."""
+
+    def __init__(self, *, s3, zf: zipfile.ZipFile, prefix: str, listing: dict[str, str] | None,
                  live: dict[str, dict[str, Any]], workdir: Path) -> None:
         self.s3 = s3
         self.zf = zf
@@ -109,28 +134,37 @@ class _Uploader:
         self.large = threading.BoundedSemaphore(LARGE_FILES_AT_ONCE)
         self.lock = threading.Lock()
         self.result = DeployResult()
+        self.existed: set[str] = set()  # paths that held an object before this run wrote
 
-    def _already_there(self, file: ArchiveFile, headers: ObjectHeaders) -> str | None:
-        """The live object's ETag when it already holds this content with these headers."""
-        etag = self.listing.get(file.path)
-        if etag is None:
-            return None
+    def known_unchanged(self, file: ArchiveFile, headers: ObjectHeaders) -> bool:
+        """Settled without a request: the manifest has this content and these headers, and the
+        listing (when there is one) still shows the ETag the manifest recorded. Recorded as such."""
         before = self.live.get(file.path)
-        if (before and before.get("sha256") == file.sha256 and before.get("etag") == etag
+        if not (before and before.get("sha256") == file.sha256
                 and before.get("content_type") == headers.content_type
                 and before.get("cache_control") == headers.cache_control):
-            return etag
+            return False
+        if self.listing is not None and self.listing.get(file.path) != before.get("etag"):
+            return False
+        self._record(file, headers, before["etag"], uploaded=False, existed=True)
+        return True
+
+    def _already_there(self, file: ArchiveFile, headers: ObjectHeaders) -> tuple[str | None, bool]:
+        """(the live object's ETag when it already holds this content with these headers, whether
+        an object was there at all). One HEAD, unless the listing shows there is no object."""
+        if self.listing is not None and file.path not in self.listing:
+            return None, False
         try:
             head = self.s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=self.prefix + file.path)
         except ClientError as exc:
             if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                return None
+                return None, False
             raise
         if (head.get("Metadata", {}).get("sha256") == file.sha256
                 and head.get("ContentType") == headers.content_type
                 and head.get("CacheControl") == headers.cache_control):
-            return head["ETag"]
-        return None
+            return head["ETag"], True
+        return None, True
 
     def _put(self, file: ArchiveFile, headers: ObjectHeaders) -> str:
         key = self.prefix + file.path
@@ -151,11 +185,16 @@ class _Uploader:
         return self.s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key)["ETag"]
 
     def sync(self, file: ArchiveFile, headers: ObjectHeaders) -> None:
-        etag = self._already_there(file, headers)
+        etag, existed = self._already_there(file, headers)
         uploaded = etag is None
         if uploaded:
             etag = self._put(file, headers)
+        self._record(file, headers, etag, uploaded=uploaded, existed=existed)
+
+    def _record(self, file: ArchiveFile, headers: ObjectHeaders, etag: str, *, uploaded: bool, existed: bool) -> None:
         with self.lock:
+            if existed:
+                self.existed.add(file.path)
             self.result.manifest[file.path] = _entry(file, headers, etag)
             if uploaded:
                 self.result.uploaded.append(file.path)
@@ -187,6 +226,29 @@ def _delete(s3, *, prefix: str, paths: list[str]) -> None:
             raise RuntimeError(f"DeleteObjects failed for {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
 
+def _files_of(zf: zipfile.ZipFile, *, downloaded_sha256: str, known_files: dict[str, list] | None,
+              artifact_sha256: str | None) -> list[ArchiveFile]:
+    """The artifact's files with their hashes.
+
+    A release was inflated and hashed while its upload was validated: when the downloaded zip
+    has the sha256 taken then, those hashes are used and only the files to upload are inflated
+    again (names and headers are still checked). Anything else (a CodeBuild artifact) is
+    validated and hashed in full here."""
+    limits = ArchiveLimits.from_settings()
+    if known_files and artifact_sha256:
+        if downloaded_sha256 != artifact_sha256:
+            raise ArtifactMismatch("The artifact in the bucket is not the zip that was uploaded (sha256 differs).")
+        summary = archive_list(zf, limits=limits)
+        if {f.path for f in summary.files} == set(known_files):
+            for f in summary.files:
+                f.sha256, f.size = known_files[f.path][0], int(known_files[f.path][1])
+                if not extension(f.path):
+                    with zf.open(f.name) as member:
+                        f.head = member.read(HEAD_BYTES)
+            return summary.files
+    return archive_scan(zf, limits=limits).files
+
+
 def deploy_artifact(
     *,
     pipeline_id: str,
@@ -194,54 +256,80 @@ def deploy_artifact(
     artifact_key: str,
     live_manifest: dict[str, dict[str, Any]] | None,
     caller_reference: str,
+    trust_live_manifest: bool = False,
+    known_files: dict[str, list] | None = None,
+    artifact_sha256: str | None = None,
 ) -> DeployResult:
-    """The deploy step's work on AWS. Idempotent: run again, it does only what is still missing."""
+    """The deploy step's work on AWS. Idempotent: run again, it does only what is still missing.
+
+    ``trust_live_manifest``: the caller knows nothing but the live build has written under the
+    prefix since it went live, so the manifest is the bucket's state and no LIST is needed."""
     prefix = f"{pipeline_id}/"
     live = live_manifest or {}
     s3 = aws.client("s3")
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
     with tempfile.TemporaryDirectory(prefix="troy-deploy-", dir=settings.FILE_UPLOAD_TEMP_DIR) as workdir:
         archive = Path(workdir) / "artifact.zip"
-        artifact_download(key=artifact_key, to=archive)
+        downloaded_sha256 = artifact_download(key=artifact_key, to=archive)
+        lap("download")
         with archive_open(archive) as zf:
-            summary = archive_scan(zf, limits=ArchiveLimits.from_settings())
-            listing = live_listing(s3, prefix=prefix)
+            files = _files_of(zf, downloaded_sha256=downloaded_sha256, known_files=known_files,
+                              artifact_sha256=artifact_sha256)
+            lap("hash")
+            listing = None if (trust_live_manifest and live) else live_listing(s3, prefix=prefix)
+            lap("list")
             uploader = _Uploader(s3=s3, zf=zf, prefix=prefix, listing=listing, live=live, workdir=Path(workdir))
-            planned = [(f, object_headers(f.path, f.head)) for f in summary.files]
+            planned = [(f, headers) for f in files
+                       if not uploader.known_unchanged(f, headers := object_headers(f.path, f.head))]
             # Pages last: a visitor never gets new HTML that points at assets not uploaded yet.
             assets = [item for item in planned if not item[1].is_html]
             pages = [item for item in planned if item[1].is_html]
             with ThreadPoolExecutor(max_workers=max(1, settings.TROY_DEPLOY_CONCURRENCY),
                                     thread_name_prefix="troy-deploy") as pool:
                 _run_all(pool, uploader.sync, assets)
+                lap("assets")
                 _run_all(pool, uploader.sync, pages)
+                lap("pages")
     result = uploader.result
-    in_release = {f.path for f in summary.files}
+    result.listed = listing is not None
+    in_release = {f.path for f in files}
 
     # What the live build served and this release drops: fingerprinted assets stay one more
     # deploy (pages already open in a browser still load their chunks), flagged ``kept`` so the
     # next deploy removes them; everything else goes, including leftovers of failed runs.
+    present = set(listing) if listing is not None else set(live)
     dropped_live: list[str] = []
     for path, entry in live.items():
         if path in in_release:
             continue
         if not entry.get("kept") and is_fingerprinted(path):
-            if path in listing:
+            if path in present:
                 result.kept.append(path)
                 result.manifest[path] = {**entry, "kept": True}
         else:
             dropped_live.append(path)
     kept = set(result.kept)
-    to_delete = sorted(path for path in listing if path not in in_release and path not in kept)
+    to_delete = sorted(path for path in present if path not in in_release and path not in kept)
     if to_delete:
         _delete(s3, prefix=prefix, paths=to_delete)
     result.deleted = to_delete
+    lap("delete")
 
     # Invalidate what visitors may have cached and is now different: overwritten or deleted.
     # Worked out from the live manifest as well as from this run's writes, so a run repeated
     # after a crash asks for the same paths (and finds the same invalidation).
+    uploaded = set(result.uploaded)
     changed = [
-        f.path for f in summary.files
-        if f.path in listing and (f.path in result.uploaded or live.get(f.path, {}).get("sha256") != f.sha256)
+        f.path for f in files
+        if f.path in uploader.existed and (f.path in uploaded or live.get(f.path, {}).get("sha256") != f.sha256)
     ]
     gone = sorted(set(to_delete) | set(dropped_live))
     paths = invalidation_paths_for(changed + gone)
@@ -253,4 +341,6 @@ def deploy_artifact(
             )
         else:
             logger.warning("pipeline %s has no distribution: not invalidating %d paths", pipeline_id, len(paths))
+    lap("invalidate")
+    result.timings = timings
     return result
