@@ -37,6 +37,7 @@ from pipelines.services.build_records import (
     build_record_commit,
     codebuild_outcome,
 )
+from pipelines.services.github_records import pipeline_record_installation
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
             # A deploy asked for before any push told us the installation: ask GitHub. Without a
             # configured GitHub App this raises GithubNotConfigured, which says what to set.
             installation_id = github.repository_installation_id(repository=pipeline.repository)
+            pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
         commit_sha = github.download_source(
             repository=pipeline.repository,
             ref_or_sha=build.commit_sha or build.ref or pipeline.branch,

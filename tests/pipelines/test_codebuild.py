@@ -177,6 +177,7 @@ def test_start_looks_up_the_installation_when_the_pipeline_has_none(aws, github,
     build.refresh_from_db()
     assert build.codebuild_build_id and build.commit_sha == SHA
     assert github.on("api", "GET", f"/repos/{REPO}/installation$")
+    assert Pipeline.objects.get(pk=build.pipeline_id).github_installation_id == INSTALLATION  # remembered
 
 
 def test_start_without_a_github_app_fails_the_build_saying_what_to_set(aws, settings, on_commit, broker):
