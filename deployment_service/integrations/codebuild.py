@@ -27,8 +27,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_GET_LIMIT = 100  # BatchGetBuilds takes at most 100 ids
 
-TERMINAL_BUILD_STATUSES = ("SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT")
-
 
 # --- the buildspec ------------------------------------------------------------------------------
 

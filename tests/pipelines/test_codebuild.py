@@ -9,7 +9,7 @@ import io
 import uuid
 import zipfile
 
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
