@@ -186,3 +186,45 @@ def test_a_stale_or_duplicate_message_changes_nothing(pipeline):
     done.refresh_from_db()
     assert done.status == BuildStatus.SUCCEEDED
     assert Pipeline.objects.get(pk=pipeline.pk).status == S.DEPLOYED
+
+
+def test_after_a_failed_deploy_the_next_one_lists_the_bucket_and_removes_its_leftovers(pipeline):
+    release_and_deploy(pipeline, site(1, files=3))
+    release, build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes({**site(2, files=3), "extra/new-1.txt": "n1", "extra/new-2.txt": "n2"})),
+        deploy=True, actor="test")
+    release_store_run(release_id=release.id)
+    build = pipeline_services.deployment_start(pipeline_id=pipeline.id)
+    seen: list[str] = []
+
+    def fail_on_pages(params, **kwargs):
+        if params["Bucket"] == settings.TROY_LIVE_BUCKET:
+            if params["ContentType"].startswith("text/html"):
+                raise RuntimeError("network down")
+            seen.append(params["Key"])
+
+    events = aws.client("s3").meta.events
+    events.register("before-parameter-build.s3.PutObject", fail_on_pages)
+    deploy_build_run(build_id=build.id)
+    events.unregister("before-parameter-build.s3.PutObject", fail_on_pages)
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "network down" in build.error
+    assert "extra/new-1.txt" in live_objects(pipeline)  # left behind by the failed run
+
+    again = release_and_deploy(pipeline, site(1, files=3))
+    assert again.status == BuildStatus.SUCCEEDED
+    assert {path: live_body(pipeline, path).decode() for path in live_objects(pipeline)} == site(1, files=3)
+    assert again.files_deleted == 2 and again.files_uploaded == 3  # the assets the failed run overwrote
+
+
+def test_an_artifact_replaced_after_upload_is_refused(pipeline):
+    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))),
+                                             deploy=True, actor="test")
+    release_store_run(release_id=release.id)
+    aws.client("s3").put_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key=release.artifact_key,
+                                Body=zip_bytes({"index.html": "<!doctype html>swapped"}))
+    pipeline_services.deployment_start(pipeline_id=pipeline.id)
+    deploy_build_run(build_id=build.id)
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "sha256 differs" in build.error
+    assert live_objects(pipeline) == {}
