@@ -1,12 +1,13 @@
 """Put an artifact zip live: only what changed, assets before pages, deletions last.
 
-What is live is known from two sources that agree when nothing went wrong: the live build's
-manifest (path → sha256, ETag, headers) and the bucket itself (a listing gives every key's ETag;
-each object carries its content hash as ``x-amz-meta-sha256``). A file is unchanged when the
-manifest has its hash and headers and the listing still shows the ETag the manifest recorded;
-when they disagree (a crashed run, a change made by hand) the object's metadata decides with one
-HEAD. So a no-change redeploy makes one LIST and no PUT, and a crashed deploy run again uploads
-only what is still missing.
+What is live is known from the live build's manifest (path → sha256, ETag, headers) and from the
+bucket (every object carries its content hash as ``x-amz-meta-sha256``). When nothing but the
+live build has written under the prefix since it went live, the manifest *is* the bucket's state:
+unchanged files are settled without a request, so a no-change redeploy makes one GET (the
+artifact) and nothing else. After a failed deploy the prefix is listed and a file counts as
+unchanged only when the listing still shows the ETag the manifest recorded. Either way a file
+whose entry differs gets one HEAD before it is uploaded, so a deploy run again after a crash
+uploads only what is still missing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ logger = logging.getLogger(__name__)
 IN_MEMORY_MAX_BYTES = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 LARGE_FILES_AT_ONCE = 2
+# On the trusted-manifest path, files that may need uploading are looked up one HEAD each, up to
+# this many; past it the prefix is listed instead.
+HEADS_BEFORE_LISTING = 100
 _TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024,
                            max_concurrency=4, use_threads=True)
 
@@ -289,6 +293,9 @@ def deploy_artifact(
             uploader = _Uploader(s3=s3, zf=zf, prefix=prefix, listing=listing, live=live, workdir=Path(workdir))
             planned = [(f, headers) for f in files
                        if not uploader.known_unchanged(f, headers := object_headers(f.path, f.head))]
+            if listing is None and len(planned) > HEADS_BEFORE_LISTING:
+                # Many files to check: one LIST per 1,000 keys beats a HEAD for each.
+                listing = uploader.listing = live_listing(s3, prefix=prefix)
             # Pages last: a visitor never gets new HTML that points at assets not uploaded yet.
             assets = [item for item in planned if not item[1].is_html]
             pages = [item for item in planned if item[1].is_html]

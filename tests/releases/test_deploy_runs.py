@@ -46,10 +46,11 @@ def site(version: int, files: int = 30) -> dict[str, str]:
     return {"index.html": PAGE.format(version), **{f"assets/f{i}.txt": f"{version}-{i}" for i in range(files)}}
 
 
-def test_a_crashed_deploy_run_again_uploads_only_what_is_missing(pipeline):
-    release_and_deploy(pipeline, site(1))
-    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(2))), deploy=True,
-                                             actor="test")
+@pytest.mark.parametrize("files", [30, 150])  # a HEAD per file to check, or one LIST past 100
+def test_a_crashed_deploy_run_again_uploads_only_what_is_missing(pipeline, files):
+    release_and_deploy(pipeline, site(1, files))
+    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(2, files))),
+                                             deploy=True, actor="test")
     release_store_run(release_id=release.id)
     build = pipeline_services.deployment_start(pipeline_id=pipeline.id)
 
@@ -75,8 +76,8 @@ def test_a_crashed_deploy_run_again_uploads_only_what_is_missing(pipeline):
     deploy_build_run(build_id=build.id)  # the message is delivered again after the crash
     build.refresh_from_db()
     assert build.status == BuildStatus.SUCCEEDED
-    assert build.files_uploaded == 31 - 10  # what the crashed run had not put yet
-    assert {path: live_body(pipeline, path).decode() for path in live_objects(pipeline)} == site(2)
+    assert build.files_uploaded == files + 1 - 10  # what the crashed run had not put yet
+    assert {path: live_body(pipeline, path).decode() for path in live_objects(pipeline)} == site(2, files)
     # The files the crashed run uploaded still count as changed for CloudFront.
     paths = aws.client("cloudfront").get_invalidation(
         DistributionId=pipeline.distribution_id, Id=build.invalidation_id)["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
