@@ -4,6 +4,7 @@
     python3 dev.py run  [--port 8000] [--host 127.0.0.1]   # the whole service on this machine
     python3 dev.py test [pytest args]                      # the whole test suite
     python3 dev.py manage <command> [args]                 # any manage.py command in the venv
+    python3 dev.py setup                                   # only create/update .venv (CI uses it)
 
 Each command first makes sure ``.venv`` exists (stdlib ``venv``) and holds ``requirements-dev.txt``.
 The install runs only when the requirements files (or the Python version) changed since the last
