@@ -66,7 +66,10 @@ def stack(tmp_path):
         p.purge_rabbitmq_queues(broker_url)
 
     database = p.create_database()
-    moto_port, web_port = p.free_port(), p.free_port()
+    moto_port = p.free_port()
+    web_port = p.free_port()
+    while web_port == moto_port:  # the OS may hand out a just-closed port again
+        web_port = p.free_port()
     aws_endpoint = f"http://127.0.0.1:{moto_port}"
     env = _environment(tmp_path, p.postgres_url(database), broker_url, aws_endpoint)
     procs = p.Processes(workdir=tmp_path, env=env)
