@@ -64,3 +64,35 @@ def test_many_paths_collapse_to_folder_wildcards_then_everything():
     deeper = collapse_paths(paths, max_paths=25)  # the deepest grouping that fits
     assert len(deeper) == 23 and "/docs/guide/*" in deeper and "/blog/7/*" in deeper
     assert collapse_paths(paths, max_paths=3) == ["/*"]
+
+
+def test_a_retried_deploy_reuses_the_invalidation_its_build_id_already_made(aws):
+    """CloudFront refuses a second batch under one CallerReference (moto does not): the existing
+    invalidation is found by its CallerReference and reused."""
+    from datetime import datetime, timezone
+
+    from botocore.stub import Stubber
+
+    from deployment_service import aws as aws_clients
+    from releases.deploy.invalidation import invalidation_create
+
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    client = aws_clients.client("cloudfront")
+
+    def invalidation(id_: str, reference: str) -> dict:
+        return {"Invalidation": {"Id": id_, "Status": "Completed", "CreateTime": now, "InvalidationBatch": {
+            "Paths": {"Quantity": 1, "Items": ["/a"]}, "CallerReference": reference}}}
+
+    with Stubber(client) as stub:
+        stub.add_client_error("create_invalidation", service_error_code="InvalidationBatchAlreadyExists",
+                              http_status_code=400, expected_params={
+                                  "DistributionId": "E1", "InvalidationBatch": {
+                                      "Paths": {"Quantity": 1, "Items": ["/b"]}, "CallerReference": "build-7"}})
+        stub.add_response("list_invalidations", {"InvalidationList": {
+            "Marker": "", "MaxItems": 100, "IsTruncated": False, "Quantity": 2,
+            "Items": [{"Id": "I1", "CreateTime": now, "Status": "Completed"},
+                      {"Id": "I2", "CreateTime": now, "Status": "InProgress"}]}}, {"DistributionId": "E1"})
+        stub.add_response("get_invalidation", invalidation("I1", "build-6"), {"DistributionId": "E1", "Id": "I1"})
+        stub.add_response("get_invalidation", invalidation("I2", "build-7"), {"DistributionId": "E1", "Id": "I2"})
+        assert invalidation_create(distribution_id="E1", paths=["/b"], caller_reference="build-7") == "I2"
+        stub.assert_no_pending_responses()
