@@ -181,6 +181,7 @@ SPECTACULAR_SETTINGS = {
         "PipelineStatusEnum": "pipelines.choices.ROW_STATUSES",
         "EventStatusEnum": "pipelines.choices.PipelineStatus",
         "BuildStatusEnum": "pipelines.choices.BuildStatus",
+        "ReleaseStatusEnum": "releases.choices.ReleaseStatus",
     },
 }
 
