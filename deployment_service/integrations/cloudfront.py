@@ -178,6 +178,16 @@ def distribution_create(spec: DistributionSpec) -> Distribution:
     )
 
 
+def _config_or_none(distribution_id: str) -> dict | None:
+    """GetDistributionConfig's answer (config and ETag), or ``None`` when there is no such distribution."""
+    try:
+        return aws.client("cloudfront").get_distribution_config(Id=distribution_id)
+    except ClientError as exc:
+        if aws.error_code(exc) == "NoSuchDistribution":
+            return None
+        raise
+
+
 def distribution_find(spec: DistributionSpec) -> Distribution | None:
     """The distribution made with ``spec.caller_reference``, found by listing distributions
     whose comment or alias matches and checking each candidate's CallerReference."""
@@ -187,13 +197,8 @@ def distribution_find(spec: DistributionSpec) -> Distribution | None:
             aliases = item.get("Aliases", {}).get("Items") or []
             if spec.caller_reference not in (item.get("Comment") or "") and spec.alias not in aliases:
                 continue
-            try:
-                config = cloudfront.get_distribution_config(Id=item["Id"])
-            except ClientError as exc:
-                if aws.error_code(exc) == "NoSuchDistribution":
-                    continue
-                raise
-            if config["DistributionConfig"].get("CallerReference") == spec.caller_reference:
+            config = _config_or_none(item["Id"])
+            if config is not None and config["DistributionConfig"].get("CallerReference") == spec.caller_reference:
                 return Distribution(
                     id=item["Id"],
                     domain_name=item["DomainName"],
@@ -230,12 +235,9 @@ def distribution_disable(distribution_id: str) -> bool:
     to that ETag, so a concurrent change is refused rather than overwritten. Returns ``False``
     when the distribution does not exist."""
     cloudfront = aws.client("cloudfront")
-    try:
-        answer = cloudfront.get_distribution_config(Id=distribution_id)
-    except ClientError as exc:
-        if aws.error_code(exc) == "NoSuchDistribution":
-            return False
-        raise
+    answer = _config_or_none(distribution_id)
+    if answer is None:
+        return False
     config = answer["DistributionConfig"]
     if not config.get("Enabled", True):
         return True

@@ -10,8 +10,6 @@ import uuid
 import zipfile
 
 from botocore.stub import Stubber
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 import pytest
 import yaml
@@ -26,7 +24,7 @@ from pipelines.codebuild import (
     codebuild_stop_run,
 )
 from pipelines.models import Build, Pipeline
-from tests.fakes.github_server import FakeGithub, github_zipball
+from tests.fakes.github_server import FakeGithub, app_keypair, github_zipball
 from tests.pipelines.codebuild_support import SHA, new_codebuild_id, running_build, sent
 
 pytestmark = pytest.mark.django_db
@@ -38,12 +36,7 @@ APP_ID = "4242"
 
 @pytest.fixture(scope="module")
 def app_key() -> tuple[str, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, public
+    return app_keypair()
 
 
 @pytest.fixture
