@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.db import models
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -50,7 +51,12 @@ def _operator_action(request: HttpRequest, pipeline_id: Any, name: str) -> str:
 OPERATOR_ACTIONS = ("request_provisioning", "queue_deployment", "schedule_deletion")
 
 
+# Django 6 changes forms.URLField's default scheme to https; say so now (and silence the warning).
+URL_FIELDS_ASSUME_HTTPS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class BuildInline(admin.TabularInline):
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     model = Build
     fk_name = "pipeline"
     verbose_name_plural = f"Builds (latest {INLINE_BUILDS})"
@@ -208,6 +214,7 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 @admin.register(Build)
 class BuildAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     list_display = ["__str__", "number", "kind", "trigger", "status", "phase", "ref", "created_at", "finished_at"]
     list_filter = ["status", "kind", "trigger"]
     search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref"]
