@@ -19,3 +19,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
 ]
+
+handler404 = "deployment_service.error_views.not_found"
+handler500 = "deployment_service.error_views.server_error"

@@ -49,3 +49,19 @@ def test_api_docs_load_swagger_ui_from_our_own_static_files(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn.jsdelivr.net" not in page
     assert client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").status_code == 200
+
+
+@pytest.mark.django_db
+def test_unknown_api_and_hook_urls_answer_json_404(client):
+    for path in ("/api/v1/nope/", "/api/v1/pipelines//provision/", "/hooks/nope/"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+    assert client.get("/not-an-api/").headers["Content-Type"].startswith("text/html")
+
+
+def test_api_server_errors_answer_json(rf):
+    from deployment_service.error_views import server_error
+
+    response = server_error(rf.get("/api/v1/pipelines/"))
+    assert response.status_code == 500 and b'"code": "server_error"' in response.content
