@@ -70,7 +70,7 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
         logger.info("build %s already has CodeBuild build %s", build_id, build.codebuild_build_id)
         return
     if build.cancel_requested:
-        deployment_fail(build_id=build.id, error="Cancelled on request before CodeBuild started.",
+        deployment_fail(build_id=build.id, error=_cancelled_before_start(build),
                         actor=SYSTEM_CODEBUILD)
         return
     pipeline = build.pipeline
@@ -94,8 +94,9 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
         )
         build_record_commit(build_id=build.id, commit_sha=commit_sha)
 
-        if Build.objects.filter(pk=build.id, cancel_requested=True).exists():
-            deployment_fail(build_id=build.id, error="Cancelled on request before CodeBuild started.",
+        build.refresh_from_db(fields=["cancel_requested", "cancel_requested_by"])
+        if build.cancel_requested:
+            deployment_fail(build_id=build.id, error=_cancelled_before_start(build),
                             actor=SYSTEM_CODEBUILD)
             return
 
@@ -111,6 +112,11 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     build_record_codebuild(build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url,
                            artifact_key=started.artifact_key)
     logger.info("build %s: CodeBuild build %s started", build_id, started.id)
+
+
+def _cancelled_before_start(build: Build) -> str:
+    who = f"Cancelled by {build.cancel_requested_by}" if build.cancel_requested_by else "Cancelled on request"
+    return f"{who} before CodeBuild started."
 
 
 def codebuild_stop_run(*, build_id: uuid.UUID | str) -> str:

@@ -197,6 +197,8 @@ class Build(ConcurrentTransitionMixin, models.Model):
     logs_url = models.URLField(max_length=1024, blank=True, default="")
     artifact_key = models.CharField(max_length=1024, blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
+    cancel_requested_by = models.CharField(max_length=150, blank=True, default="",
+                                           help_text="Who asked to stop the running build.")
     error = models.TextField(blank=True, default="")
 
     files_uploaded = models.PositiveIntegerField(default=0)

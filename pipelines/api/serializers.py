@@ -106,6 +106,7 @@ class BuildSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "pipeline", "kind", "trigger", "status", "ref", "commit_sha", "release",
             "source_build", "codebuild_build_id", "phase", "phases", "logs_url", "error", "cancel_requested",
+            "cancel_requested_by",
             "stats", "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields

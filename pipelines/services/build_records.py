@@ -161,15 +161,16 @@ def phase_label(phase: str) -> str:
 
 
 def failure_text(*, build_status: str, phases: list[dict[str, Any]], current_context: list[str],
-                 cancel_requested: bool, timeout_minutes: Any = None) -> str:
+                 cancel_requested: bool, cancelled_by: str = "", timeout_minutes: Any = None) -> str:
     """The error a failed build keeps: what CodeBuild said, in which phase, and why."""
     failed = next((e for e in phases if e.get("status") in PHASE_FAILURES and e["phase"] != "COMPLETED"), None)
     where = f" in {phase_label(failed['phase'])}" if failed else ""
     reason = "; ".join((failed or {}).get("context") or []) or "; ".join(current_context or [])
+    cancelled = f"Cancelled by {cancelled_by}" if cancelled_by else "Cancelled on request"
     if build_status == "STOPPED" and cancel_requested:
-        text = f"Cancelled on request: CodeBuild stopped the build{where}."
+        text = f"{cancelled}: CodeBuild stopped the build{where}."
     elif build_status == "SUCCEEDED" and cancel_requested:
-        text = "Cancelled on request: CodeBuild had finished, the result is not deployed."
+        text = f"{cancelled}: CodeBuild had finished, the result is not deployed."
     elif build_status == "TIMED_OUT":
         text = f"CodeBuild timed out{where}"
         text += f" (limit {timeout_minutes} minutes)." if timeout_minutes else "."
@@ -219,6 +220,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: An
             _enqueue("deploy_build", str(build.id))
             return f"succeeded: {name} handed to the deploy step"
         error = failure_text(build_status=build_status, phases=phases, current_context=report.current_context,
-                             cancel_requested=build.cancel_requested, timeout_minutes=timeout_minutes)
+                             cancel_requested=build.cancel_requested, cancelled_by=build.cancel_requested_by,
+                             timeout_minutes=timeout_minutes)
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
         return f"failed: {name}: {error}"

@@ -192,7 +192,8 @@ def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
         elif build.status == BuildStatus.RUNNING and build_needs_codebuild(build):
             if not build.cancel_requested:
                 build.cancel_requested = True
-                build.save(update_fields=["cancel_requested", "updated_at"])
+                build.cancel_requested_by = actor
+                build.save(update_fields=["cancel_requested", "cancel_requested_by", "updated_at"])
                 _enqueue("stop_codebuild", str(build.id))
         else:
             raise BuildNotCancellable(

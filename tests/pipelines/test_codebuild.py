@@ -265,7 +265,7 @@ def test_cancel_stops_codebuild_and_the_stopped_answer_fails_the_build_as_cancel
     assert result.startswith("failed")
     build.refresh_from_db()
     assert build.status == BuildStatus.FAILED and build.pipeline.status == S.FAILED_TO_DEPLOY
-    assert build.error == "Cancelled on request: CodeBuild stopped the build in BUILD."
+    assert build.error == "Cancelled by alice: CodeBuild stopped the build in BUILD."
 
 
 def test_a_build_still_stopping_waits_for_its_event(aws, on_commit):
@@ -299,7 +299,7 @@ def test_stop_against_moto(aws, github, on_commit):
     on_commit(codebuild_stop_run, build_id=build.id)
     build.refresh_from_db()
     assert build.status == BuildStatus.FAILED
-    assert build.error.startswith("Cancelled on request")
+    assert build.error.startswith("Cancelled by alice")
 
 
 def test_a_cancel_while_startbuild_runs_stops_the_build_once_it_has_an_id(aws, github, on_commit, broker,

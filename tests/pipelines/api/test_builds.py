@@ -45,8 +45,8 @@ def test_deploy_queues_an_automated_build_of_the_branch(api, ready, broker, djan
     body = response.json()
     assert set(body) == {
         "id", "number", "pipeline", "kind", "trigger", "status", "ref", "commit_sha", "release", "source_build",
-        "codebuild_build_id", "phase", "phases", "logs_url", "error", "cancel_requested", "stats", "created_at",
-        "started_at", "finished_at",
+        "codebuild_build_id", "phase", "phases", "logs_url", "error", "cancel_requested", "cancel_requested_by",
+        "stats", "created_at", "started_at", "finished_at",
     }
     assert (body["number"], body["kind"], body["trigger"], body["status"], body["ref"]) == (
         1, "automated", "manual", "queued", "main")
@@ -154,6 +154,7 @@ def test_cancel_a_running_automated_build_asks_codebuild_to_stop(api, ready, bro
         response = api.post(f"/api/v1/builds/{build_id}/cancel/")
     assert response.status_code == 202
     assert response.json()["cancel_requested"] is True and response.json()["status"] == "running"
+    assert response.json()["cancel_requested_by"] == "alice"
     assert len(broker.queues["troy"].queue) == 1  # stop_codebuild
 
 
