@@ -2,7 +2,7 @@
 
 An upload is validated in the web request and lands in the upload spool (``pending``); a worker
 puts it in the artifact bucket (``stored``) or gives up (``failed``). Only releases/services.py
-writes ``status``.
+calls its transitions (the field is protected).
 """
 
 from pathlib import Path
@@ -10,11 +10,13 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from releases.choices import ReleaseStatus
 
 
-class Release(models.Model):
+class Release(FSMModelMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     pipeline = models.ForeignKey("pipelines.Pipeline", on_delete=models.CASCADE, related_name="releases")
     version = models.CharField(max_length=128, blank=True, default="")
@@ -26,8 +28,8 @@ class Release(models.Model):
     # {path: [sha256, size]} of every file, taken while validating the upload: the deploy step
     # checks the zip's own sha256 and then need not inflate files it does not upload.
     files = models.JSONField(default=dict, blank=True, editable=False)
-    status = models.CharField(max_length=16, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING,
-                              db_index=True)
+    status = FSMField(max_length=16, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING,
+                      db_index=True, protected=True)
     error = models.TextField(blank=True, default="")
     stored_at = models.DateTimeField(null=True, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -39,6 +41,17 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} release {self.version or self.id}"
+
+    # --- transitions (state only) ---------------------------------------------------------------
+
+    @transition(field=status, source=ReleaseStatus.PENDING, target=ReleaseStatus.STORED)
+    def mark_stored(self) -> None:
+        self.stored_at = timezone.now()
+        self.error = ""
+
+    @transition(field=status, source=ReleaseStatus.PENDING, target=ReleaseStatus.FAILED)
+    def mark_failed(self, *, error: str) -> None:
+        self.error = error
 
     @property
     def spool_path(self) -> Path:

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils import timezone
 
 from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger, PipelineStatus as S
 from pipelines.models import Build, Pipeline
@@ -105,7 +104,6 @@ def release_upload(
             uncompressed_size=summary.uncompressed_size,
             files={f.path: [f.sha256, f.size] for f in summary.files},
             uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
-            status=ReleaseStatus.PENDING,
         )
         release.artifact_key = f"releases/{release.id}.zip"
         shutil.move(source, release.spool_path)
@@ -155,9 +153,7 @@ def release_mark_stored(*, release_id: uuid.UUID | str) -> bool:
         release = Release.objects.select_for_update().filter(pk=release_id).first()
         if release is None or release.status != ReleaseStatus.PENDING:
             return False
-        release.status = ReleaseStatus.STORED
-        release.stored_at = timezone.now()
-        release.error = ""
+        release.mark_stored()
         release.save(update_fields=["status", "stored_at", "error"])
     return True
 
@@ -168,8 +164,7 @@ def release_mark_failed(*, release_id: uuid.UUID | str, error: str) -> bool:
         release = Release.objects.select_for_update().filter(pk=release_id).first()
         if release is None or release.status != ReleaseStatus.PENDING:
             return False
-        release.status = ReleaseStatus.FAILED
-        release.error = error
+        release.mark_failed(error=error)
         release.save(update_fields=["status", "error"])
     Path(release.spool_path).unlink(missing_ok=True)
     return True
