@@ -257,6 +257,10 @@ TROY_STUCK_DEPLOYING_SECONDS = env_int(
 )
 TROY_STUCK_DELETING_SECONDS = env_int("TROY_STUCK_DELETING_SECONDS", 2 * 60 * 60)
 TROY_REAPER_INTERVAL_SECONDS = env_int("TROY_REAPER_INTERVAL_SECONDS", 60)
+# A pipeline left in a waiting status (provision_request, queued, scheduled_for_deletion) longer
+# than this gets its worker message sent again: a message lost between commit and broker (broker
+# down, process killed) must not leave it waiting forever. The actors ignore duplicates.
+TROY_RESEND_WAITING_AFTER_SECONDS = env_int("TROY_RESEND_WAITING_AFTER_SECONDS", 5 * 60)
 # Builds running longer than this are looked up with BatchGetBuilds by the reconciler.
 TROY_RECONCILE_AFTER_SECONDS = env_int("TROY_RECONCILE_AFTER_SECONDS", 10 * 60)
 

@@ -92,6 +92,9 @@ def reap_stuck_pipelines() -> None:
     reaped = services.pipelines_reap_stuck()
     if reaped:
         logger.warning("reaper failed stuck pipelines: %s", ", ".join(reaped))
+    resent = services.pipelines_resend_waiting()
+    if resent:
+        logger.warning("worker messages sent again for pipelines waiting too long: %s", ", ".join(resent))
 
 
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))

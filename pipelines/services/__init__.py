@@ -26,6 +26,7 @@ from pipelines.services.pipelines import (  # noqa: F401
     pipeline_start_provisioning,
     pipeline_update,
     pipelines_reap_stuck,
+    pipelines_resend_waiting,
 )
 from pipelines.services.transitions import (  # noqa: F401
     SYSTEM_REAPER,

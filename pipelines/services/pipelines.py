@@ -167,6 +167,29 @@ def pipeline_fail_deletion(*, pipeline_id: uuid.UUID | str, error: str, actor: s
     return pipeline
 
 
+# --- waiting too long: send the worker message again -----------------------------------------
+
+# The actor that moves a pipeline out of each waiting status (all of them guard on the status, so a
+# message sent twice does the work once).
+WAITING_ACTORS = {
+    S.PROVISION_REQUEST: "provision_pipeline",
+    S.QUEUED: "run_deployment",
+    S.SCHEDULED_FOR_DELETION: "delete_pipeline",
+}
+
+
+def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[str]:
+    """Send the worker message again for pipelines waiting longer than
+    ``TROY_RESEND_WAITING_AFTER_SECONDS`` (no status change). Returns their names."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.TROY_RESEND_WAITING_AFTER_SECONDS)
+    waiting = Pipeline.objects.filter(status__in=list(WAITING_ACTORS), status_changed_at__lt=cutoff)
+    resent = []
+    for pipeline_id, name, status in waiting.values_list("id", "name", "status"):
+        _enqueue(WAITING_ACTORS[status], str(pipeline_id))
+        resent.append(name)
+    return resent
+
+
 # --- the reaper ---------------------------------------------------------------------------------
 
 def _deadlines() -> dict[str, int]:

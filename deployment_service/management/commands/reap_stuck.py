@@ -14,3 +14,6 @@ class Command(BaseCommand):
         for name in reaped:
             self.stdout.write(f"failed stuck pipeline {name}")
         self.stdout.write(f"{len(reaped)} stuck pipeline(s) failed")
+        resent = services.pipelines_resend_waiting()
+        for name in resent:
+            self.stdout.write(f"sent the worker message again for waiting pipeline {name}")
