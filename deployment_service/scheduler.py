@@ -19,9 +19,10 @@ logger = logging.getLogger(__name__)
 def enqueue_periodic_jobs() -> list[str]:
     """Send one message to each periodic actor; returns the actor names sent."""
     from pipelines import tasks
+    from releases.tasks import care_for_releases
 
     sent = []
-    for actor in (tasks.reap_stuck_pipelines, tasks.reconcile_codebuild_builds):
+    for actor in (tasks.reap_stuck_pipelines, tasks.reconcile_codebuild_builds, care_for_releases):
         try:
             actor.send()
             sent.append(actor.actor_name)

@@ -11,6 +11,7 @@ A rejected upload leaves nothing: no row, no spool file, no object, no status ch
 
 from __future__ import annotations
 
+from datetime import timedelta
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
 from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger, PipelineStatus as S
 from pipelines.models import Build, Pipeline
@@ -168,3 +170,36 @@ def release_mark_failed(*, release_id: uuid.UUID | str, error: str) -> bool:
         release.save(update_fields=["status", "error"])
     Path(release.spool_path).unlink(missing_ok=True)
     return True
+
+
+# --- periodic care ------------------------------------------------------------------------------
+
+def releases_resend_pending(*, now: timezone.datetime | None = None) -> list[str]:
+    """Send ``store_release`` again for releases pending longer than
+    ``TROY_RESEND_WAITING_AFTER_SECONDS`` (its message may have been lost; the actor ignores a
+    release that is no longer pending). Returns their ids."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.TROY_RESEND_WAITING_AFTER_SECONDS)
+    ids = [str(pk) for pk in Release.objects.filter(status=ReleaseStatus.PENDING, created_at__lt=cutoff)
+           .values_list("id", flat=True)]
+    for release_id in ids:
+        _enqueue_store(release_id)
+    return ids
+
+
+def release_spool_sweep(*, older_than_seconds: int = 24 * 60 * 60) -> list[str]:
+    """Remove spool files that no pending release will ever read: left by a process killed between
+    moving an upload into the spool and committing its row. Returns the names removed."""
+    spool_dir = Path(settings.TROY_UPLOAD_SPOOL_DIR)
+    if not spool_dir.is_dir():
+        return []
+    cutoff = timezone.now().timestamp() - older_than_seconds
+    pending = {str(pk) for pk in Release.objects.filter(status=ReleaseStatus.PENDING).values_list("id", flat=True)}
+    removed = []
+    for path in spool_dir.iterdir():
+        if not path.is_file() or path.stat().st_mtime >= cutoff or path.stem in pending:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    if removed:
+        logger.warning("removed %d orphaned upload(s) from the spool: %s", len(removed), ", ".join(removed))
+    return removed

@@ -18,3 +18,12 @@ def store_release(release_id: str, attempt: int = 0) -> None:
     wait_seconds = release_store_run(release_id=release_id, attempt=attempt)
     if wait_seconds is not None:
         store_release.send_with_options(args=(release_id, attempt + 1), delay=int(wait_seconds * 1000))
+
+
+@dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
+def care_for_releases() -> None:
+    """Periodic: re-send lost store messages; clear orphaned spool files."""
+    from releases import services
+
+    services.releases_resend_pending()
+    services.release_spool_sweep()

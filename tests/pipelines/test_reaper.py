@@ -112,6 +112,9 @@ def test_reap_stuck_command_reports_what_it_failed():
 
 # --- the scheduler --------------------------------------------------------------------------------
 
+PERIODIC = ["care_for_releases", "reap_stuck_pipelines", "reconcile_codebuild_builds"]
+
+
 def _queued_actor_names(broker) -> list[str]:
     queue = broker.queues["troy"]
     return sorted(Message.decode(raw).actor_name for raw in list(queue.queue))
@@ -120,7 +123,7 @@ def _queued_actor_names(broker) -> list[str]:
 def test_scheduler_once_enqueues_the_reaper_and_the_reconciler(broker):
     out = io.StringIO()
     call_command("scheduler", "--once", stdout=out)
-    assert _queued_actor_names(broker) == ["reap_stuck_pipelines", "reconcile_codebuild_builds"]
+    assert _queued_actor_names(broker) == PERIODIC
     assert "1 time(s)" in out.getvalue()
 
 
@@ -136,7 +139,7 @@ def test_run_scheduler_ticks_every_interval_until_stopped(broker):
     assert not thread.is_alive()
     ticks = result[0]
     assert 2 <= ticks <= 8
-    assert _queued_actor_names(broker) == sorted(["reap_stuck_pipelines", "reconcile_codebuild_builds"] * ticks)
+    assert _queued_actor_names(broker) == sorted(PERIODIC * ticks)
 
 
 @pytest.mark.django_db(transaction=True)
