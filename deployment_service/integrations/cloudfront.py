@@ -168,6 +168,11 @@ def distribution_create(spec: DistributionSpec) -> Distribution:
             ) from exc
         logger.info("distribution %s already existed for %s", existing.id, spec.caller_reference)
         return existing
+    return _distribution_from(answer)
+
+
+def _distribution_from(answer: dict) -> Distribution:
+    """A Create/GetDistribution answer as plain data."""
     dist = answer["Distribution"]
     return Distribution(
         id=dist["Id"],
@@ -218,14 +223,7 @@ def distribution_get(distribution_id: str) -> Distribution | None:
         if aws.error_code(exc) == "NoSuchDistribution":
             return None
         raise
-    dist = answer["Distribution"]
-    return Distribution(
-        id=dist["Id"],
-        domain_name=dist["DomainName"],
-        status=dist["Status"],
-        enabled=dist["DistributionConfig"]["Enabled"],
-        etag=answer["ETag"],
-    )
+    return _distribution_from(answer)
 
 
 def distribution_disable(distribution_id: str) -> bool:
