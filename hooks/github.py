@@ -31,7 +31,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status as http_status
 
-from deployment_service.exceptions import ApplicationError, InvalidInput
+from deployment_service.exceptions import ApplicationError
+from hooks.exceptions import InvalidDelivery, InvalidSignature, SignatureMismatch, WebhookNotConfigured
 from hooks.models import GithubDelivery
 
 logger = logging.getLogger(__name__)
@@ -41,24 +42,6 @@ _DELIVERY_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EVENT_RE = re.compile(r"[a-z_]{1,64}")
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"
-
-
-class WebhookNotConfigured(ApplicationError):
-    code = "webhook_not_configured"
-    http_status = http_status.HTTP_503_SERVICE_UNAVAILABLE
-
-
-class InvalidSignature(ApplicationError):
-    code = "invalid_signature"
-    http_status = http_status.HTTP_401_UNAUTHORIZED
-
-
-class SignatureMismatch(InvalidSignature):
-    http_status = http_status.HTTP_403_FORBIDDEN
-
-
-class InvalidDelivery(InvalidInput):
-    code = "invalid_delivery"
 
 
 # --- signature -----------------------------------------------------------------------------------

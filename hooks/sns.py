@@ -47,7 +47,15 @@ from django.utils import timezone
 import requests
 from rest_framework import status as http_status
 
-from deployment_service.exceptions import ApplicationError
+from hooks.exceptions import (
+    CertificateUnavailable,
+    InvalidCertificate,
+    InvalidSigningCertUrl,
+    InvalidSnsMessage,
+    InvalidSnsSignature,
+    StaleSnsMessage,
+    UnknownTopic,
+)
 from hooks.models import SnsDelivery
 
 logger = logging.getLogger(__name__)
@@ -78,41 +86,6 @@ CERT_CACHE_SIZE = 32
 _CERT_HOST_RE = re.compile(r"sns\.[a-z0-9]+(?:-[a-z0-9]+)+\.amazonaws\.com(?:\.cn)?")
 _MESSAGE_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TOPIC_ARN_RE = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_.-]{1,256}")
-
-
-class InvalidSnsMessage(ApplicationError):
-    code = "invalid_sns_message"
-    http_status = http_status.HTTP_400_BAD_REQUEST
-
-
-class UnknownTopic(ApplicationError):
-    code = "unknown_topic"
-    http_status = http_status.HTTP_403_FORBIDDEN
-
-
-class StaleSnsMessage(ApplicationError):
-    code = "stale_sns_message"
-    http_status = http_status.HTTP_400_BAD_REQUEST
-
-
-class InvalidSigningCertUrl(ApplicationError):
-    code = "invalid_signing_cert_url"
-    http_status = http_status.HTTP_403_FORBIDDEN
-
-
-class InvalidCertificate(ApplicationError):
-    code = "invalid_certificate"
-    http_status = http_status.HTTP_403_FORBIDDEN
-
-
-class CertificateUnavailable(ApplicationError):
-    code = "certificate_unavailable"
-    http_status = http_status.HTTP_503_SERVICE_UNAVAILABLE
-
-
-class InvalidSnsSignature(ApplicationError):
-    code = "invalid_signature"
-    http_status = http_status.HTTP_403_FORBIDDEN
 
 
 # --- parsing --------------------------------------------------------------------------------------

@@ -9,10 +9,8 @@ import pytest
 from django.conf import settings
 
 from deployment_service import aws
-from pipelines import services as pipeline_services
 from pipelines.choices import BuildStatus, PipelineStatus as S
-from pipelines.models import Build, Pipeline
-from releases.deploy import deploy_build_run
+from pipelines.models import Pipeline
 from tests.factories import PipelineFactory, put_in_status
 from tests.releases.helpers import create_distribution, live_body, live_objects, release_and_deploy
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from deployment_service import aws
 from pipelines import services as pipeline_services
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
-from pipelines.models import Build, Pipeline
+from pipelines.models import Pipeline
 from releases import services
 from releases.choices import ReleaseStatus
 from releases.deploy import deploy_build_run
