@@ -85,6 +85,16 @@ def worker(broker):
     worker.stop()
 
 
+# --- GitHub App ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def github_app_key() -> tuple[str, bytes]:
+    """A throwaway GitHub App key pair (private PEM text, public PEM bytes), made once per run."""
+    from tests.fakes.github_server import app_keypair
+
+    return app_keypair()
+
+
 # --- AWS ----------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -26,14 +26,9 @@ SHA = "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5"
 APP_ID = "4242"
 
 
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, bytes]:
-    return app_keypair()
-
-
 @pytest.fixture
-def github(settings, app_key):
-    private, public = app_key
+def github(settings, github_app_key):
+    private, public = github_app_key
     fake = FakeGithub(app_id=APP_ID, public_key_pem=public, prefix="/api/v3")
     fake.installations[REPO] = INSTALLATION
     with fake:
@@ -53,8 +48,8 @@ SITE_FILES = {
 
 # --- configuration and tokens ---------------------------------------------------------------------
 
-def test_github_configured_needs_app_id_key_and_url(settings, app_key):
-    settings.GITHUB_APP_ID, settings.GITHUB_APP_PRIVATE_KEY = "", app_key[0]
+def test_github_configured_needs_app_id_key_and_url(settings, github_app_key):
+    settings.GITHUB_APP_ID, settings.GITHUB_APP_PRIVATE_KEY = "", github_app_key[0]
     assert gh.github_configured() is False
     with pytest.raises(gh.GithubNotConfigured):
         gh.installation_token(INSTALLATION)

@@ -24,7 +24,7 @@ from pipelines.codebuild import (
     codebuild_stop_run,
 )
 from pipelines.models import Build, Pipeline
-from tests.fakes.github_server import FakeGithub, app_keypair, github_zipball
+from tests.fakes.github_server import FakeGithub, github_zipball
 from tests.pipelines.codebuild_support import SHA, new_codebuild_id, running_build, sent
 
 pytestmark = pytest.mark.django_db
@@ -34,14 +34,9 @@ INSTALLATION = 777
 APP_ID = "4242"
 
 
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, bytes]:
-    return app_keypair()
-
-
 @pytest.fixture
-def github(settings, app_key):
-    private, public = app_key
+def github(settings, github_app_key):
+    private, public = github_app_key
     fake = FakeGithub(app_id=APP_ID, public_key_pem=public)
     fake.installations[REPO] = INSTALLATION
     fake.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, {
