@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 import dramatiq
 import pytest
-from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -22,13 +22,17 @@ def needs_service(reason: str) -> None:
 
 
 def pytest_runtest_setup(item):
-    if item.get_closest_marker("postgres") and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if (
+        item.get_closest_marker("postgres")
+        and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+    ):
         needs_service("this test needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/troy")
     if item.get_closest_marker("broker") and not settings.TROY_TEST_BROKER_URL:
         needs_service("this test needs a real broker: set DRAMATIQ_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/")
 
 
 # --- users and clients --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def user(django_user_model):
@@ -42,8 +46,9 @@ def other_user(django_user_model):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user(username="operator", password="operator-password",
-                                                 is_staff=True, is_superuser=True)
+    return django_user_model.objects.create_user(
+        username="operator", password="operator-password", is_staff=True, is_superuser=True
+    )
 
 
 def _client_for(user) -> APIClient:
@@ -69,6 +74,7 @@ def staff_api(staff_user) -> APIClient:
 
 # --- Dramatiq -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def broker():
     broker = dramatiq.get_broker()
@@ -87,6 +93,7 @@ def worker(broker):
 
 # --- GitHub App ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def github_app_key() -> tuple[str, bytes]:
     """A throwaway GitHub App key pair (private PEM text, public PEM bytes), made once per run."""
@@ -96,6 +103,7 @@ def github_app_key() -> tuple[str, bytes]:
 
 
 # --- AWS ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def aws(settings):

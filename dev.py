@@ -49,7 +49,7 @@ def requirements_files() -> list[Path]:
             line = line.strip()
             for flag in ("-r ", "--requirement ", "-c ", "--constraint "):
                 if line.startswith(flag):
-                    pending.append((path.parent / line[len(flag):].strip()).resolve())
+                    pending.append((path.parent / line[len(flag) :].strip()).resolve())
     return sorted(seen)
 
 
@@ -86,8 +86,10 @@ def ensure_venv() -> Path:
     current = STAMP.read_text().strip() if STAMP.exists() else ""
     if current != wanted:
         say(f"installing {REQUIREMENTS.name} into {VENV} (requirements changed since the last install)")
-        run_checked([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                     "-r", str(REQUIREMENTS)], "pip install")
+        run_checked(
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+            "pip install",
+        )
         STAMP.write_text(wanted + "\n")
     return python
 

@@ -39,12 +39,54 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 MB = 1024 * 1024
-WORDS = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
-         "et dolore magna aliqua function const return import export default class extends render props "
-         "state value await async promise window document query selector style color margin padding").split()
+WORDS = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+    "function",
+    "const",
+    "return",
+    "import",
+    "export",
+    "default",
+    "class",
+    "extends",
+    "render",
+    "props",
+    "state",
+    "value",
+    "await",
+    "async",
+    "promise",
+    "window",
+    "document",
+    "query",
+    "selector",
+    "style",
+    "color",
+    "margin",
+    "padding",
+]
 
 
 # --- the emulator and Django ----------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -54,8 +96,11 @@ def free_port() -> int:
 
 def start_moto(port: int) -> subprocess.Popen:
     # werkzeug's request log goes to /dev/null: one line per request would cost the emulator time.
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -92,6 +137,7 @@ def django_setup(env: dict[str, str]) -> None:
 
 # --- the generated site ----------------------------------------------------------------------------
 
+
 def _text(rng: random.Random, size: int) -> bytes:
     words = rng.choices(WORDS, k=size // 5 + 1)
     return " ".join(words).encode()[:size]
@@ -103,7 +149,7 @@ def site_files(seed: int = 3) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
 
     def digest() -> str:
-        return "%08x" % rng.getrandbits(32)
+        return f"{rng.getrandbits(32):08x}"
 
     files["index.html"] = b"<!doctype html><html><body>" + _text(rng, 8000) + b"</body></html>"
     for i in range(299):
@@ -140,11 +186,19 @@ def extract(zip_path: Path, into: Path) -> None:
 
 # --- measuring ----------------------------------------------------------------------------------
 
+
 class S3Calls:
     """Counts the S3 operations a client makes (botocore event hooks)."""
 
-    OPS = ("PutObject", "CreateMultipartUpload", "UploadPart", "HeadObject", "ListObjectsV2", "DeleteObjects",
-           "GetObject")
+    OPS = (
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "HeadObject",
+        "ListObjectsV2",
+        "DeleteObjects",
+        "GetObject",
+    )
 
     def __init__(self, client) -> None:
         self.client = client
@@ -205,8 +259,13 @@ def timed_deploy(pipeline, zip_path: Path) -> dict:
         seconds = time.perf_counter() - started
     build = Build.objects.get(pk=build.pk)
     assert build.status == "succeeded", build.error
-    return {"seconds": seconds, "calls": calls.counts, "files_uploaded": build.files_uploaded,
-            "files_unchanged": build.files_unchanged, "invalidation_id": build.invalidation_id}
+    return {
+        "seconds": seconds,
+        "calls": calls.counts,
+        "files_uploaded": build.files_uploaded,
+        "files_unchanged": build.files_unchanged,
+        "invalidation_id": build.invalidation_id,
+    }
 
 
 def put_loop(tree: Path, prefix: str) -> dict:
@@ -221,8 +280,13 @@ def put_loop(tree: Path, prefix: str) -> dict:
     def put(path: Path) -> None:
         rel = path.relative_to(tree).as_posix()
         headers = object_headers(rel)
-        s3.put_object(Bucket=settings.TROY_LIVE_BUCKET, Key=f"{prefix}/{rel}", Body=path.read_bytes(),
-                      ContentType=headers.content_type, CacheControl=headers.cache_control)
+        s3.put_object(
+            Bucket=settings.TROY_LIVE_BUCKET,
+            Key=f"{prefix}/{rel}",
+            Body=path.read_bytes(),
+            ContentType=headers.content_type,
+            CacheControl=headers.cache_control,
+        )
 
     with S3Calls(s3) as calls:
         started = time.perf_counter()
@@ -244,8 +308,16 @@ def ensure_awscli(venv: Path) -> Path:
 def aws_sync(aws_bin: Path, tree: Path, prefix: str, env: dict[str, str]) -> dict:
     from django.conf import settings
 
-    command = [str(aws_bin), "s3", "sync", str(tree), f"s3://{settings.TROY_LIVE_BUCKET}/{prefix}/",
-               "--endpoint-url", env["AWS_ENDPOINT_URL"], "--no-progress"]
+    command = [
+        str(aws_bin),
+        "s3",
+        "sync",
+        str(tree),
+        f"s3://{settings.TROY_LIVE_BUCKET}/{prefix}/",
+        "--endpoint-url",
+        env["AWS_ENDPOINT_URL"],
+        "--no-progress",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - started
@@ -254,6 +326,7 @@ def aws_sync(aws_bin: Path, tree: Path, prefix: str, env: dict[str, str]) -> dic
 
 
 # --- peak RSS of a worker deploying a large artifact ------------------------------------------------
+
 
 def big_artifact(path: Path, total_mb: int = 500) -> None:
     """Incompressible files, stored: 400 of 1 MB, 4 of 25 MB (multipart), then pages."""
@@ -293,15 +366,30 @@ def rss_child() -> None:
     deploy_build_run(build_id=build_id)
     seconds = time.perf_counter() - started
     build = Build.objects.get(pk=build_id)
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "vm_hwm_mb": _vm_hwm_mb(), "baseline_rss_mb": baseline, "seconds": seconds,
-                      "status": build.status, "error": build.error, "files_uploaded": build.files_uploaded,
-                      "bytes_uploaded": build.bytes_uploaded}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "vm_hwm_mb": _vm_hwm_mb(),
+                "baseline_rss_mb": baseline,
+                "seconds": seconds,
+                "status": build.status,
+                "error": build.error,
+                "files_uploaded": build.files_uploaded,
+                "bytes_uploaded": build.bytes_uploaded,
+            }
+        )
+    )
 
 
 def start_rss_child(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--rss-child"], env={**os.environ, **env},
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--rss-child"],
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def measure_rss(owner, workdir: Path, child: subprocess.Popen) -> dict:
@@ -317,6 +405,7 @@ def measure_rss(owner, workdir: Path, child: subprocess.Popen) -> dict:
 
 
 # --- the run ----------------------------------------------------------------------------------
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -360,8 +449,12 @@ def main() -> None:
         site_bytes = sum(len(data) for data in files.values())
 
         pipeline = provisioned_pipeline("bench-site", owner)
-        results: dict = {"files": len(files), "site_mb": site_bytes / MB, "zip_mb": site_zip.stat().st_size / MB,
-                         "concurrency": settings.TROY_DEPLOY_CONCURRENCY}
+        results: dict = {
+            "files": len(files),
+            "site_mb": site_bytes / MB,
+            "zip_mb": site_zip.stat().st_size / MB,
+            "concurrency": settings.TROY_DEPLOY_CONCURRENCY,
+        }
         # (e) runs once before (a) and once after (c); its mean is the reference, so neither side
         # gains from running against a fresher emulator.
         results["e_put_loop_before"] = put_loop(tree, "bench-put-before")
@@ -397,8 +490,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"site: {results['files']} files, {results['site_mb']:.1f} MB ({results['zip_mb']:.1f} MB zipped); "
-          f"concurrency {results['concurrency']}; one moto.server on loopback")
+    print(
+        f"site: {results['files']} files, {results['site_mb']:.1f} MB ({results['zip_mb']:.1f} MB zipped); "
+        f"concurrency {results['concurrency']}; one moto.server on loopback"
+    )
     rows = [
         ("(a) full deploy", results["a_full_deploy"]),
         ("(b) redeploy, nothing changed", results["b_no_change"]),
@@ -410,17 +505,22 @@ def main() -> None:
     ]
     for label, row in rows:
         calls = row.get("calls")
-        detail = (f"PUT {calls['PutObject']}, HEAD {calls['HeadObject']}, LIST {calls['ListObjectsV2']}"
-                  if calls else f"{row['uploads']} uploads")
+        detail = (
+            f"PUT {calls['PutObject']}, HEAD {calls['HeadObject']}, LIST {calls['ListObjectsV2']}"
+            if calls
+            else f"{row['uploads']} uploads"
+        )
         print(f"  {label:<38} {row['seconds']:8.2f} s   {detail}")
     print("  (e) below is the mean of its two runs")
     for name, value in results["ratios"].items():
         print(f"  {name:<6} = {value:6.3f}")
     if "rss_500mb" in results:
         rss = results["rss_500mb"]
-        print(f"  500 MB artifact: peak RSS {rss['peak_rss_mb']:.0f} MB (VmHWM {rss['vm_hwm_mb']:.0f} MB; "
-              f"{rss['baseline_rss_mb']:.0f} MB after Django set-up), "
-              f"{rss['files_uploaded']} files in {rss['seconds']:.1f} s")
+        print(
+            f"  500 MB artifact: peak RSS {rss['peak_rss_mb']:.0f} MB (VmHWM {rss['vm_hwm_mb']:.0f} MB; "
+            f"{rss['baseline_rss_mb']:.0f} MB after Django set-up), "
+            f"{rss['files_uploaded']} files in {rss['seconds']:.1f} s"
+        )
     for target, met in results["targets"].items():
         print(f"  [{'met' if met else 'MISSED'}] {target}")
 

@@ -42,8 +42,10 @@ def _ensure_bucket(name: str, report: BootstrapReport) -> None:
     s3.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
         },
     )
     report.made.append(f"s3 bucket {name}")

@@ -12,6 +12,7 @@ Production runs these as separate processes instead: gunicorn, ``manage.py rundr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import importlib
 import logging
@@ -20,7 +21,6 @@ from pathlib import Path
 import secrets
 import socketserver
 import threading
-from typing import Callable
 
 from django.conf import settings
 
@@ -42,6 +42,7 @@ _CREDENTIAL_ENV = (
 
 # --- AWS: a configured account or the local emulator ---------------------------------------------
 
+
 def configured_aws_source() -> str | None:
     """Where AWS is configured for this process, or None when nothing is (then the emulator runs).
 
@@ -53,8 +54,10 @@ def configured_aws_source() -> str | None:
         if os.environ.get(name):
             return f"credentials from ${name}"
     home = Path.home()
-    for variable, default in (("AWS_SHARED_CREDENTIALS_FILE", home / ".aws" / "credentials"),
-                              ("AWS_CONFIG_FILE", home / ".aws" / "config")):
+    for variable, default in (
+        ("AWS_SHARED_CREDENTIALS_FILE", home / ".aws" / "credentials"),
+        ("AWS_CONFIG_FILE", home / ".aws" / "config"),
+    ):
         path = Path(os.environ.get(variable) or default)
         if path.is_file():
             return f"credentials from {path}"
@@ -120,6 +123,7 @@ def bootstrap_aws() -> list[str]:
 
 # --- the dev user -------------------------------------------------------------------------------
 
+
 @dataclass
 class DevUser:
     username: str
@@ -155,6 +159,7 @@ def ensure_dev_user(username: str = DEV_USERNAME) -> DevUser:
 
 # --- the worker and the scheduler ---------------------------------------------------------------
 
+
 def start_worker(threads: int):
     """A Dramatiq worker in threads of this process, on whatever broker the settings chose."""
     import dramatiq
@@ -173,13 +178,14 @@ def start_scheduler(stop: threading.Event) -> tuple[threading.Thread | None, str
         if exc.name != "deployment_service.scheduler":
             raise
         return None, "no deployment_service.scheduler module: the periodic reaper is not running"
-    run: Callable[..., object] = getattr(module, "run_scheduler")
+    run: Callable[..., object] = module.run_scheduler
     thread = threading.Thread(target=run, args=(stop,), name="troy-scheduler", daemon=True)
     thread.start()
     return thread, "running in a thread (stuck-pipeline reaper, CodeBuild reconciler)"
 
 
 # --- the web server -----------------------------------------------------------------------------
+
 
 def make_web_server(host: str, port: int):
     """Django's development WSGI server, threaded, serving static files (admin, API docs) itself

@@ -19,6 +19,7 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
-        return JsonResponse({"code": "server_error", "detail": "Internal server error; it has been logged."},
-                            status=500)
+        return JsonResponse(
+            {"code": "server_error", "detail": "Internal server error; it has been logged."}, status=500
+        )
     return defaults.server_error(request)

@@ -84,8 +84,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         obj = getattr(exc, "object", None)
         current = getattr(obj, "status", None)
         return Response(
-            {"code": "invalid_transition", "detail": str(exc) or "The status changed meanwhile.",
-             "status": current, "allowed": []},
+            {
+                "code": "invalid_transition",
+                "detail": str(exc) or "The status changed meanwhile.",
+                "status": current,
+                "allowed": [],
+            },
             status=http_status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, DjangoValidationError):

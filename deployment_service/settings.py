@@ -5,8 +5,9 @@ broker and (through ``manage.py devserver``) a local AWS emulator. Production se
 listed in the README (and ``docs/settings.md``).
 """
 
-from pathlib import Path
+import contextlib
 import os
+from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -135,10 +136,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-try:  # WhiteNoise warns on every start when the folder is missing (before any `collectstatic`)
+# WhiteNoise warns on every start when the folder is missing (before any `collectstatic`)
+with contextlib.suppress(OSError):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-except OSError:
-    pass
 # Without `collectstatic` (development, tests) WhiteNoise serves straight from the apps' folders.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
@@ -230,18 +230,14 @@ TROY_ACM_CERTIFICATE_ARN = env_str(
 TROY_LIVE_BUCKET = env_str("TROY_LIVE_BUCKET", "troy-live")
 TROY_ARTIFACT_BUCKET = env_str("TROY_ARTIFACT_BUCKET", "troy-artifacts")
 TROY_CODEBUILD_PROJECT = env_str("TROY_CODEBUILD_PROJECT", "troy-build")
-TROY_CODEBUILD_SERVICE_ROLE = env_str(
-    "TROY_CODEBUILD_SERVICE_ROLE", "arn:aws:iam::123456789012:role/troy-codebuild"
-)
+TROY_CODEBUILD_SERVICE_ROLE = env_str("TROY_CODEBUILD_SERVICE_ROLE", "arn:aws:iam::123456789012:role/troy-codebuild")
 TROY_CODEBUILD_TIMEOUT_MINUTES = env_int("TROY_CODEBUILD_TIMEOUT_MINUTES", 30)
 TROY_CODEBUILD_IMAGE = env_str("TROY_CODEBUILD_IMAGE", "aws/codebuild/standard:7.0")
 TROY_SNS_TOPIC_ARNS = env_list("TROY_SNS_TOPIC_ARNS")
 TROY_SNS_TOPIC_NAME = env_str("TROY_SNS_TOPIC_NAME", "troy-codebuild")
 TROY_SNS_VERIFY_SIGNATURES = env_bool("TROY_SNS_VERIFY_SIGNATURES", True)
 if not TROY_SNS_VERIFY_SIGNATURES and not DEBUG:
-    raise ImproperlyConfigured(
-        "TROY_SNS_VERIFY_SIGNATURES=0 is only allowed with DJANGO_DEBUG=1 (local emulators)"
-    )
+    raise ImproperlyConfigured("TROY_SNS_VERIFY_SIGNATURES=0 is only allowed with DJANGO_DEBUG=1 (local emulators)")
 
 # --- GitHub App ---------------------------------------------------------------------------------
 GITHUB_APP_ID = env_str("GITHUB_APP_ID")
@@ -252,9 +248,7 @@ GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 # --- Flow deadlines and limits ------------------------------------------------------------------
 # A pipeline left in an in-flight status longer than this is failed by the reaper.
 TROY_STUCK_PROVISIONING_SECONDS = env_int("TROY_STUCK_PROVISIONING_SECONDS", 30 * 60)
-TROY_STUCK_DEPLOYING_SECONDS = env_int(
-    "TROY_STUCK_DEPLOYING_SECONDS", (TROY_CODEBUILD_TIMEOUT_MINUTES + 30) * 60
-)
+TROY_STUCK_DEPLOYING_SECONDS = env_int("TROY_STUCK_DEPLOYING_SECONDS", (TROY_CODEBUILD_TIMEOUT_MINUTES + 30) * 60)
 TROY_STUCK_DELETING_SECONDS = env_int("TROY_STUCK_DELETING_SECONDS", 2 * 60 * 60)
 TROY_REAPER_INTERVAL_SECONDS = env_int("TROY_REAPER_INTERVAL_SECONDS", 60)
 # A pipeline left in a waiting status (provision_request, queued, scheduled_for_deletion) longer

@@ -8,13 +8,32 @@ from events.models import Event
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "pipeline_name", "transition", "from_status", "to_status", "build_number", "actor",
-                    "short_message"]
+    list_display = [
+        "created_at",
+        "pipeline_name",
+        "transition",
+        "from_status",
+        "to_status",
+        "build_number",
+        "actor",
+        "short_message",
+    ]
     list_filter = ["to_status", "transition"]
     search_fields = ["pipeline_name", "actor", "message", "=pipeline_id"]
     date_hierarchy = "created_at"
-    fields = ["created_at", "pipeline_id", "pipeline_name", "owner_id", "build_id", "build_number", "transition",
-              "from_status", "to_status", "actor", "message"]
+    fields = [
+        "created_at",
+        "pipeline_id",
+        "pipeline_name",
+        "owner_id",
+        "build_id",
+        "build_number",
+        "transition",
+        "from_status",
+        "to_status",
+        "actor",
+        "message",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -32,8 +32,17 @@ class SnsDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("message_type", "topic_arn", ("processed_at", admin.EmptyFieldListFilter))
     search_fields = ("message_id", "result", "subject")
     date_hierarchy = "received_at"
-    fields = ("message_id", "message_type", "topic_arn", "subject", "received_at", "processed_at", "result",
-              "pretty_body", "pretty_message")
+    fields = (
+        "message_id",
+        "message_type",
+        "topic_arn",
+        "subject",
+        "received_at",
+        "processed_at",
+        "result",
+        "pretty_body",
+        "pretty_message",
+    )
     readonly_fields = fields
 
     @admin.display(description="body")

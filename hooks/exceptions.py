@@ -9,6 +9,7 @@ from deployment_service.exceptions import ApplicationError, InvalidInput
 
 # --- SNS ----------------------------------------------------------------------------------------
 
+
 class InvalidSnsMessage(ApplicationError):
     code = "invalid_sns_message"
     http_status = http_status.HTTP_400_BAD_REQUEST
@@ -45,6 +46,7 @@ class InvalidSnsSignature(ApplicationError):
 
 
 # --- GitHub -------------------------------------------------------------------------------------
+
 
 class WebhookNotConfigured(ApplicationError):
     code = "webhook_not_configured"

@@ -46,6 +46,7 @@ TAG_PREFIX = "refs/tags/"
 
 # --- signature -----------------------------------------------------------------------------------
 
+
 def github_signature(*, secret: str, body: bytes) -> str:
     """The ``X-Hub-Signature-256`` value GitHub sends for ``body``: HMAC-SHA256 with the secret."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -61,6 +62,7 @@ def github_signature_valid(*, secret: str, body: bytes, signature: str | None) -
 
 # --- push payloads -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Push:
     ref: str
@@ -72,7 +74,7 @@ class Push:
 
     @property
     def branch(self) -> str | None:
-        return self.ref[len(BRANCH_PREFIX):] if self.ref.startswith(BRANCH_PREFIX) else None
+        return self.ref[len(BRANCH_PREFIX) :] if self.ref.startswith(BRANCH_PREFIX) else None
 
 
 def github_push_parse(payload: Any) -> Push:
@@ -97,16 +99,22 @@ def github_push_parse(payload: Any) -> Push:
     if installation_id is not None and (not isinstance(installation_id, int) or isinstance(installation_id, bool)):
         problems.append("installation.id")
     if problems:
-        raise InvalidDelivery(f"The push delivery lacks valid {', '.join(problems)}.",
-                              extra={"fields": problems})
+        raise InvalidDelivery(f"The push delivery lacks valid {', '.join(problems)}.", extra={"fields": problems})
     pusher = payload.get("pusher") if isinstance(payload.get("pusher"), dict) else {}
     sender = payload.get("sender") if isinstance(payload.get("sender"), dict) else {}
     name = pusher.get("name") or sender.get("login") or "unknown"
-    return Push(ref=ref, after=after, repository=full_name, deleted=deleted or set(after) == {"0"},
-                installation_id=installation_id, pusher=str(name)[:100])
+    return Push(
+        ref=ref,
+        after=after,
+        repository=full_name,
+        deleted=deleted or set(after) == {"0"},
+        installation_id=installation_id,
+        pusher=str(name)[:100],
+    )
 
 
 # --- receiving (web request) ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -115,8 +123,9 @@ class Receipt:
     delivery_id: str = ""
 
 
-def github_delivery_receive(*, body: bytes, signature: str | None, event: str | None,
-                            delivery_id: str | None) -> Receipt:
+def github_delivery_receive(
+    *, body: bytes, signature: str | None, event: str | None, delivery_id: str | None
+) -> Receipt:
     """Verify and store one delivery; enqueue its handling on commit. Raises an
     :class:`ApplicationError` (with its HTTP status) for anything refused; nothing is stored then."""
     secret = settings.GITHUB_WEBHOOK_SECRET
@@ -150,7 +159,9 @@ def github_delivery_receive(*, body: bytes, signature: str | None, event: str | 
         try:
             with transaction.atomic():
                 delivery = GithubDelivery.objects.create(
-                    delivery_id=delivery_id, event=event, payload=payload,
+                    delivery_id=delivery_id,
+                    event=event,
+                    payload=payload,
                     processed_at=timezone.now() if handled_now else None,
                     result=f"ignored: Troy does not act on {event} events" if handled_now else "",
                 )
@@ -169,6 +180,7 @@ def _enqueue_handling(delivery_pk: int) -> None:
 
 
 # --- handling (worker) ---------------------------------------------------------------------------
+
 
 def github_delivery_handle(*, delivery_pk: int) -> str | None:
     """Handle a stored delivery once. Returns what was done (also kept in ``result``), or None
@@ -231,8 +243,12 @@ def _push_handle(push: Push) -> str:
             continue
         try:
             build = build_request(
-                pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.PUSH,
-                actor=f"github:{push.pusher}", ref=branch, commit_sha=push.after,
+                pipeline_id=pipeline.id,
+                kind=BuildKind.AUTOMATED,
+                trigger=BuildTrigger.PUSH,
+                actor=f"github:{push.pusher}",
+                ref=branch,
+                commit_sha=push.after,
             )
         except ApplicationError as exc:  # the pipeline changed since it was read (deleted, deleting…)
             notes.append(f"{pipeline.name}: skipped, {exc.detail}")

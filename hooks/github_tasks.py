@@ -11,8 +11,14 @@ from hooks.github import github_delivery_handle
 MINUTE = 60_000  # Dramatiq takes milliseconds
 
 
-@dramatiq.actor(queue_name="troy", max_retries=5, min_backoff=2_000, max_backoff=60_000,
-                time_limit=2 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=5,
+    min_backoff=2_000,
+    max_backoff=60_000,
+    time_limit=2 * MINUTE,
+    throws=(ApplicationError,),
+)
 def handle_github_delivery(delivery_pk: int) -> None:
     """Start the builds a stored push delivery asks for (once: repeated messages do nothing)."""
     github_delivery_handle(delivery_pk=delivery_pk)

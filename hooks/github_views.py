@@ -18,8 +18,9 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
     try:
         body = request.body  # the raw bytes: the signature is over exactly these
     except RequestDataTooBig:
-        return JsonResponse({"code": "too_large", "detail": "The delivery is larger than this service accepts."},
-                            status=413)
+        return JsonResponse(
+            {"code": "too_large", "detail": "The delivery is larger than this service accepts."}, status=413
+        )
     try:
         receipt = github_delivery_receive(
             body=body,

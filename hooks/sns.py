@@ -29,7 +29,7 @@ import base64
 import binascii
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 import json
 import logging
 import re
@@ -71,7 +71,7 @@ SIGNED_FIELDS = {
     UNSUBSCRIBE_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
 }
 REQUIRED_FIELDS = {
-    kind: tuple(f for f in fields if f != "Subject") + ("SignatureVersion", "Signature", "SigningCertURL")
+    kind: (*tuple(f for f in fields if f != "Subject"), "SignatureVersion", "Signature", "SigningCertURL")
     for kind, fields in SIGNED_FIELDS.items()
 }
 SIGNATURE_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
@@ -89,6 +89,7 @@ _TOPIC_ARN_RE = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A
 
 
 # --- parsing --------------------------------------------------------------------------------------
+
 
 def sns_message_parse(body: bytes, headers: dict[str, str] | None = None) -> dict[str, str]:
     """The delivery's JSON object, checked for the fields its Type needs (all strings) and against
@@ -116,8 +117,11 @@ def sns_message_parse(body: bytes, headers: dict[str, str] | None = None) -> dic
     if message["SignatureVersion"] not in SIGNATURE_HASHES:
         raise InvalidSnsMessage(f"Signature version {message['SignatureVersion']!r} is not supported (1 or 2).")
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    for header, field in (("x-amz-sns-message-type", "Type"), ("x-amz-sns-message-id", "MessageId"),
-                          ("x-amz-sns-topic-arn", "TopicArn")):
+    for header, field in (
+        ("x-amz-sns-message-type", "Type"),
+        ("x-amz-sns-message-id", "MessageId"),
+        ("x-amz-sns-topic-arn", "TopicArn"),
+    ):
         if lowered.get(header) and lowered[header] != message[field]:
             raise InvalidSnsMessage(f"The {header} header does not match the body's {field}.")
     return message
@@ -130,7 +134,7 @@ def sns_timestamp_check(message: dict[str, str], *, now: datetime | None = None)
     except ValueError as exc:
         raise InvalidSnsMessage("The Timestamp is not an ISO 8601 time.") from exc
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt_timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     if now - stamp > MAX_AGE:
         raise StaleSnsMessage(f"The message is from {message['Timestamp']}, more than an hour ago.")
     if stamp - now > MAX_CLOCK_SKEW:
@@ -144,6 +148,7 @@ def sns_topic_check(message: dict[str, str]) -> None:
 
 
 # --- the signature --------------------------------------------------------------------------------
+
 
 def sns_string_to_sign(message: dict[str, Any]) -> bytes:
     """``key\\nvalue\\n`` for each signed field present, in SNS's order."""
@@ -160,6 +165,7 @@ def signing_cert_url_check(url: str) -> str:
     """Refuse any signing-certificate URL that is not SNS's own: https, host
     ``sns.<region>.amazonaws.com`` (or ``.amazonaws.com.cn``), a ``.pem`` path, no userinfo,
     query, fragment or port other than 443."""
+
     def refuse(why: str) -> InvalidSigningCertUrl:
         return InvalidSigningCertUrl(f"SigningCertURL refused: {why}.")
 
@@ -198,8 +204,13 @@ def certificate_cache_clear() -> None:
 def _download_certificate(url: str) -> bytes:
     """GET the certificate: no redirects followed, a short timeout, at most 64 KiB."""
     try:
-        with requests.get(url, allow_redirects=False, timeout=CERT_TIMEOUT, stream=True,
-                          headers={"User-Agent": "troy-deployment-service"}) as response:
+        with requests.get(
+            url,
+            allow_redirects=False,
+            timeout=CERT_TIMEOUT,
+            stream=True,
+            headers={"User-Agent": "troy-deployment-service"},
+        ) as response:
             if 500 <= response.status_code < 600:
                 raise CertificateUnavailable(f"The signing certificate host answered {response.status_code}.")
             if response.status_code != 200:
@@ -258,6 +269,7 @@ def sns_signature_verify(message: dict[str, str], *, now: datetime | None = None
 
 # --- receiving ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Receipt:
     status: str  # "queued", "duplicate" or "logged"
@@ -292,8 +304,9 @@ def sns_delivery_receive(*, body: bytes, headers: dict[str, str] | None = None) 
             logger.info("SNS message %s delivered again: nothing new", message["MessageId"])
             return Receipt("duplicate", message["MessageId"])
         if kind == UNSUBSCRIBE_CONFIRMATION:
-            logger.warning("SNS says topic %s unsubscribed this endpoint (message %s)",
-                           message["TopicArn"], message["MessageId"])
+            logger.warning(
+                "SNS says topic %s unsubscribed this endpoint (message %s)", message["TopicArn"], message["MessageId"]
+            )
             SnsDelivery.objects.filter(pk=delivery.pk).update(
                 processed_at=timezone.now(),
                 result="logged: the subscription was removed; subscribe again to receive CodeBuild events",
@@ -312,6 +325,7 @@ def _enqueue_handling(delivery_pk: int) -> None:
 
 # --- handling (worker) ----------------------------------------------------------------------------
 
+
 def sns_delivery_handle(*, delivery_pk: int) -> str | None:
     """Handle a stored delivery once. Notification: its Message is a CodeBuild event, applied to
     its build. SubscriptionConfirmation: ConfirmSubscription in the topic's region. Returns the
@@ -329,7 +343,8 @@ def sns_delivery_handle(*, delivery_pk: int) -> str | None:
         arn = sns_confirm_subscription(topic_arn=message["TopicArn"], token=message["Token"])
         result = f"confirmed: subscription {arn}"
         SnsDelivery.objects.filter(pk=delivery_pk, processed_at__isnull=True).update(
-            processed_at=timezone.now(), result=result)
+            processed_at=timezone.now(), result=result
+        )
         return result
 
     with transaction.atomic():

@@ -15,8 +15,7 @@ from hooks.sns import MAX_BODY_BYTES, sns_delivery_receive
 @csrf_exempt
 @require_POST
 def sns_webhook(request: HttpRequest) -> JsonResponse:
-    too_large = JsonResponse({"code": "too_large", "detail": "The delivery is larger than an SNS message."},
-                             status=413)
+    too_large = JsonResponse({"code": "too_large", "detail": "The delivery is larger than an SNS message."}, status=413)
     try:
         if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
             return too_large

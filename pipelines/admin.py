@@ -41,9 +41,14 @@ def _operator_action(request: HttpRequest, pipeline_id: Any, name: str) -> str:
         return "Deletion scheduled; a worker removes the distribution, DNS records and files."
     if name == "queue_deployment":
         branch = Pipeline.objects.values_list("branch", flat=True).get(pk=pipeline_id)
-        build = services.build_request(pipeline_id=pipeline_id, kind=BuildKind.AUTOMATED,
-                                       trigger=BuildTrigger.MANUAL, ref=branch, actor=actor,
-                                       requested_by=request.user)
+        build = services.build_request(
+            pipeline_id=pipeline_id,
+            kind=BuildKind.AUTOMATED,
+            trigger=BuildTrigger.MANUAL,
+            ref=branch,
+            actor=actor,
+            requested_by=request.user,
+        )
         return f"Build #{build.number} of {branch} queued."
     raise ValueError(name)
 
@@ -60,8 +65,18 @@ class BuildInline(admin.TabularInline):
     model = Build
     fk_name = "pipeline"
     verbose_name_plural = f"Builds (latest {INLINE_BUILDS})"
-    fields = ["build_link", "kind", "trigger", "status", "ref", "commit_sha", "phase", "created_at", "finished_at",
-              "error"]
+    fields = [
+        "build_link",
+        "kind",
+        "trigger",
+        "status",
+        "ref",
+        "commit_sha",
+        "phase",
+        "created_at",
+        "finished_at",
+        "error",
+    ]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -99,20 +114,56 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["owner"]
     inlines = [BuildInline]
     readonly_fields = [
-        "id", "domain", "status", "status_changed_at", "last_error", "distribution_id", "distribution_domain",
-        "live_build_link", "github_installation_id", "created_at", "updated_at", "event_log",
+        "id",
+        "domain",
+        "status",
+        "status_changed_at",
+        "last_error",
+        "distribution_id",
+        "distribution_domain",
+        "live_build_link",
+        "github_installation_id",
+        "created_at",
+        "updated_at",
+        "event_log",
     ]
     add_fieldsets = [
         (None, {"fields": ["name", "owner"]}),
-        ("Source and build", {"fields": ["repository", "branch", "auto_deploy", "build_install", "build_command",
-                                         "build_test", "build_output_dir"]}),
+        (
+            "Source and build",
+            {
+                "fields": [
+                    "repository",
+                    "branch",
+                    "auto_deploy",
+                    "build_install",
+                    "build_command",
+                    "build_test",
+                    "build_output_dir",
+                ]
+            },
+        ),
     ]
     fieldsets = [
         (None, {"fields": ["name", "domain", "owner", "status", "status_changed_at", "last_error"]}),
-        ("Source and build", {"fields": ["repository", "branch", "auto_deploy", "build_install", "build_command",
-                                         "build_test", "build_output_dir"]}),
-        ("AWS", {"fields": ["id", "distribution_id", "distribution_domain", "live_build_link",
-                            "github_installation_id"]}),
+        (
+            "Source and build",
+            {
+                "fields": [
+                    "repository",
+                    "branch",
+                    "auto_deploy",
+                    "build_install",
+                    "build_command",
+                    "build_test",
+                    "build_output_dir",
+                ]
+            },
+        ),
+        (
+            "AWS",
+            {"fields": ["id", "distribution_id", "distribution_domain", "live_build_link", "github_installation_id"]},
+        ),
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
         (f"Event log (latest {EVENT_LOG_LENGTH})", {"fields": ["event_log"]}),
     ]
@@ -165,8 +216,11 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
         for name in services.allowed_actions(obj):
             if name in OPERATOR_ACTIONS:
                 transition = self._get_fsm_transition_by_name(obj=obj, transition_name=name)
-                buttons.append(FSMTransitionContext(name=name, label=self.get_fsm_label(transition),
-                                                    help_text=self.get_help_text(transition)))
+                buttons.append(
+                    FSMTransitionContext(
+                        name=name, label=self.get_fsm_label(transition), help_text=self.get_help_text(transition)
+                    )
+                )
         if not buttons:
             return []
         return [FSMObjectTransition(fsm_field="status", block_label="Actions", available_transitions=buttons)]
@@ -177,12 +231,15 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
             return super().response_change(request, obj)
         # The change form was saved (through the service) before this runs; now the button.
         self._apply_fsm_transition(obj=obj, transition_name=name, request=request)
-        return HttpResponseRedirect(add_preserved_filters(
-            {"preserved_filters": self.get_preserved_filters(request), "opts": self.model._meta}, request.path
-        ))
+        return HttpResponseRedirect(
+            add_preserved_filters(
+                {"preserved_filters": self.get_preserved_filters(request), "opts": self.model._meta}, request.path
+            )
+        )
 
-    def _apply_fsm_transition(self, *, obj: Pipeline, transition_name: str, request: HttpRequest,
-                              kwargs: Any = None) -> bool:
+    def _apply_fsm_transition(
+        self, *, obj: Pipeline, transition_name: str, request: HttpRequest, kwargs: Any = None
+    ) -> bool:
         if transition_name not in OPERATOR_ACTIONS:
             self.message_user(request, f"'{transition_name}' is not something an operator can do.", messages.ERROR)
             return False
@@ -206,10 +263,13 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
     @admin.display(description="Events")
     def event_log(self, pipeline: Pipeline) -> str:
         events = Event.objects.filter(pipeline_id=pipeline.pk).order_by("-created_at", "-id")[:EVENT_LOG_LENGTH]
-        return render_to_string("admin/pipelines/pipeline/event_log.html", {
-            "events": events,
-            "all_events_url": reverse("admin:events_event_changelist") + f"?pipeline_id={pipeline.pk}",
-        })
+        return render_to_string(
+            "admin/pipelines/pipeline/event_log.html",
+            {
+                "events": events,
+                "all_events_url": reverse("admin:events_event_changelist") + f"?pipeline_id={pipeline.pk}",
+            },
+        )
 
 
 @admin.register(Build)

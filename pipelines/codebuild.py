@@ -56,6 +56,7 @@ def _describe(exc: BaseException) -> str:
 
 # --- start and stop -----------------------------------------------------------------------------
 
+
 def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     """Download Source, then StartBuild. Idempotent: a build that is not running, or that already
     has its CodeBuild build, is left alone. Any failure fails the build (and the pipeline) with
@@ -70,8 +71,7 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
         logger.info("build %s already has CodeBuild build %s", build_id, build.codebuild_build_id)
         return
     if build.cancel_requested:
-        deployment_fail(build_id=build.id, error=_cancelled_before_start(build),
-                        actor=SYSTEM_CODEBUILD)
+        deployment_fail(build_id=build.id, error=_cancelled_before_start(build), actor=SYSTEM_CODEBUILD)
         return
     pipeline = build.pipeline
 
@@ -96,21 +96,25 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
 
         build.refresh_from_db(fields=["cancel_requested", "cancel_requested_by"])
         if build.cancel_requested:
-            deployment_fail(build_id=build.id, error=_cancelled_before_start(build),
-                            actor=SYSTEM_CODEBUILD)
+            deployment_fail(build_id=build.id, error=_cancelled_before_start(build), actor=SYSTEM_CODEBUILD)
             return
 
         step = "StartBuild"
-        buildspec = cb.buildspec_for(install=pipeline.build_install, build=pipeline.build_command,
-                                     test=pipeline.build_test, output_dir=pipeline.build_output_dir)
+        buildspec = cb.buildspec_for(
+            install=pipeline.build_install,
+            build=pipeline.build_command,
+            test=pipeline.build_test,
+            output_dir=pipeline.build_output_dir,
+        )
         started = cb.start_build(build_id=build.id, buildspec=buildspec)
     except Exception as exc:  # every failure ends the build with its reason; nothing is retried blindly
         logger.warning("build %s: %s failed", build_id, step, exc_info=not isinstance(exc, ApplicationError))
         deployment_fail(build_id=build.id, error=f"{step} failed: {_describe(exc)}", actor=SYSTEM_CODEBUILD)
         return
 
-    build_record_codebuild(build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url,
-                           artifact_key=started.artifact_key)
+    build_record_codebuild(
+        build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url, artifact_key=started.artifact_key
+    )
     logger.info("build %s: CodeBuild build %s started", build_id, started.id)
 
 
@@ -132,9 +136,11 @@ def codebuild_stop_run(*, build_id: uuid.UUID | str) -> str:
         return f"nothing to stop yet: build {build_id} has no CodeBuild build"
     answer = cb.stop_build(build.codebuild_build_id)
     if answer is None:
-        deployment_fail(build_id=build.id, error=(
-            f"Cancelled on request; CodeBuild does not know build {build.codebuild_build_id}."),
-            actor=SYSTEM_CODEBUILD)
+        deployment_fail(
+            build_id=build.id,
+            error=(f"Cancelled on request; CodeBuild does not know build {build.codebuild_build_id}."),
+            actor=SYSTEM_CODEBUILD,
+        )
         return "failed: CodeBuild does not know the build"
     if answer.get("buildStatus") == "IN_PROGRESS":
         return f"stop asked: CodeBuild build {build.codebuild_build_id} is stopping"
@@ -142,6 +148,7 @@ def codebuild_stop_run(*, build_id: uuid.UUID | str) -> str:
 
 
 # --- events -------------------------------------------------------------------------------------
+
 
 def _context(value: Any) -> list[str]:
     """Phase contexts come as lists of strings or as one string ("[]", "[: ]", "[CODE: message]")."""
@@ -196,8 +203,11 @@ def codebuild_event_report(event: dict[str, Any]) -> CodebuildReport | str:
         return "ignored: not an event"
     detail_type = event.get("detail-type")
     detail = event.get("detail")
-    if event.get("source") != "aws.codebuild" or detail_type not in (STATE_CHANGE, PHASE_CHANGE) \
-            or not isinstance(detail, dict):
+    if (
+        event.get("source") != "aws.codebuild"
+        or detail_type not in (STATE_CHANGE, PHASE_CHANGE)
+        or not isinstance(detail, dict)
+    ):
         return f"ignored: not a CodeBuild build event ({detail_type!r})"
     resources = event.get("resources") or [""]
     codebuild_build_id = cb.codebuild_id_from_arn(str(detail.get("build-id") or resources[0] or ""))
@@ -209,19 +219,31 @@ def codebuild_event_report(event: dict[str, Any]) -> CodebuildReport | str:
     logs = info.get("logs") if isinstance(info.get("logs"), dict) else {}
 
     phases = [
-        _phase(name=p.get("phase-type"), status=p.get("phase-status"), start=p.get("start-time"),
-               end=p.get("end-time"), duration=p.get("duration-in-seconds"), context=p.get("phase-context"))
-        for p in (info.get("phases") or []) if isinstance(p, dict)
+        _phase(
+            name=p.get("phase-type"),
+            status=p.get("phase-status"),
+            start=p.get("start-time"),
+            end=p.get("end-time"),
+            duration=p.get("duration-in-seconds"),
+            context=p.get("phase-context"),
+        )
+        for p in (info.get("phases") or [])
+        if isinstance(p, dict)
     ]
     build_status = ""
     current = ""
     current_context: list[str] = []
     if detail_type == PHASE_CHANGE:
-        phases.append(_phase(
-            name=detail.get("completed-phase"), status=detail.get("completed-phase-status"),
-            start=detail.get("completed-phase-start"), end=detail.get("completed-phase-end"),
-            duration=detail.get("completed-phase-duration-seconds"), context=detail.get("completed-phase-context"),
-        ))
+        phases.append(
+            _phase(
+                name=detail.get("completed-phase"),
+                status=detail.get("completed-phase-status"),
+                start=detail.get("completed-phase-start"),
+                end=detail.get("completed-phase-end"),
+                duration=detail.get("completed-phase-duration-seconds"),
+                context=detail.get("completed-phase-context"),
+            )
+        )
     else:
         build_status = str(detail.get("build-status") or "").upper()
         if not build_status:
@@ -255,6 +277,7 @@ def codebuild_event_apply(event: dict[str, Any]) -> str:
 
 # --- the reconciler -----------------------------------------------------------------------------
 
+
 def codebuild_reconcile(*, now=None) -> list[str]:
     """Builds running with a CodeBuild build for longer than ``TROY_RECONCILE_AFTER_SECONDS`` whose
     outcome is not known yet: ask BatchGetBuilds, apply each answer like an event. A build
@@ -278,8 +301,9 @@ def codebuild_reconcile(*, now=None) -> list[str]:
         except Exception:  # one bad build must not stop the sweep
             logger.exception("reconciler could not apply CodeBuild build %s", answer.get("id"))
     for cb_id in missing:
-        build = deployment_fail(build_id=waiting[cb_id], error=f"CodeBuild does not know build {cb_id}.",
-                                actor=SYSTEM_CODEBUILD)
+        build = deployment_fail(
+            build_id=waiting[cb_id], error=f"CodeBuild does not know build {cb_id}.", actor=SYSTEM_CODEBUILD
+        )
         results.append(f"failed: CodeBuild does not know {cb_id}" if build else f"ignored: {cb_id}")
     return results
 
@@ -317,10 +341,16 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
         target_url = build.pipeline.site_url
     try:
         installation_id = build.pipeline.github_installation_id or github.repository_installation_id(
-            repository=build.pipeline.repository)
-        github.set_commit_status(repository=build.pipeline.repository, sha=build.commit_sha,
-                                 installation_id=installation_id, state=state, description=description,
-                                 target_url=target_url)
+            repository=build.pipeline.repository
+        )
+        github.set_commit_status(
+            repository=build.pipeline.repository,
+            sha=build.commit_sha,
+            installation_id=installation_id,
+            state=state,
+            description=description,
+            target_url=target_url,
+        )
     except Exception as exc:
         logger.warning("commit status %s for build %s not set: %s", state, build_id, _describe(exc))
         return f"not reported: {_describe(exc)}"

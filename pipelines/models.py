@@ -21,6 +21,8 @@ from pipelines.choices import (
     BuildKind,
     BuildStatus,
     BuildTrigger,
+)
+from pipelines.choices import (
     PipelineStatus as S,
 )
 from pipelines.validators import validate_branch, validate_pipeline_name, validate_relative_path, validate_repository
@@ -37,7 +39,10 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pipelines")
 
     repository = models.CharField(
-        max_length=140, blank=True, default="", validators=[validate_repository],
+        max_length=140,
+        blank=True,
+        default="",
+        validators=[validate_repository],
         help_text="GitHub 'owner/repo'; empty for release-only pipelines.",
     )
     branch = models.CharField(max_length=255, default="main", validators=[validate_branch])
@@ -45,7 +50,9 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
     build_command = models.TextField(blank=True, default="", help_text="Build command, e.g. 'npm run build'.")
     build_test = models.TextField(blank=True, default="", help_text="Test command; no test phase when empty.")
     build_output_dir = models.CharField(
-        max_length=255, default="dist", validators=[validate_relative_path],
+        max_length=255,
+        default="dist",
+        validators=[validate_relative_path],
         help_text="Directory the build writes the site to, relative to the repository root.",
     )
     auto_deploy = models.BooleanField(default=True, help_text="Deploy on every push to the branch.")
@@ -96,8 +103,12 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
     def _moved(self) -> None:
         self.status_changed_at = timezone.now()
 
-    @transition(field=status, source=[S.PRE_PROVISIONED, S.FAILED_TO_PROVISION], target=S.PROVISION_REQUEST,
-                custom={**_USER, "label": "Provision"})
+    @transition(
+        field=status,
+        source=[S.PRE_PROVISIONED, S.FAILED_TO_PROVISION],
+        target=S.PROVISION_REQUEST,
+        custom={**_USER, "label": "Provision"},
+    )
     def request_provisioning(self) -> None:
         self._moved()
         self.last_error = ""
@@ -149,8 +160,16 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[S.PRE_PROVISIONED, S.PROVISION_REQUEST, S.READY_FOR_DEPLOYMENT, S.QUEUED, S.DEPLOYED,
-                S.FAILED_TO_PROVISION, S.FAILED_TO_DEPLOY, S.FAILED_TO_DELETE],
+        source=[
+            S.PRE_PROVISIONED,
+            S.PROVISION_REQUEST,
+            S.READY_FOR_DEPLOYMENT,
+            S.QUEUED,
+            S.DEPLOYED,
+            S.FAILED_TO_PROVISION,
+            S.FAILED_TO_DEPLOY,
+            S.FAILED_TO_DELETE,
+        ],
         target=S.SCHEDULED_FOR_DELETION,
         custom={**_USER, "label": "Delete"},
     )
@@ -184,12 +203,20 @@ class Build(ConcurrentTransitionMixin, models.Model):
 
     ref = models.CharField(max_length=255, blank=True, default="")
     commit_sha = models.CharField(max_length=40, blank=True, default="")
-    release = models.ForeignKey("releases.Release", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="builds")
-    source_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="redeploys", help_text="The build a rollback redeploys.")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    release = models.ForeignKey(
+        "releases.Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+    source_build = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="redeploys",
+        help_text="The build a rollback redeploys.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     codebuild_build_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     phase = models.CharField(max_length=32, blank=True, default="")
@@ -197,8 +224,9 @@ class Build(ConcurrentTransitionMixin, models.Model):
     logs_url = models.URLField(max_length=1024, blank=True, default="")
     artifact_key = models.CharField(max_length=1024, blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
-    cancel_requested_by = models.CharField(max_length=150, blank=True, default="",
-                                           help_text="Who asked to stop the running build.")
+    cancel_requested_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="Who asked to stop the running build."
+    )
     error = models.TextField(blank=True, default="")
 
     files_uploaded = models.PositiveIntegerField(default=0)

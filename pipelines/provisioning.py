@@ -74,6 +74,7 @@ def _load(pipeline_id: uuid.UUID | str) -> Pipeline | None:
 
 # --- provisioning -------------------------------------------------------------------------------
 
+
 def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
     """provision_request → provisioning → ready_for_deployment, or failed_to_provision with the
     AWS error kept. A message for a pipeline in any other status is stale and dropped."""
@@ -82,8 +83,11 @@ def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
         logger.info("provision: pipeline %s no longer exists; dropping the message", pipeline_id)
         return
     if pipeline.status != S.PROVISION_REQUEST:
-        logger.info("provision: pipeline %s is %s, not provision_request; stale or duplicate message",
-                    pipeline.name, pipeline.status)
+        logger.info(
+            "provision: pipeline %s is %s, not provision_request; stale or duplicate message",
+            pipeline.name,
+            pipeline.status,
+        )
         return
     try:
         pipeline = services.pipeline_start_provisioning(pipeline_id=pipeline.id)
@@ -121,8 +125,11 @@ def _distribution_ensure(pipeline: Pipeline) -> cloudfront.Distribution:
         existing = cloudfront.distribution_get(pipeline.distribution_id)
         if existing is not None:
             return existing
-        logger.warning("provision: recorded distribution %s of %s is gone; creating it again",
-                       pipeline.distribution_id, pipeline.name)
+        logger.warning(
+            "provision: recorded distribution %s of %s is gone; creating it again",
+            pipeline.distribution_id,
+            pipeline.name,
+        )
     distribution = cloudfront.distribution_create(distribution_spec(pipeline))
     services.pipeline_record_distribution(
         pipeline_id=pipeline.id, distribution_id=distribution.id, distribution_domain=distribution.domain_name
@@ -138,6 +145,7 @@ def _fail(service, pipeline: Pipeline, error: str) -> None:
 
 
 # --- deletion -----------------------------------------------------------------------------------
+
 
 def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | None:
     """One pass of the deletion. Returns the seconds to wait before the next pass (CloudFront is
@@ -173,7 +181,8 @@ def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | N
     if wait is not None:
         if attempt >= DELETION_MAX_ATTEMPTS:
             _fail(
-                services.pipeline_fail_deletion, pipeline,
+                services.pipeline_fail_deletion,
+                pipeline,
                 f"Gave up waiting for CloudFront distribution {pipeline.distribution_id} to be disabled "
                 f"after {attempt + 1} checks; schedule the deletion again to retry.",
             )

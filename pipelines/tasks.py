@@ -20,8 +20,14 @@ logger = logging.getLogger(__name__)
 MINUTE = 60_000  # Dramatiq takes milliseconds
 
 
-@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=5_000, max_backoff=60_000,
-                time_limit=10 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=3,
+    min_backoff=5_000,
+    max_backoff=60_000,
+    time_limit=10 * MINUTE,
+    throws=(ApplicationError,),
+)
 def provision_pipeline(pipeline_id: str) -> None:
     """provision_request → provisioning → ready_for_deployment (or failed_to_provision)."""
     from pipelines.provisioning import provision_run
@@ -29,8 +35,14 @@ def provision_pipeline(pipeline_id: str) -> None:
     provision_run(pipeline_id=pipeline_id)
 
 
-@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=5_000, max_backoff=60_000,
-                time_limit=10 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=3,
+    min_backoff=5_000,
+    max_backoff=60_000,
+    time_limit=10 * MINUTE,
+    throws=(ApplicationError,),
+)
 def delete_pipeline(pipeline_id: str, attempt: int = 0) -> None:
     """scheduled_for_deletion → deleting → (row removed) or failed_to_delete.
 
@@ -43,15 +55,27 @@ def delete_pipeline(pipeline_id: str, attempt: int = 0) -> None:
         delete_pipeline.send_with_options(args=(pipeline_id, attempt + 1), delay=int(wait_seconds * 1000))
 
 
-@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=1_000, max_backoff=30_000,
-                time_limit=1 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=3,
+    min_backoff=1_000,
+    max_backoff=30_000,
+    time_limit=1 * MINUTE,
+    throws=(ApplicationError,),
+)
 def run_deployment(pipeline_id: str) -> None:
     """queued → deploying with the newest queued build; enqueues its CodeBuild run or deploy step."""
     services.deployment_start(pipeline_id=pipeline_id)
 
 
-@dramatiq.actor(queue_name="troy-deploy", max_retries=2, min_backoff=10_000, max_backoff=60_000,
-                time_limit=60 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy-deploy",
+    max_retries=2,
+    min_backoff=10_000,
+    max_backoff=60_000,
+    time_limit=60 * MINUTE,
+    throws=(ApplicationError,),
+)
 def deploy_build(build_id: str) -> None:
     """The deploy step: the build's artifact zip → live bucket, invalidation → deployed."""
     from releases.deploy import deploy_build_run
@@ -59,8 +83,14 @@ def deploy_build(build_id: str) -> None:
     deploy_build_run(build_id=build_id)
 
 
-@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=5_000, max_backoff=60_000,
-                time_limit=15 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=3,
+    min_backoff=5_000,
+    max_backoff=60_000,
+    time_limit=15 * MINUTE,
+    throws=(ApplicationError,),
+)
 def run_codebuild(build_id: str) -> None:
     """Download Source from GitHub into the artifact bucket, then StartBuild on CodeBuild."""
     from pipelines.codebuild import codebuild_start_run
@@ -68,8 +98,14 @@ def run_codebuild(build_id: str) -> None:
     codebuild_start_run(build_id=build_id)
 
 
-@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=5_000, max_backoff=60_000,
-                time_limit=1 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=3,
+    min_backoff=5_000,
+    max_backoff=60_000,
+    time_limit=1 * MINUTE,
+    throws=(ApplicationError,),
+)
 def stop_codebuild(build_id: str) -> None:
     """StopBuild for a cancelled running build; its STOPPED event then fails the build."""
     from pipelines.codebuild import codebuild_stop_run
@@ -77,8 +113,14 @@ def stop_codebuild(build_id: str) -> None:
     codebuild_stop_run(build_id=build_id)
 
 
-@dramatiq.actor(queue_name="troy", max_retries=3, min_backoff=10_000, max_backoff=120_000,
-                time_limit=2 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=3,
+    min_backoff=10_000,
+    max_backoff=120_000,
+    time_limit=2 * MINUTE,
+    throws=(ApplicationError,),
+)
 def report_commit_status(build_id: str) -> None:
     """The build's current state as a GitHub commit status (pending, success, failure)."""
     from pipelines.codebuild import codebuild_report_commit_status

@@ -165,13 +165,11 @@ def archive_list(zf: zipfile.ZipFile, *, limits: ArchiveLimits) -> ArchiveSummar
     if len(firsts) == 1 and all("/" in f.path for f in files):
         prefix = firsts.pop() + "/"
         for f in files:
-            f.path = f.path[len(prefix):]
+            f.path = f.path[len(prefix) :]
     seen: dict[str, str] = {}
     for f in files:
         if f.path in seen:
-            raise DuplicateEntry(
-                f"Entries '{seen[f.path]}' and '{f.name}' are both the file '{f.path}'.", entry=f.name
-            )
+            raise DuplicateEntry(f"Entries '{seen[f.path]}' and '{f.name}' are both the file '{f.path}'.", entry=f.name)
         seen[f.path] = f.name
     return ArchiveSummary(files=files, prefix=prefix)
 
@@ -239,8 +237,9 @@ def archive_scan(
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise CorruptArchive(f"Entry '{f.name}' cannot be read: {exc}.", entry=f.name) from exc
         except NotImplementedError as exc:
-            raise CorruptArchive(f"Entry '{f.name}' uses an unsupported compression method: {exc}.",
-                                 entry=f.name) from exc
+            raise CorruptArchive(
+                f"Entry '{f.name}' uses an unsupported compression method: {exc}.", entry=f.name
+            ) from exc
         f.size = size
         f.sha256 = digest.hexdigest()
     summary.uncompressed_size = total
@@ -250,5 +249,4 @@ def archive_scan(
 def archive_validate(path: str | os.PathLike, *, limits: ArchiveLimits | None = None) -> ArchiveSummary:
     """Open and fully validate the zip at ``path``."""
     with archive_open(path) as zf:
-        return archive_scan(zf, limits=limits or ArchiveLimits.from_settings(),
-                            archive_bytes=os.path.getsize(path))
+        return archive_scan(zf, limits=limits or ArchiveLimits.from_settings(), archive_bytes=os.path.getsize(path))

@@ -28,12 +28,14 @@ class Release(FSMModelMixin, models.Model):
     # {path: [sha256, size]} of every file, taken while validating the upload: the deploy step
     # checks the zip's own sha256 and then need not inflate files it does not upload.
     files = models.JSONField(default=dict, blank=True, editable=False)
-    status = FSMField(max_length=16, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING,
-                      db_index=True, protected=True)
+    status = FSMField(
+        max_length=16, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING, db_index=True, protected=True
+    )
     error = models.TextField(blank=True, default="")
     stored_at = models.DateTimeField(null=True, blank=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

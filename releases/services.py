@@ -26,7 +26,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger, PipelineStatus as S
+from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from pipelines.services import build_request
 from pipelines.services.transitions import refuse
@@ -119,20 +120,24 @@ def release_upload(
             build = None
             if deploy:
                 build = build_request(
-                    pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI, actor=actor,
-                    requested_by=uploaded_by, release=release,
+                    pipeline_id=pipeline.id,
+                    kind=BuildKind.RELEASE,
+                    trigger=BuildTrigger.CLI,
+                    actor=actor,
+                    requested_by=uploaded_by,
+                    release=release,
                 )
             _enqueue_store(str(release.id))
     except BaseException:
         release.spool_path.unlink(missing_ok=True)
         raise
-    logger.info("release %s of %s uploaded (%d files, %d bytes)", release.id, pipeline.name,
-                release.file_count, release.size)
+    logger.info(
+        "release %s of %s uploaded (%d files, %d bytes)", release.id, pipeline.name, release.file_count, release.size
+    )
     return release, build
 
 
-def release_deploy(*, release_id: uuid.UUID | str, actor: str,
-                   requested_by: AbstractBaseUser | None = None) -> Build:
+def release_deploy(*, release_id: uuid.UUID | str, actor: str, requested_by: AbstractBaseUser | None = None) -> Build:
     """Queue a build that deploys this release (it waits for the zip to be stored if need be)."""
     try:
         release = Release.objects.select_related("pipeline").get(pk=release_id)
@@ -144,8 +149,12 @@ def release_deploy(*, release_id: uuid.UUID | str, actor: str,
             extra={"release_status": release.status},
         )
     return build_request(
-        pipeline_id=release.pipeline_id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI, actor=actor,
-        requested_by=requested_by, release=release,
+        pipeline_id=release.pipeline_id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor=actor,
+        requested_by=requested_by,
+        release=release,
     )
 
 
@@ -174,13 +183,18 @@ def release_mark_failed(*, release_id: uuid.UUID | str, error: str) -> bool:
 
 # --- periodic care ------------------------------------------------------------------------------
 
+
 def releases_resend_pending(*, now: timezone.datetime | None = None) -> list[str]:
     """Send ``store_release`` again for releases pending longer than
     ``TROY_RESEND_WAITING_AFTER_SECONDS`` (its message may have been lost; the actor ignores a
     release that is no longer pending). Returns their ids."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.TROY_RESEND_WAITING_AFTER_SECONDS)
-    ids = [str(pk) for pk in Release.objects.filter(status=ReleaseStatus.PENDING, created_at__lt=cutoff)
-           .values_list("id", flat=True)]
+    ids = [
+        str(pk)
+        for pk in Release.objects.filter(status=ReleaseStatus.PENDING, created_at__lt=cutoff).values_list(
+            "id", flat=True
+        )
+    ]
     for release_id in ids:
         _enqueue_store(release_id)
     return ids

@@ -16,8 +16,9 @@ from releases.models import Release
 logger = logging.getLogger(__name__)
 
 STORE_ATTEMPTS = 5
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
-                           max_concurrency=4)
+_TRANSFER = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+)
 
 
 def release_store_run(*, release_id: uuid.UUID | str, attempt: int = 0) -> float | None:
@@ -33,11 +34,14 @@ def release_store_run(*, release_id: uuid.UUID | str, attempt: int = 0) -> float
         return None
     try:
         if services.file_sha256(path) != release.sha256:
-            services.release_mark_failed(release_id=release.id,
-                                         error="The spooled upload does not match the sha256 taken at upload.")
+            services.release_mark_failed(
+                release_id=release.id, error="The spooled upload does not match the sha256 taken at upload."
+            )
             return None
         aws.client("s3").upload_file(
-            str(path), settings.TROY_ARTIFACT_BUCKET, release.artifact_key,
+            str(path),
+            settings.TROY_ARTIFACT_BUCKET,
+            release.artifact_key,
             ExtraArgs={"ContentType": "application/zip", "Metadata": {"sha256": release.sha256}},
             Config=_TRANSFER,
         )

@@ -3,8 +3,8 @@ set the column with a queryset update (test set-up only), never by assigning ``s
 
 from __future__ import annotations
 
-import factory
 from django.contrib.auth import get_user_model
+import factory
 
 from pipelines.models import Pipeline
 

@@ -1,8 +1,8 @@
 """Probes and the self-hosted API docs."""
 
-import pytest
 from django.db import connection
 from django.db.utils import OperationalError
+import pytest
 
 
 def test_healthz_answers_without_database_or_auth(client):

@@ -62,19 +62,38 @@ class Client:
         self.url = config.url
         self.api = f"{config.url}/api/v1/"
         self.session = session or requests.Session()
-        self.session.headers.update({
-            "Authorization": f"Token {config.token}",
-            "Accept": "application/json",
-            "User-Agent": f"troy-cli/{__version__}",
-        })
+        self.session.headers.update(
+            {
+                "Authorization": f"Token {config.token}",
+                "Accept": "application/json",
+                "User-Agent": f"troy-cli/{__version__}",
+            }
+        )
 
-    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                data: Any = None, headers: dict | None = None, timeout: tuple = TIMEOUT) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict | None = None,
+        timeout: tuple = TIMEOUT,
+    ) -> Any:
         """Send a request to ``/api/v1/<path>``; the decoded JSON body (None when empty)."""
         url = self.api + path.lstrip("/")
         try:
-            response = self.session.request(method, url, params=params, json=json, data=data,
-                                            headers=headers, timeout=timeout, allow_redirects=False)
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            )
         except requests.exceptions.ConnectionError as exc:
             raise Unreachable(self._why_unreachable(exc, uploading=data is not None)) from exc
         except requests.exceptions.Timeout as exc:
@@ -102,8 +121,10 @@ class Client:
     def _why_unreachable(self, exc: Exception, *, uploading: bool) -> str:
         text = str(exc)
         if uploading and ("reset" in text.lower() or "broken pipe" in text.lower() or "aborted" in text.lower()):
-            return (f"Troy at {self.url} closed the connection during the upload "
-                    "(it may have refused the file, e.g. over its size limit)")
+            return (
+                f"Troy at {self.url} closed the connection during the upload "
+                "(it may have refused the file, e.g. over its size limit)"
+            )
         if "refused" in text.lower():
             return f"cannot reach Troy at {self.url}: connection refused"
         if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:

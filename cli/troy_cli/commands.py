@@ -6,11 +6,11 @@ Each command takes the parsed arguments and returns an exit code; it raises
 
 from __future__ import annotations
 
+from argparse import Namespace
 import getpass
 import os
 import sys
 import time
-from argparse import Namespace
 
 from troy_cli import config, output, resolve
 from troy_cli.client import ApiError, Client
@@ -26,6 +26,7 @@ def _interactive() -> bool:
 
 
 # --- login / logout ---------------------------------------------------------------------------
+
 
 def login(args: Namespace) -> int:
     saved = config.read_file()
@@ -73,8 +74,14 @@ def logout(args: Namespace) -> int:
 
 # --- pipelines --------------------------------------------------------------------------------
 
-PIPELINE_COLUMNS = [("name", "name"), ("status", "status"), ("site_url", "site"), ("source", "source"),
-                    ("live", "live build"), ("updated", "updated")]
+PIPELINE_COLUMNS = [
+    ("name", "name"),
+    ("status", "status"),
+    ("site_url", "site"),
+    ("source", "source"),
+    ("live", "live build"),
+    ("updated", "updated"),
+]
 
 
 def _pipeline_row(p: dict) -> dict:
@@ -135,9 +142,16 @@ def pipelines_create(args: Namespace, client: Client) -> int:
         body["repository"] = args.repository
     if args.branch is not None:
         body["branch"] = args.branch
-    build = {key: value for key, value in (("install", args.install), ("build", args.build),
-                                           ("test", args.test), ("output_dir", args.output_dir))
-             if value is not None}
+    build = {
+        key: value
+        for key, value in (
+            ("install", args.install),
+            ("build", args.build),
+            ("test", args.test),
+            ("output_dir", args.output_dir),
+        )
+        if value is not None
+    }
     if build:
         body["build"] = build
     pipeline = client.post("pipelines/", json=body)
@@ -175,8 +189,7 @@ def pipelines_delete(args: Namespace, client: Client) -> int:
     if not args.yes:
         if not _interactive():
             raise UsageError(f"not deleting {pipeline['name']} without --yes (no terminal to ask on)")
-        sys.stderr.write(f"Delete {pipeline['name']} and take {pipeline.get('site_url', 'its site')} "
-                         "offline? [y/N] ")
+        sys.stderr.write(f"Delete {pipeline['name']} and take {pipeline.get('site_url', 'its site')} offline? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             note("Nothing deleted.")
@@ -185,15 +198,24 @@ def pipelines_delete(args: Namespace, client: Client) -> int:
     if args.json:
         emit_json(answer)
     else:
-        note(f"Deletion of {pipeline['name']} scheduled (status {(answer or {}).get('status', '?')}); "
-             f"`troy events {pipeline['id']} --follow` shows it to the end.")
+        note(
+            f"Deletion of {pipeline['name']} scheduled (status {(answer or {}).get('status', '?')}); "
+            f"`troy events {pipeline['id']} --follow` shows it to the end."
+        )
     return EXIT_OK
 
 
 # --- builds -----------------------------------------------------------------------------------
 
-BUILD_COLUMNS = [("number", "#"), ("status", "status"), ("kind", "kind"), ("trigger", "trigger"),
-                 ("source", "ref/sha/version"), ("created", "created"), ("took", "duration")]
+BUILD_COLUMNS = [
+    ("number", "#"),
+    ("status", "status"),
+    ("kind", "kind"),
+    ("trigger", "trigger"),
+    ("source", "ref/sha/version"),
+    ("created", "created"),
+    ("took", "duration"),
+]
 
 
 def release_versions(client: Client, pipeline: dict) -> dict[str, str]:
@@ -233,21 +255,30 @@ def builds(args: Namespace, client: Client) -> int:
         note(f"{pipeline['name']} has no builds yet.")
         return EXIT_OK
     versions = release_versions(client, pipeline) if any(b.get("release") for b in found) else {}
-    rows = [{**b, "source": build_source(b, versions), "created": local_time(b.get("created_at")),
-             "took": output.duration(b.get("started_at") or b.get("created_at"), b.get("finished_at"))}
-            for b in found]
+    rows = [
+        {
+            **b,
+            "source": build_source(b, versions),
+            "created": local_time(b.get("created_at")),
+            "took": output.duration(b.get("started_at") or b.get("created_at"), b.get("finished_at")),
+        }
+        for b in found
+    ]
     out(table(rows, BUILD_COLUMNS))
     return EXIT_OK
 
 
 # --- events -----------------------------------------------------------------------------------
 
+
 def event_line(event: dict) -> str:
     build = f" #{event['build_number']}" if event.get("build_number") else ""
     message = f"  {event['message']}" if event.get("message") else ""
-    return (f"{local_time(event.get('created_at'))}  {event.get('pipeline_name')}  "
-            f"{event.get('from_status')} → {event.get('to_status')}  [{event.get('transition')}{build}] "
-            f"by {event.get('actor')}{message}")
+    return (
+        f"{local_time(event.get('created_at'))}  {event.get('pipeline_name')}  "
+        f"{event.get('from_status')} → {event.get('to_status')}  [{event.get('transition')}{build}] "
+        f"by {event.get('actor')}{message}"
+    )
 
 
 def _events_path(client: Client, name_or_id: str) -> tuple[str, dict]:

@@ -7,11 +7,11 @@ each value on its own: ``TROY_URL`` alone points a saved token at another server
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+import tempfile
 from urllib.parse import urlsplit
 
 from troy_cli.errors import ConfigError

@@ -6,10 +6,10 @@ Exit codes: 0 only when the build is live (or, with ``--no-deploy``, the release
 
 from __future__ import annotations
 
-import tempfile
-import time
 from argparse import Namespace
 from pathlib import Path
+import tempfile
+import time
 
 from troy_cli import resolve
 from troy_cli.client import UPLOAD_TIMEOUT, ApiError, Client, Unreachable
@@ -56,15 +56,19 @@ def follow_build(client: Client, build: dict, *, timeout: float) -> dict:
             if status in BUILD_FINISHED:
                 return build
             if elapsed > timeout:
-                raise CliError(f"gave up after {seconds_text(elapsed)}: build #{build.get('number')} is still {status}",
-                               hint="it carries on in the server; `troy builds` shows how it ends")
+                raise CliError(
+                    f"gave up after {seconds_text(elapsed)}: build #{build.get('number')} is still {status}",
+                    hint="it carries on in the server; `troy builds` shows how it ends",
+                )
             time.sleep(interval)
             interval = min(interval * 1.5, MAX_POLL)
             build = _poll(client, f"builds/{build['id']}/", failures) or build
     except KeyboardInterrupt:
         line.finish()
-        note(f"Stopped following; build #{build.get('number')} carries on in the server "
-             "(`troy builds` shows how it ends).")
+        note(
+            f"Stopped following; build #{build.get('number')} carries on in the server "
+            "(`troy builds` shows how it ends)."
+        )
         raise
     finally:
         line.finish()
@@ -77,9 +81,11 @@ def report_build(pipeline: dict, build: dict, *, json_mode: bool) -> int:
         emit_json({"build": build, "site_url": site, "deployed": succeeded})
     if succeeded:
         stats = build.get("stats") or {}
-        note(f"Build #{build['number']} is live: {stats.get('files_uploaded', 0)} files uploaded "
-             f"({human_size(stats.get('bytes_uploaded', 0))}), {stats.get('files_unchanged', 0)} unchanged, "
-             f"{stats.get('files_deleted', 0)} deleted.")
+        note(
+            f"Build #{build['number']} is live: {stats.get('files_uploaded', 0)} files uploaded "
+            f"({human_size(stats.get('bytes_uploaded', 0))}), {stats.get('files_unchanged', 0)} unchanged, "
+            f"{stats.get('files_deleted', 0)} deleted."
+        )
         if not json_mode:
             out(site)
         return EXIT_OK
@@ -109,10 +115,13 @@ def _upload(client: Client, pipeline: dict, zip_path: Path, *, version: str | No
     fields = {"deploy": "true" if deploy else "false"}
     if version:
         fields["version"] = version
-    with MultipartFile(zip_path, fields=fields, filename=zip_path.name,
-                       progress=UploadProgress(zip_path.name)) as body:
-        return client.post(f"pipelines/{pipeline['id']}/releases/", data=body,
-                           headers={"Content-Type": body.content_type}, timeout=UPLOAD_TIMEOUT)
+    with MultipartFile(zip_path, fields=fields, filename=zip_path.name, progress=UploadProgress(zip_path.name)) as body:
+        return client.post(
+            f"pipelines/{pipeline['id']}/releases/",
+            data=body,
+            headers={"Content-Type": body.content_type},
+            timeout=UPLOAD_TIMEOUT,
+        )
 
 
 def release(args: Namespace, client: Client) -> int:
@@ -126,8 +135,10 @@ def release(args: Namespace, client: Client) -> int:
     with tempfile.TemporaryDirectory(prefix="troy-release-") as scratch:
         if path.is_dir():
             zipped = zip_folder(path, Path(scratch) / f"{pipeline['name']}.zip")
-            note(f"Zipped {zipped.file_count} files from {path} ({human_size(zipped.content_bytes)} → "
-                 f"{human_size(zipped.size)}, sha256 {zipped.sha256[:12]}…)")
+            note(
+                f"Zipped {zipped.file_count} files from {path} ({human_size(zipped.content_bytes)} → "
+                f"{human_size(zipped.size)}, sha256 {zipped.sha256[:12]}…)"
+            )
             if zipped.skipped:
                 note(f"  left out: {', '.join(zipped.skipped)}")
             zip_path = zipped.path
@@ -137,8 +148,10 @@ def release(args: Namespace, client: Client) -> int:
 
     uploaded = answer.get("release") if isinstance(answer.get("release"), dict) else answer
     build = answer.get("build")
-    note(f"Uploaded release {uploaded.get('version') or uploaded.get('id')} "
-         f"({uploaded.get('file_count', '?')} files, sha256 {str(uploaded.get('sha256', ''))[:12]}…)")
+    note(
+        f"Uploaded release {uploaded.get('version') or uploaded.get('id')} "
+        f"({uploaded.get('file_count', '?')} files, sha256 {str(uploaded.get('sha256', ''))[:12]}…)"
+    )
 
     if args.no_deploy:
         stored = _wait_stored(client, uploaded, timeout=args.timeout)

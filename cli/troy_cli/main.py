@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
+import sys
 
 from troy_cli import __version__, commands, config, deploys
 from troy_cli.client import Client
@@ -28,16 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     # ``--json`` on every subparser with SUPPRESS as default: given after the command it is set,
     # left out it does not reset the value given before the command.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine-readable output on stdout (progress stays on stderr)")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable output on stdout (progress stays on stderr)",
+    )
 
     parser = argparse.ArgumentParser(
-        prog="troy", description="Deploy static sites with Troy.",
+        prog="troy",
+        description="Deploy static sites with Troy.",
         epilog="Configuration: TROY_URL and TROY_TOKEN, or `troy login`. "
-               "Exit codes: 0 ok, 1 failed, 2 usage or configuration error.",
+        "Exit codes: 0 ok, 1 failed, 2 usage or configuration error.",
     )
-    parser.add_argument("--json", action="store_true", default=False,
-                        help="machine-readable output on stdout (progress stays on stderr)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=False,
+        help="machine-readable output on stdout (progress stays on stderr)",
+    )
     parser.add_argument("--version", action="version", version=f"troy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -67,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="folder the build writes the site to (default dist)")
     p.add_argument("--no-auto-deploy", action="store_true", help="do not deploy on every push")
     p.add_argument("--provision", action="store_true", help="create its DNS record and CloudFront distribution now")
-    for name, handler, help_ in (("show", commands.pipelines_show, "show a pipeline"),
-                                 ("provision", commands.pipelines_provision, "request provisioning"),
-                                 ("delete", commands.pipelines_delete, "schedule a pipeline's deletion")):
+    for name, handler, help_ in (
+        ("show", commands.pipelines_show, "show a pipeline"),
+        ("provision", commands.pipelines_provision, "request provisioning"),
+        ("delete", commands.pipelines_delete, "schedule a pipeline's deletion"),
+    ):
         p = command(psub, name, handler, help_)
         p.add_argument("pipeline", help="name or id")
         if name == "delete":
@@ -80,8 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a folder (zipped reproducibly) or a .zip file (uploaded as is)")
     p.add_argument("--version", dest="version", help="a label for this release, e.g. v1.4.2")
     p.add_argument("--no-deploy", action="store_true", help="only upload and store the release")
-    p.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})")
+    p.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})",
+    )
 
     p = command(sub, "builds", commands.builds, "list a pipeline's builds, newest first")
     p.add_argument("pipeline", help="name or id")
@@ -90,8 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(sub, "rollback", deploys.rollback, "deploy an earlier build's files again")
     p.add_argument("pipeline", help="name or id")
     p.add_argument("build_number", type=_positive_int, help="the build's number (see `troy builds`)")
-    p.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})")
+    p.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})",
+    )
 
     p = command(sub, "events", commands.events, "a pipeline's event log, oldest first")
     p.add_argument("pipeline", help="name or id (an id also works after the pipeline is deleted)")

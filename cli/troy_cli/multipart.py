@@ -7,10 +7,10 @@ servers refuse) and the server can turn away an oversized upload before reading 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 import io
 import os
 import secrets
-from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 Progress = Callable[[int, int], None]
@@ -21,9 +21,16 @@ def _quote(value: str) -> str:
 
 
 class MultipartFile:
-    def __init__(self, path: str | os.PathLike, *, fields: dict[str, str], file_field: str = "file",
-                 filename: str | None = None, content_type: str = "application/zip",
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        fields: dict[str, str],
+        file_field: str = "file",
+        filename: str | None = None,
+        content_type: str = "application/zip",
+        progress: Progress | None = None,
+    ) -> None:
         self.boundary = f"troy-{secrets.token_hex(16)}"
         dash = f"--{self.boundary}\r\n"
         head = "".join(
@@ -31,8 +38,10 @@ class MultipartFile:
             for name, value in fields.items()
         )
         filename = filename or os.path.basename(path)
-        head += (f'{dash}Content-Disposition: form-data; name="{_quote(file_field)}"; '
-                 f'filename="{_quote(filename)}"\r\nContent-Type: {content_type}\r\n\r\n')
+        head += (
+            f'{dash}Content-Disposition: form-data; name="{_quote(file_field)}"; '
+            f'filename="{_quote(filename)}"\r\nContent-Type: {content_type}\r\n\r\n'
+        )
         tail = f"\r\n--{self.boundary}--\r\n".encode()
         self.file_size = os.path.getsize(path)
         self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 — closed by close()

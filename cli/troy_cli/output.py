@@ -3,10 +3,10 @@ progress, live status lines, notes and errors — on stderr, so ``--json`` outpu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 
@@ -36,7 +36,7 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     cells = [[h.upper() for _, h in columns]]
     cells += [["" if row.get(key) is None else str(row.get(key)) for key, _ in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in cells)
 
 
 def human_size(n: int | float | None) -> str:
@@ -57,7 +57,7 @@ def parse_time(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def local_time(value: str | None) -> str:
@@ -66,7 +66,7 @@ def local_time(value: str | None) -> str:
 
 
 def seconds_text(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -133,8 +133,10 @@ class UploadProgress:
             return
         self._shown_at = now
         elapsed = max(now - self.started, 1e-6)
-        text = (f"uploading {self.label}: {percent:3d}% ({human_size(sent)} of {human_size(total)}, "
-                f"{human_size(sent / elapsed)}/s)")
+        text = (
+            f"uploading {self.label}: {percent:3d}% ({human_size(sent)} of {human_size(total)}, "
+            f"{human_size(sent / elapsed)}/s)"
+        )
         self.line.update(text, key=percent // 25)
         if sent >= total:
             self.line.finish()

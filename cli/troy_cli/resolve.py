@@ -34,5 +34,4 @@ def build_by_number(client: Client, pipeline_: dict, number: int) -> dict:
     for build in client.paginate(f"pipelines/{pipeline_['id']}/builds/", {"page_size": 100}):
         if build.get("number") == number:
             return build
-    raise CliError(f"{pipeline_['name']} has no build #{number}",
-                   hint=f"`troy builds {pipeline_['name']}` lists them")
+    raise CliError(f"{pipeline_['name']} has no build #{number}", hint=f"`troy builds {pipeline_['name']}` lists them")

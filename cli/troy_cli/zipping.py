@@ -14,12 +14,12 @@ files' timestamps, permissions or the order the file system lists them in.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import hashlib
 import os
+from pathlib import Path
 import shutil
 import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from troy_cli.errors import UsageError
 
@@ -101,5 +101,11 @@ def zip_folder(folder: Path, destination: Path) -> ZipResult:
             content_bytes += info.file_size
             with open(source, "rb") as src, archive.open(info, "w") as dst:
                 shutil.copyfileobj(src, dst, 1024 * 1024)
-    return ZipResult(path=destination, sha256=sha256_of(destination), size=destination.stat().st_size,
-                     file_count=len(files), content_bytes=content_bytes, skipped=skipped)
+    return ZipResult(
+        path=destination,
+        sha256=sha256_of(destination),
+        size=destination.stat().st_size,
+        file_count=len(files),
+        content_bytes=content_bytes,
+        skipped=skipped,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 import json
 import logging
 import re
@@ -29,6 +29,7 @@ BATCH_GET_LIMIT = 100  # BatchGetBuilds takes at most 100 ids
 
 
 # --- the buildspec ------------------------------------------------------------------------------
+
 
 def _commands(text: str) -> list[str]:
     """One command per non-empty line of a pipeline's command text."""
@@ -65,6 +66,7 @@ def buildspec_for(*, install: str, build: str, test: str, output_dir: str) -> st
 
 
 # --- StartBuild / StopBuild ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StartedBuild:
@@ -164,7 +166,7 @@ def stop_build(codebuild_build_id: str) -> dict[str, Any] | None:
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def batch_get_builds(codebuild_build_ids: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -182,8 +184,12 @@ def batch_get_builds(codebuild_build_ids: Iterable[str]) -> tuple[list[dict[str,
 
 # --- times and the event shape ------------------------------------------------------------------
 
-_MONTHS = {name: number for number, name in enumerate(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1
+    )
+}
 _EVENT_TIME = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) "
     r"(?P<hour>\d{1,2}):(?P<minute>\d{2}):(?P<second>\d{2}) (?P<ampm>AM|PM)$"
@@ -196,21 +202,28 @@ def parse_codebuild_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()
     match = _EVENT_TIME.match(text)
     if match and match["mon"] in _MONTHS:
         hour = int(match["hour"]) % 12 + (12 if match["ampm"] == "PM" else 0)
         try:
-            return datetime(int(match["year"]), _MONTHS[match["mon"]], int(match["day"]), hour,
-                            int(match["minute"]), int(match["second"]), tzinfo=timezone.utc)
+            return datetime(
+                int(match["year"]),
+                _MONTHS[match["mon"]],
+                int(match["day"]),
+                hour,
+                int(match["minute"]),
+                int(match["second"]),
+                tzinfo=UTC,
+            )
         except ValueError:
             return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _event_time(value: Any) -> str | None:
@@ -218,7 +231,7 @@ def _event_time(value: Any) -> str | None:
     when = parse_codebuild_time(value)
     if when is None:
         return None
-    when = when.astimezone(timezone.utc)
+    when = when.astimezone(UTC)
     return f"{when:%b} {when.day}, {when.year} {when.hour % 12 or 12}:{when:%M:%S} {'PM' if when.hour >= 12 else 'AM'}"
 
 

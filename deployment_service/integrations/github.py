@@ -8,7 +8,7 @@ Tokens, the app's private key and signed download URLs are never logged nor put 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 import logging
 import os
 import re
@@ -76,6 +76,7 @@ class UnsafeSourceArchive(GithubError):
 
 # --- configuration and authentication -----------------------------------------------------------
 
+
 def github_configured() -> bool:
     """True when the GitHub App can authenticate (app id, private key and API URL are set)."""
     return bool(settings.GITHUB_APP_ID and settings.GITHUB_APP_PRIVATE_KEY and settings.GITHUB_API_URL)
@@ -105,18 +106,26 @@ def app_jwt(*, now: float | None = None) -> str:
 def _session() -> requests.Session:
     session = requests.Session()
     retry = Retry(
-        total=3, connect=3, read=2, status=3, backoff_factor=0.5,
-        status_forcelist=(502, 503, 504), allowed_methods=None,
-        raise_on_status=False, respect_retry_after_header=False,
+        total=3,
+        connect=3,
+        read=2,
+        status=3,
+        backoff_factor=0.5,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=None,
+        raise_on_status=False,
+        respect_retry_after_header=False,
     )
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    session.headers.update({
-        "User-Agent": USER_AGENT,
-        "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": API_VERSION,
-    })
+    session.headers.update(
+        {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
+    )
     return session
 
 
@@ -124,17 +133,30 @@ def _api_url(path: str) -> str:
     return f"{settings.GITHUB_API_URL.rstrip('/')}{path}"
 
 
-def _send(session: requests.Session, method: str, path: str, *, authorization: str,
-          timeout=API_TIMEOUT, headers: dict[str, str] | None = None, **kwargs) -> requests.Response:
+def _send(
+    session: requests.Session,
+    method: str,
+    path: str,
+    *,
+    authorization: str,
+    timeout=API_TIMEOUT,
+    headers: dict[str, str] | None = None,
+    **kwargs,
+) -> requests.Response:
     """One call to the API. Redirects are not followed here: the credentials must not travel on."""
     try:
         return session.request(
-            method, _api_url(path), headers={**(headers or {}), "Authorization": authorization},
-            timeout=timeout, allow_redirects=False, **kwargs,
+            method,
+            _api_url(path),
+            headers={**(headers or {}), "Authorization": authorization},
+            timeout=timeout,
+            allow_redirects=False,
+            **kwargs,
         )
     except requests.RequestException as exc:
-        raise GithubError(f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}",
-                          retryable=True) from exc
+        raise GithubError(
+            f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}", retryable=True
+        ) from exc
 
 
 def _error(response: requests.Response, what: str) -> GithubError:
@@ -166,8 +188,9 @@ def installation_token(installation_id: int) -> str:
     _require_configured()
     installation_id = int(installation_id)
     cached = (
-        GithubInstallationToken.objects
-        .filter(installation_id=installation_id, expires_at__gt=timezone.now() + TOKEN_REFRESH_MARGIN)
+        GithubInstallationToken.objects.filter(
+            installation_id=installation_id, expires_at__gt=timezone.now() + TOKEN_REFRESH_MARGIN
+        )
         .values_list("token", flat=True)
         .first()
     )
@@ -187,16 +210,18 @@ def installation_token(installation_id: int) -> str:
     if not isinstance(token, str) or not token:
         raise GithubError(f"GitHub's answer to POST {path} holds no token.")
     if timezone.is_naive(expires_at):
-        expires_at = timezone.make_aware(expires_at, dt_timezone.utc)
+        expires_at = timezone.make_aware(expires_at, UTC)
     GithubInstallationToken.objects.update_or_create(
-        installation_id=installation_id, defaults={"token": token, "expires_at": expires_at},
+        installation_id=installation_id,
+        defaults={"token": token, "expires_at": expires_at},
     )
     logger.info("GitHub installation %s: new access token, valid until %s", installation_id, expires_at.isoformat())
     return token
 
 
-def _installation_call(session: requests.Session, method: str, path: str, *, installation_id: int,
-                       **kwargs) -> requests.Response:
+def _installation_call(
+    session: requests.Session, method: str, path: str, *, installation_id: int, **kwargs
+) -> requests.Response:
     """A call with the installation's token. A 401 means the cached token was revoked: forget it
     and try once more with a fresh one."""
     for attempt in (1, 2):
@@ -219,6 +244,7 @@ def _repo_path(repository: str) -> str:
 
 
 # --- the API Troy uses ----------------------------------------------------------------------------
+
 
 def repository_installation_id(*, repository: str) -> int:
     """The id of the app's installation that covers ``repository`` (for a deploy asked for before
@@ -247,8 +273,9 @@ def resolve_ref(*, repository: str, ref: str, installation_id: int) -> str:
     ref = ref.removeprefix("refs/")
     path = f"{_repo_path(repository)}/commits/{quote(ref, safe='/')}"
     with _session() as session:
-        response = _installation_call(session, "GET", path, installation_id=installation_id,
-                                      headers={"Accept": "application/vnd.github.sha"})
+        response = _installation_call(
+            session, "GET", path, installation_id=installation_id, headers={"Accept": "application/vnd.github.sha"}
+        )
     if response.status_code != 200:
         raise _error(response, f"GET {path}")
     text = response.text.strip()
@@ -276,11 +303,14 @@ def download_source(*, repository: str, ref_or_sha: str, installation_id: int, b
         size = _download_archive(repository=repository, sha=sha, installation_id=installation_id, dest=downloaded)
         entries = _repackage_without_top_folder(downloaded, repackaged)
         aws.client("s3").upload_file(
-            repackaged, bucket, key,
+            repackaged,
+            bucket,
+            key,
             ExtraArgs={"ContentType": "application/zip", "Metadata": {"commit-sha": sha}},
         )
-    logger.info("source of %s@%s (%d bytes, %d files) uploaded to s3://%s/%s",
-                repository, sha, size, entries, bucket, key)
+    logger.info(
+        "source of %s@%s (%d bytes, %d files) uploaded to s3://%s/%s", repository, sha, size, entries, bucket, key
+    )
     return sha
 
 
@@ -290,8 +320,9 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
     and never logged (the URL itself is a credential)."""
     path = f"{_repo_path(repository)}/zipball/{sha}"
     with _session() as session:
-        response = _installation_call(session, "GET", path, installation_id=installation_id,
-                                      stream=True, timeout=DOWNLOAD_TIMEOUT)
+        response = _installation_call(
+            session, "GET", path, installation_id=installation_id, stream=True, timeout=DOWNLOAD_TIMEOUT
+        )
         url = _api_url(path)
         hops = 0
         while response.status_code in _REDIRECTS:
@@ -304,11 +335,18 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
             if urlsplit(url).scheme not in ("http", "https"):
                 raise GithubError(f"GitHub's archive download for {repository}@{sha} redirected off HTTP.")
             try:
-                response = session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False,
-                                       headers={"Accept": "application/zip, application/octet-stream, */*"})
+                response = session.get(
+                    url,
+                    stream=True,
+                    timeout=DOWNLOAD_TIMEOUT,
+                    allow_redirects=False,
+                    headers={"Accept": "application/zip, application/octet-stream, */*"},
+                )
             except requests.RequestException as exc:
-                raise GithubError(f"The archive download host did not answer for {repository}@{sha}: "
-                                  f"{type(exc).__name__}", retryable=True) from exc
+                raise GithubError(
+                    f"The archive download host did not answer for {repository}@{sha}: {type(exc).__name__}",
+                    retryable=True,
+                ) from exc
         if response.status_code != 200:
             raise _error(response, f"GET {path}" + (" (download host)" if hops else ""))
         limit = settings.TROY_ARCHIVE_MAX_TOTAL_BYTES
@@ -321,8 +359,9 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
                         raise GithubError(f"The archive of {repository}@{sha} is larger than {limit} bytes.")
                     out.write(chunk)
         except requests.RequestException as exc:
-            raise GithubError(f"The archive download of {repository}@{sha} broke off: {type(exc).__name__}",
-                              retryable=True) from exc
+            raise GithubError(
+                f"The archive download of {repository}@{sha} broke off: {type(exc).__name__}", retryable=True
+            ) from exc
     return size
 
 
@@ -391,8 +430,16 @@ def _repackage_without_top_folder(src: str, dest: str) -> int:
     return files
 
 
-def set_commit_status(*, repository: str, sha: str, installation_id: int, state: str, description: str,
-                      target_url: str = "", context: str = "troy") -> None:
+def set_commit_status(
+    *,
+    repository: str,
+    sha: str,
+    installation_id: int,
+    state: str,
+    description: str,
+    target_url: str = "",
+    context: str = "troy",
+) -> None:
     """``POST /repos/{o}/{r}/statuses/{sha}``: ``state`` is pending, success, failure or error;
     the description is cut to GitHub's 140 characters."""
     if state not in STATUS_STATES:

@@ -45,8 +45,7 @@ def alias_records_upsert(*, zone_id: str, name: str, distribution_domain: str) -
         ChangeBatch={
             "Comment": f"Troy: {name} -> {distribution_domain}",
             "Changes": [
-                {"Action": "UPSERT",
-                 "ResourceRecordSet": {"Name": _fqdn(name), "Type": rtype, "AliasTarget": target}}
+                {"Action": "UPSERT", "ResourceRecordSet": {"Name": _fqdn(name), "Type": rtype, "AliasTarget": target}}
                 for rtype in ALIAS_RECORD_TYPES
             ],
         },
@@ -60,7 +59,8 @@ def alias_records_get(*, zone_id: str, name: str) -> list[dict]:
         HostedZoneId=zone_id, StartRecordName=wanted, StartRecordType="A", MaxItems="10"
     )
     return [
-        rrset for rrset in answer.get("ResourceRecordSets", [])
+        rrset
+        for rrset in answer.get("ResourceRecordSets", [])
         if _fqdn(rrset["Name"]) == wanted and rrset["Type"] in ALIAS_RECORD_TYPES
     ]
 

@@ -18,8 +18,11 @@ from pipelines.selectors import pipeline_list_for
 
 class EventFilter(filters.FilterSet):
     pipeline = filters.UUIDFilter(field_name="pipeline_id", help_text="A pipeline's id (also of a deleted one).")
-    status = MultiChoiceFilter(field_name="to_status", choices=PipelineStatus.choices,
-                               help_text="Status the pipeline moved to; several comma-separated or repeated.")
+    status = MultiChoiceFilter(
+        field_name="to_status",
+        choices=PipelineStatus.choices,
+        help_text="Status the pipeline moved to; several comma-separated or repeated.",
+    )
     transition = filters.CharFilter(field_name="transition")
     build = filters.UUIDFilter(field_name="build_id")
 

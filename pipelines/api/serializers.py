@@ -14,15 +14,22 @@ from pipelines.validators import validate_branch, validate_relative_path
 class BuildSettingsSerializer(serializers.Serializer):
     """The pipeline's build commands, nested as ``build`` in the API (flat columns on the model)."""
 
-    install = serializers.CharField(source="build_install", required=False, allow_blank=True,
-                                    help_text="Install command, e.g. 'npm ci'.")
-    build = serializers.CharField(source="build_command", required=False, allow_blank=True,
-                                  help_text="Build command, e.g. 'npm run build'.")
-    test = serializers.CharField(source="build_test", required=False, allow_blank=True,
-                                 help_text="Test command; no test phase when empty.")
-    output_dir = serializers.CharField(source="build_output_dir", required=False, max_length=255,
-                                       validators=[validate_relative_path],
-                                       help_text="Directory the build writes the site to, relative to the repository root.")
+    install = serializers.CharField(
+        source="build_install", required=False, allow_blank=True, help_text="Install command, e.g. 'npm ci'."
+    )
+    build = serializers.CharField(
+        source="build_command", required=False, allow_blank=True, help_text="Build command, e.g. 'npm run build'."
+    )
+    test = serializers.CharField(
+        source="build_test", required=False, allow_blank=True, help_text="Test command; no test phase when empty."
+    )
+    output_dir = serializers.CharField(
+        source="build_output_dir",
+        required=False,
+        max_length=255,
+        validators=[validate_relative_path],
+        help_text="Directory the build writes the site to, relative to the repository root.",
+    )
 
 
 class BuildRefSerializer(serializers.ModelSerializer):
@@ -47,9 +54,23 @@ class PipelineSerializer(serializers.ModelSerializer):
     class Meta:
         model = Pipeline
         fields = [
-            "id", "name", "domain", "site_url", "status", "status_display", "repository", "branch", "build",
-            "auto_deploy", "distribution_id", "distribution_domain", "live_build", "last_error",
-            "created_at", "updated_at", "allowed_transitions",
+            "id",
+            "name",
+            "domain",
+            "site_url",
+            "status",
+            "status_display",
+            "repository",
+            "branch",
+            "build",
+            "auto_deploy",
+            "distribution_id",
+            "distribution_domain",
+            "live_build",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "allowed_transitions",
         ]
         read_only_fields = fields
 
@@ -74,7 +95,8 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
 
 class PipelineCreateSerializer(PipelineWriteSerializer):
     provision = serializers.BooleanField(
-        default=False, write_only=True,
+        default=False,
+        write_only=True,
         help_text="Request provisioning right away (status provision_request).",
     )
 
@@ -84,7 +106,9 @@ class PipelineCreateSerializer(PipelineWriteSerializer):
 
 class DeployRequestSerializer(serializers.Serializer):
     ref = serializers.CharField(
-        required=False, max_length=255, validators=[validate_branch],
+        required=False,
+        max_length=255,
+        validators=[validate_branch],
         help_text="Branch, tag or commit to build; the pipeline's branch when left out.",
     )
 
@@ -104,9 +128,26 @@ class BuildSerializer(serializers.ModelSerializer):
     class Meta:
         model = Build
         fields = [
-            "id", "number", "pipeline", "kind", "trigger", "status", "ref", "commit_sha", "release",
-            "source_build", "codebuild_build_id", "phase", "phases", "logs_url", "error", "cancel_requested",
+            "id",
+            "number",
+            "pipeline",
+            "kind",
+            "trigger",
+            "status",
+            "ref",
+            "commit_sha",
+            "release",
+            "source_build",
+            "codebuild_build_id",
+            "phase",
+            "phases",
+            "logs_url",
+            "error",
+            "cancel_requested",
             "cancel_requested_by",
-            "stats", "created_at", "started_at", "finished_at",
+            "stats",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields

@@ -59,7 +59,9 @@ class PipelineFilter(filters.FilterSet):
 
 
 class BuildFilter(filters.FilterSet):
-    status = MultiChoiceFilter(choices=BuildStatus.choices, help_text="One or more statuses, comma-separated or repeated.")
+    status = MultiChoiceFilter(
+        choices=BuildStatus.choices, help_text="One or more statuses, comma-separated or repeated."
+    )
     kind = filters.ChoiceFilter(choices=BuildKind.choices)
 
     class Meta:
@@ -74,12 +76,19 @@ _INVALID = OpenApiResponse(description="Invalid input: `{code, detail, errors}`.
 @extend_schema_view(
     list=extend_schema(summary="List pipelines"),
     retrieve=extend_schema(summary="A pipeline"),
-    create=extend_schema(summary="Create a pipeline", request=PipelineCreateSerializer,
-                         responses={201: PipelineSerializer, 400: _INVALID}),
-    partial_update=extend_schema(summary="Change a pipeline's settings", request=PipelineWriteSerializer,
-                                 responses={200: PipelineSerializer, 400: _INVALID}),
-    destroy=extend_schema(summary="Schedule the pipeline's deletion",
-                          responses={202: PipelineSerializer, 409: _CONFLICT}),
+    create=extend_schema(
+        summary="Create a pipeline",
+        request=PipelineCreateSerializer,
+        responses={201: PipelineSerializer, 400: _INVALID},
+    ),
+    partial_update=extend_schema(
+        summary="Change a pipeline's settings",
+        request=PipelineWriteSerializer,
+        responses={200: PipelineSerializer, 400: _INVALID},
+    ),
+    destroy=extend_schema(
+        summary="Schedule the pipeline's deletion", responses={202: PipelineSerializer, 409: _CONFLICT}
+    ),
 )
 class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = PipelineSerializer
@@ -101,28 +110,32 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def create(self, request: Request) -> Response:
         data = PipelineCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        pipeline = services.pipeline_create(owner=request.user, actor=services.actor_of(request.user),
-                                            **data.validated_data)
+        pipeline = services.pipeline_create(
+            owner=request.user, actor=services.actor_of(request.user), **data.validated_data
+        )
         return self._answer(pipeline, status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         pipeline = self.get_object()
         data = PipelineWriteSerializer(pipeline, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        pipeline = services.pipeline_update(pipeline_id=pipeline.pk, actor=services.actor_of(request.user),
-                                            **data.validated_data)
+        pipeline = services.pipeline_update(
+            pipeline_id=pipeline.pk, actor=services.actor_of(request.user), **data.validated_data
+        )
         return self._answer(pipeline)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        pipeline = services.pipeline_schedule_deletion(pipeline_id=self.get_object().pk,
-                                                       actor=services.actor_of(request.user))
+        pipeline = services.pipeline_schedule_deletion(
+            pipeline_id=self.get_object().pk, actor=services.actor_of(request.user)
+        )
         return self._answer(pipeline, status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="Request provisioning", request=None, responses={202: PipelineSerializer, 409: _CONFLICT})
     @action(detail=True, methods=["post"])
     def provision(self, request: Request, pk: str | None = None) -> Response:
-        pipeline = services.pipeline_request_provisioning(pipeline_id=self.get_object().pk,
-                                                          actor=services.actor_of(request.user))
+        pipeline = services.pipeline_request_provisioning(
+            pipeline_id=self.get_object().pk, actor=services.actor_of(request.user)
+        )
         return self._answer(pipeline, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -136,14 +149,18 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data = DeployRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         build = services.build_request(
-            pipeline_id=pipeline.pk, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
+            pipeline_id=pipeline.pk,
+            kind=BuildKind.AUTOMATED,
+            trigger=BuildTrigger.MANUAL,
             ref=data.validated_data.get("ref") or pipeline.branch,
-            actor=services.actor_of(request.user), requested_by=request.user,
+            actor=services.actor_of(request.user),
+            requested_by=request.user,
         )
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(summary="The pipeline's builds, newest first", filters=False,
-                   responses={200: BuildSerializer(many=True)})
+    @extend_schema(
+        summary="The pipeline's builds, newest first", filters=False, responses={200: BuildSerializer(many=True)}
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=Pagination)
     def builds(self, request: Request, pk: str | None = None) -> Response:
         pipeline = self.get_object()
@@ -167,17 +184,24 @@ class BuildViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Build]:
         return build_list_for(self.request.user)
 
-    @extend_schema(summary="Cancel a queued build, or stop a running automated build", request=None,
-                   responses={202: BuildSerializer, 409: _CONFLICT})
+    @extend_schema(
+        summary="Cancel a queued build, or stop a running automated build",
+        request=None,
+        responses={202: BuildSerializer, 409: _CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         build = services.build_cancel(build_id=self.get_object().pk, actor=services.actor_of(request.user))
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(summary="Deploy this build's artifact again (rollback); answers the new build", request=None,
-                   responses={202: BuildSerializer, 409: _CONFLICT})
+    @extend_schema(
+        summary="Deploy this build's artifact again (rollback); answers the new build",
+        request=None,
+        responses={202: BuildSerializer, 409: _CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def redeploy(self, request: Request, pk: str | None = None) -> Response:
-        build = services.build_redeploy(build_id=self.get_object().pk, actor=services.actor_of(request.user),
-                                        requested_by=request.user)
+        build = services.build_redeploy(
+            build_id=self.get_object().pk, actor=services.actor_of(request.user), requested_by=request.user
+        )
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)

@@ -29,18 +29,44 @@ SYSTEM_CODEBUILD = "system:codebuild"
 
 # CodeBuild's phases in the order a build runs them (COMPLETED is where a finished build rests).
 PHASE_ORDER = (
-    "SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD",
-    "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED",
+    "SUBMITTED",
+    "QUEUED",
+    "PROVISIONING",
+    "DOWNLOAD_SOURCE",
+    "INSTALL",
+    "PRE_BUILD",
+    "BUILD",
+    "POST_BUILD",
+    "UPLOAD_ARTIFACTS",
+    "FINALIZING",
+    "COMPLETED",
 )
 PHASE_LABELS = {
-    "DOWNLOAD_SOURCE": "Download Source", "INSTALL": "Install", "PRE_BUILD": "Pre-build", "BUILD": "Build",
-    "POST_BUILD": "Test", "UPLOAD_ARTIFACTS": "Archive", "PROVISIONING": "Provisioning",
-    "QUEUED": "Queued", "SUBMITTED": "Submitted", "FINALIZING": "Finalizing", "COMPLETED": "Completed",
+    "DOWNLOAD_SOURCE": "Download Source",
+    "INSTALL": "Install",
+    "PRE_BUILD": "Pre-build",
+    "BUILD": "Build",
+    "POST_BUILD": "Test",
+    "UPLOAD_ARTIFACTS": "Archive",
+    "PROVISIONING": "Provisioning",
+    "QUEUED": "Queued",
+    "SUBMITTED": "Submitted",
+    "FINALIZING": "Finalizing",
+    "COMPLETED": "Completed",
 }
 # How much a phase status says; a merge keeps the one that says more, so the order of arrival
 # does not matter. A failure outranks a success of the same phase (they never both happen).
-_STATUS_RANK = {None: 0, "": 0, "IN_PROGRESS": 1, "SUCCEEDED": 2, "STOPPED": 3, "CLIENT_ERROR": 4,
-                "TIMED_OUT": 5, "FAULT": 6, "FAILED": 7}
+_STATUS_RANK = {
+    None: 0,
+    "": 0,
+    "IN_PROGRESS": 1,
+    "SUCCEEDED": 2,
+    "STOPPED": 3,
+    "CLIENT_ERROR": 4,
+    "TIMED_OUT": 5,
+    "FAULT": 6,
+    "FAILED": 7,
+}
 PHASE_FAILURES = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED", "CLIENT_ERROR")
 
 
@@ -61,13 +87,15 @@ class CodebuildReport:
 
 # --- small writes -------------------------------------------------------------------------------
 
+
 def build_record_commit(*, build_id: uuid.UUID | str, commit_sha: str) -> None:
     """Keep the commit sha Download Source resolved the build's ref to."""
     Build.objects.filter(pk=build_id, status=BuildStatus.RUNNING).update(commit_sha=commit_sha)
 
 
-def build_record_codebuild(*, build_id: uuid.UUID | str, codebuild_build_id: str, logs_url: str,
-                           artifact_key: str) -> Build | None:
+def build_record_codebuild(
+    *, build_id: uuid.UUID | str, codebuild_build_id: str, logs_url: str, artifact_key: str
+) -> Build | None:
     """Keep the CodeBuild build that StartBuild made for a running build (once).
 
     Returns None when the build stopped running meanwhile. If a cancel was asked for while
@@ -75,12 +103,15 @@ def build_record_codebuild(*, build_id: uuid.UUID | str, codebuild_build_id: str
     with transaction.atomic():
         _pipeline, build = _lock_build(build_id)
         if build.status != BuildStatus.RUNNING:
-            logger.info("build %s is %s: not recording CodeBuild build %s", build_id, build.status,
-                        codebuild_build_id)
+            logger.info("build %s is %s: not recording CodeBuild build %s", build_id, build.status, codebuild_build_id)
             return None
         if build.codebuild_build_id and build.codebuild_build_id != codebuild_build_id:
-            logger.warning("build %s already has CodeBuild build %s; %s not recorded", build_id,
-                           build.codebuild_build_id, codebuild_build_id)
+            logger.warning(
+                "build %s already has CodeBuild build %s; %s not recorded",
+                build_id,
+                build.codebuild_build_id,
+                codebuild_build_id,
+            )
             return build
         build.codebuild_build_id = codebuild_build_id
         build.logs_url = build.logs_url or logs_url
@@ -94,6 +125,7 @@ def build_record_codebuild(*, build_id: uuid.UUID | str, codebuild_build_id: str
 
 
 # --- phases: merge and read ---------------------------------------------------------------------
+
 
 def _order(phase: str) -> int:
     return PHASE_ORDER.index(phase) if phase in PHASE_ORDER else len(PHASE_ORDER)
@@ -160,8 +192,15 @@ def phase_label(phase: str) -> str:
     return f"{label} ({phase})" if label and label.upper() != phase else phase
 
 
-def failure_text(*, build_status: str, phases: list[dict[str, Any]], current_context: list[str],
-                 cancel_requested: bool, cancelled_by: str = "", timeout_minutes: Any = None) -> str:
+def failure_text(
+    *,
+    build_status: str,
+    phases: list[dict[str, Any]],
+    current_context: list[str],
+    cancel_requested: bool,
+    cancelled_by: str = "",
+    timeout_minutes: Any = None,
+) -> str:
     """The error a failed build keeps: what CodeBuild said, in which phase, and why."""
     failed = next((e for e in phases if e.get("status") in PHASE_FAILURES and e["phase"] != "COMPLETED"), None)
     where = f" in {phase_label(failed['phase'])}" if failed else ""
@@ -183,13 +222,12 @@ def failure_text(*, build_status: str, phases: list[dict[str, Any]], current_con
 
 # --- applying a report --------------------------------------------------------------------------
 
+
 def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: Any = None) -> str:
     """Apply what CodeBuild says about one build. Returns what it did, in words (kept on the
     delivery). Only a running build with no recorded outcome changes; the first terminal status
     decides: SUCCEEDED hands the build to the deploy step, anything else fails it."""
-    build_id = (
-        Build.objects.filter(codebuild_build_id=report.codebuild_build_id).values_list("id", flat=True).first()
-    )
+    build_id = Build.objects.filter(codebuild_build_id=report.codebuild_build_id).values_list("id", flat=True).first()
     if build_id is None:
         return f"ignored: no build has CodeBuild id {report.codebuild_build_id}"
     build_status = (report.build_status or "").upper()
@@ -219,8 +257,13 @@ def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: An
         if build_status == "SUCCEEDED" and not build.cancel_requested:
             _enqueue("deploy_build", str(build.id))
             return f"succeeded: {name} handed to the deploy step"
-        error = failure_text(build_status=build_status, phases=phases, current_context=report.current_context,
-                             cancel_requested=build.cancel_requested, cancelled_by=build.cancel_requested_by,
-                             timeout_minutes=timeout_minutes)
+        error = failure_text(
+            build_status=build_status,
+            phases=phases,
+            current_context=report.current_context,
+            cancel_requested=build.cancel_requested,
+            cancelled_by=build.cancel_requested_by,
+            timeout_minutes=timeout_minutes,
+        )
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
         return f"failed: {name}: {error}"

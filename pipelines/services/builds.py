@@ -16,7 +16,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
-from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import BuildNotCancellable, BuildNotFound, NoRepository, NothingToRedeploy
 from pipelines.models import Build, Pipeline
 from pipelines.services.pipelines import _enqueue
@@ -110,8 +111,9 @@ def deployment_start(*, pipeline_id: uuid.UUID | str) -> Build | None:
             stale.save()
         build.start()
         build.save()
-        apply_transition(pipeline, "start_deployment", actor=SYSTEM_WORKER, build=build,
-                         message=f"Build #{build.number} started.")
+        apply_transition(
+            pipeline, "start_deployment", actor=SYSTEM_WORKER, build=build, message=f"Build #{build.number} started."
+        )
         _enqueue("run_codebuild" if build_needs_codebuild(build) else "deploy_build", str(build.id))
     return build
 
@@ -120,8 +122,13 @@ def _advance_queue(pipeline: Pipeline) -> None:
     """After a deployment ends: if builds are waiting, queue the pipeline again."""
     if Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).exists():
         newest = Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).order_by("-number").first()
-        apply_transition(pipeline, "queue_deployment", actor=SYSTEM_WORKER, build=newest,
-                         message=f"Build #{newest.number} runs next.")
+        apply_transition(
+            pipeline,
+            "queue_deployment",
+            actor=SYSTEM_WORKER,
+            build=newest,
+            message=f"Build #{newest.number} runs next.",
+        )
         _enqueue("run_deployment", str(pipeline.id))
 
 
@@ -131,8 +138,9 @@ def _report_commit_status(build: Build) -> None:
         _enqueue("report_commit_status", str(build.id))
 
 
-def deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any] | None = None,
-                      manifest: dict[str, Any] | None = None) -> Build | None:
+def deployment_finish(
+    *, build_id: uuid.UUID | str, stats: dict[str, Any] | None = None, manifest: dict[str, Any] | None = None
+) -> Build | None:
     """Worker: the build's files are live. → deployed, the build becomes the live build.
 
     Returns None when the build is not running (a duplicate: it already finished)."""
@@ -149,8 +157,14 @@ def deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any] | None
             build.manifest = manifest
         build.succeed()
         build.save()
-        apply_transition(pipeline, "finish_deployment", actor=SYSTEM_WORKER,
-                         message=f"Build #{build.number} is live.", build=build, live_build=build)
+        apply_transition(
+            pipeline,
+            "finish_deployment",
+            actor=SYSTEM_WORKER,
+            message=f"Build #{build.number} is live.",
+            build=build,
+            live_build=build,
+        )
         _report_commit_status(build)
         _advance_queue(pipeline)
     return build
@@ -168,8 +182,14 @@ def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTE
         build.save()
         _report_commit_status(build)
         if pipeline.status == S.DEPLOYING:
-            apply_transition(pipeline, "fail_deployment", actor=actor, build=build,
-                             message=f"Build #{build.number} failed: {error}", error=error)
+            apply_transition(
+                pipeline,
+                "fail_deployment",
+                actor=actor,
+                build=build,
+                message=f"Build #{build.number} failed: {error}",
+                error=error,
+            )
             _advance_queue(pipeline)
     return build
 
@@ -187,8 +207,13 @@ def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
             build.save()
             others = Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).exists()
             if pipeline.status == S.QUEUED and not others:
-                apply_transition(pipeline, "withdraw_deployment", actor=actor, build=build,
-                                 message=f"Build #{build.number} cancelled; nothing left to deploy.")
+                apply_transition(
+                    pipeline,
+                    "withdraw_deployment",
+                    actor=actor,
+                    build=build,
+                    message=f"Build #{build.number} cancelled; nothing left to deploy.",
+                )
         elif build.status == BuildStatus.RUNNING and build_needs_codebuild(build):
             if not build.cancel_requested:
                 build.cancel_requested = True

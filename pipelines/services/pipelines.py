@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pipelines.choices import NAME_EDITABLE, BuildStatus, PipelineStatus as S
+from pipelines.choices import NAME_EDITABLE, BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
@@ -23,8 +24,14 @@ logger = logging.getLogger(__name__)
 
 # Settings a user may change; ``name`` only while nothing exists on AWS.
 EDITABLE_FIELDS = (
-    "name", "repository", "branch", "build_install", "build_command", "build_test",
-    "build_output_dir", "auto_deploy",
+    "name",
+    "repository",
+    "branch",
+    "build_install",
+    "build_command",
+    "build_test",
+    "build_output_dir",
+    "auto_deploy",
 )
 
 
@@ -50,8 +57,9 @@ def _clean_and_save(pipeline: Pipeline) -> None:
         raise ValidationError({"name": ["A pipeline with this name already exists."]}) from exc
 
 
-def pipeline_create(*, owner: AbstractBaseUser, name: str, provision: bool = False, actor: str,
-                    **fields: Any) -> Pipeline:
+def pipeline_create(
+    *, owner: AbstractBaseUser, name: str, provision: bool = False, actor: str, **fields: Any
+) -> Pipeline:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"pipeline_create got unknown fields {sorted(unknown)}")
@@ -59,7 +67,9 @@ def pipeline_create(*, owner: AbstractBaseUser, name: str, provision: bool = Fal
         pipeline = Pipeline(owner=owner, name=name, **fields)
         _clean_and_save(pipeline)
         if provision:
-            apply_transition(pipeline, "request_provisioning", actor=actor, message="Provisioning requested at creation.")
+            apply_transition(
+                pipeline, "request_provisioning", actor=actor, message="Provisioning requested at creation."
+            )
             _enqueue("provision_pipeline", str(pipeline.id))
     return pipeline
 
@@ -84,12 +94,17 @@ def pipeline_update(*, pipeline_id: uuid.UUID | str, actor: str, **changes: Any)
 
 # --- provisioning -------------------------------------------------------------------------------
 
+
 def pipeline_request_provisioning(*, pipeline_id: uuid.UUID | str, actor: str) -> Pipeline:
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
         retry = pipeline.status == S.FAILED_TO_PROVISION
-        apply_transition(pipeline, "request_provisioning", actor=actor,
-                         message="Provisioning retried." if retry else "Provisioning requested.")
+        apply_transition(
+            pipeline,
+            "request_provisioning",
+            actor=actor,
+            message="Provisioning retried." if retry else "Provisioning requested.",
+        )
         _enqueue("provision_pipeline", str(pipeline.id))
     return pipeline
 
@@ -101,20 +116,25 @@ def pipeline_start_provisioning(*, pipeline_id: uuid.UUID | str) -> Pipeline:
     return pipeline
 
 
-def pipeline_finish_provisioning(*, pipeline_id: uuid.UUID | str, distribution_id: str,
-                                 distribution_domain: str) -> Pipeline:
+def pipeline_finish_provisioning(
+    *, pipeline_id: uuid.UUID | str, distribution_id: str, distribution_domain: str
+) -> Pipeline:
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
         apply_transition(
-            pipeline, "finish_provisioning", actor=SYSTEM_WORKER,
+            pipeline,
+            "finish_provisioning",
+            actor=SYSTEM_WORKER,
             message=f"Distribution {distribution_id} ({distribution_domain}) serves {pipeline.domain}.",
-            distribution_id=distribution_id, distribution_domain=distribution_domain,
+            distribution_id=distribution_id,
+            distribution_domain=distribution_domain,
         )
     return pipeline
 
 
-def pipeline_record_distribution(*, pipeline_id: uuid.UUID | str, distribution_id: str,
-                                 distribution_domain: str) -> None:
+def pipeline_record_distribution(
+    *, pipeline_id: uuid.UUID | str, distribution_id: str, distribution_domain: str
+) -> None:
     """Keep the distribution's id as soon as it exists, so deletion can find it even when
     provisioning fails later (no status change, no event)."""
     Pipeline.objects.filter(pk=pipeline_id).update(
@@ -130,6 +150,7 @@ def pipeline_fail_provisioning(*, pipeline_id: uuid.UUID | str, error: str, acto
 
 
 # --- deletion -----------------------------------------------------------------------------------
+
 
 def pipeline_schedule_deletion(*, pipeline_id: uuid.UUID | str, actor: str) -> Pipeline:
     """Ask for deletion; builds still queued are cancelled (they could never run)."""
@@ -154,8 +175,13 @@ def pipeline_finish_deletion(*, pipeline_id: uuid.UUID | str) -> None:
     """Write the ``deleted`` event and remove the row (builds and releases go with it)."""
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
-        apply_transition(pipeline, "finish_deletion", actor=SYSTEM_WORKER, save=False,
-                         message="Route53 records, distribution and files removed.")
+        apply_transition(
+            pipeline,
+            "finish_deletion",
+            actor=SYSTEM_WORKER,
+            save=False,
+            message="Route53 records, distribution and files removed.",
+        )
         Pipeline.objects.filter(pk=pipeline.pk).update(live_build=None)
         pipeline.delete()
 
@@ -191,6 +217,7 @@ def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[st
 
 
 # --- the reaper ---------------------------------------------------------------------------------
+
 
 def _deadlines() -> dict[str, int]:
     return {
@@ -231,8 +258,9 @@ def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:
                         if running is not None:
                             deployment_fail(build_id=running.id, error=error, actor=SYSTEM_REAPER)
                         else:
-                            apply_transition(pipeline, "fail_deployment", actor=SYSTEM_REAPER, message=error,
-                                             error=error)
+                            apply_transition(
+                                pipeline, "fail_deployment", actor=SYSTEM_REAPER, message=error, error=error
+                            )
                 reaped.append(pipeline.name)
             except Exception:  # one bad row must not stop the sweep
                 logger.exception("reaper could not fail pipeline %s", pipeline_id)

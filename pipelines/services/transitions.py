@@ -50,8 +50,7 @@ def lock_pipeline(pipeline_id: uuid.UUID | str) -> Pipeline:
 def refuse(pipeline: Pipeline, action: str) -> InvalidTransition:
     status = pipeline.status
     return InvalidTransition(
-        f"Cannot {action.replace('_', ' ')} while the pipeline is "
-        f"{PipelineStatus(status).label.lower()} ({status}).",
+        f"Cannot {action.replace('_', ' ')} while the pipeline is {PipelineStatus(status).label.lower()} ({status}).",
         status=status,
         allowed=allowed_actions(pipeline),
     )

@@ -12,8 +12,9 @@ from releases.models import Release
 class ReleaseUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The site as a zip; a single top-level folder is stripped.")
     version = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
-    deploy = serializers.BooleanField(required=False, default=False,
-                                      help_text="Queue a build that deploys this release.")
+    deploy = serializers.BooleanField(
+        required=False, default=False, help_text="Queue a build that deploys this release."
+    )
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
@@ -22,8 +23,19 @@ class ReleaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Release
         fields = [
-            "id", "pipeline", "version", "status", "error", "artifact_key", "sha256", "size", "file_count",
-            "uncompressed_size", "uploaded_by", "created_at", "stored_at",
+            "id",
+            "pipeline",
+            "version",
+            "status",
+            "error",
+            "artifact_key",
+            "sha256",
+            "size",
+            "file_count",
+            "uncompressed_size",
+            "uploaded_by",
+            "created_at",
+            "stored_at",
         ]
         read_only_fields = fields
 

@@ -28,7 +28,9 @@ from releases.uploads import ReleaseUploadHandler
 _REJECTED = OpenApiResponse(description="Unsafe or over-limit archive: `{code, detail, entry}`.")
 _TOO_LARGE = OpenApiResponse(description="The upload is over TROY_UPLOAD_MAX_BYTES: `{code: upload_too_large}`.")
 _NOT_ZIP = OpenApiResponse(description="Not a zip (or not multipart): `{code: not_a_zip}`.")
-_CONFLICT = OpenApiResponse(description="`deploy` asked for while the pipeline cannot deploy: `{code, status, allowed}`.")
+_CONFLICT = OpenApiResponse(
+    description="`deploy` asked for while the pipeline cannot deploy: `{code, status, allowed}`."
+)
 
 
 class PipelineReleaseListView(generics.ListCreateAPIView):
@@ -66,8 +68,12 @@ class PipelineReleaseListView(generics.ListCreateAPIView):
         form = ReleaseUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         release, build = services.release_upload(
-            pipeline=pipeline, upload=form.validated_data["file"], version=form.validated_data["version"],
-            deploy=form.validated_data["deploy"], uploaded_by=request.user, actor=actor_of(request.user),
+            pipeline=pipeline,
+            upload=form.validated_data["file"],
+            version=form.validated_data["version"],
+            deploy=form.validated_data["deploy"],
+            uploaded_by=request.user,
+            actor=actor_of(request.user),
         )
         body = ReleaseUploadResultSerializer(release, context={"build": build, "request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -63,8 +63,11 @@ def _failed_since(build: Build, live: Build) -> bool:
     """Whether a deploy may have failed halfway since the live build went live (then the bucket
     is listed rather than taken to match the live build's manifest)."""
     since = live.started_at or live.created_at
-    return Build.objects.filter(pipeline_id=build.pipeline_id, status=BuildStatus.FAILED,
-                                created_at__gte=since).exclude(pk=build.pk).exists()
+    return (
+        Build.objects.filter(pipeline_id=build.pipeline_id, status=BuildStatus.FAILED, created_at__gte=since)
+        .exclude(pk=build.pk)
+        .exists()
+    )
 
 
 def _describe(exc: Exception) -> str:
@@ -115,6 +118,11 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     services.deployment_finish(build_id=build.id, stats=result.stats(), manifest=result.manifest)
     logger.info(
         "build %s live: %d uploaded, %d unchanged, %d deleted, %d kept, invalidation %s (%s)",
-        build_id, len(result.uploaded), len(result.unchanged), len(result.deleted), len(result.kept),
-        result.invalidation_id or "none", ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()),
+        build_id,
+        len(result.uploaded),
+        len(result.unchanged),
+        len(result.deleted),
+        len(result.kept),
+        result.invalidation_id or "none",
+        ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()),
     )

@@ -102,7 +102,7 @@ def is_fingerprinted(path: str) -> bool:
         return False
     for index, char in enumerate(stem):
         if char in _SEPARATORS and index > 0:
-            candidate = stem[index + 1:].split(".", 1)[0]
+            candidate = stem[index + 1 :].split(".", 1)[0]
             if _looks_like_hash(candidate):
                 return True
     return False

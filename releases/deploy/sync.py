@@ -53,8 +53,9 @@ LARGE_FILES_AT_ONCE = 2
 # On the trusted-manifest path, files that may need uploading are looked up one HEAD each, up to
 # this many; past it the prefix is listed instead.
 HEADS_BEFORE_LISTING = 100
-_TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024,
-                           max_concurrency=4, use_threads=True)
+_TRANSFER = TransferConfig(
+    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4, use_threads=True
+)
 
 
 class ArtifactMissing(Exception):
@@ -89,8 +90,13 @@ class DeployResult:
 
 
 def _entry(file: ArchiveFile, headers: ObjectHeaders, etag: str) -> dict[str, Any]:
-    return {"sha256": file.sha256, "size": file.size, "etag": etag,
-            "content_type": headers.content_type, "cache_control": headers.cache_control}
+    return {
+        "sha256": file.sha256,
+        "size": file.size,
+        "etag": etag,
+        "content_type": headers.content_type,
+        "cache_control": headers.cache_control,
+    }
 
 
 def artifact_download(*, key: str, to: Path) -> str:
@@ -101,8 +107,9 @@ def artifact_download(*, key: str, to: Path) -> str:
         body = aws.client("s3").get_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key=key)["Body"]
     except ClientError as exc:
         if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-            raise ArtifactMissing(f"The artifact {key} is not in the artifact bucket "
-                                  f"{settings.TROY_ARTIFACT_BUCKET}.") from exc
+            raise ArtifactMissing(
+                f"The artifact {key} is not in the artifact bucket {settings.TROY_ARTIFACT_BUCKET}."
+            ) from exc
         raise
     with open(to, "wb") as out:
         for chunk in body.iter_chunks(1024 * 1024):
@@ -116,7 +123,7 @@ def live_listing(s3, *, prefix: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix):
         for obj in page.get("Contents", []) or []:
-            found[obj["Key"][len(prefix):]] = obj["ETag"]
+            found[obj["Key"][len(prefix) :]] = obj["ETag"]
     return found
 
 
@@ -127,8 +134,16 @@ class _Uploader:
     instead: then any file whose manifest entry differs is looked up with one HEAD, so a run
     repeated after a crash still skips what it had already put."""
 
-    def __init__(self, *, s3, zf: zipfile.ZipFile, prefix: str, listing: dict[str, str] | None,
-                 live: dict[str, dict[str, Any]], workdir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        s3,
+        zf: zipfile.ZipFile,
+        prefix: str,
+        listing: dict[str, str] | None,
+        live: dict[str, dict[str, Any]],
+        workdir: Path,
+    ) -> None:
         self.s3 = s3
         self.zf = zf
         self.prefix = prefix
@@ -144,9 +159,12 @@ class _Uploader:
         """Settled without a request: the manifest has this content and these headers, and the
         listing (when there is one) still shows the ETag the manifest recorded. Recorded as such."""
         before = self.live.get(file.path)
-        if not (before and before.get("sha256") == file.sha256
-                and before.get("content_type") == headers.content_type
-                and before.get("cache_control") == headers.cache_control):
+        if not (
+            before
+            and before.get("sha256") == file.sha256
+            and before.get("content_type") == headers.content_type
+            and before.get("cache_control") == headers.cache_control
+        ):
             return False
         if self.listing is not None and self.listing.get(file.path) != before.get("etag"):
             return False
@@ -164,16 +182,21 @@ class _Uploader:
             if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
                 return None, False
             raise
-        if (head.get("Metadata", {}).get("sha256") == file.sha256
-                and head.get("ContentType") == headers.content_type
-                and head.get("CacheControl") == headers.cache_control):
+        if (
+            head.get("Metadata", {}).get("sha256") == file.sha256
+            and head.get("ContentType") == headers.content_type
+            and head.get("CacheControl") == headers.cache_control
+        ):
             return head["ETag"], True
         return None, True
 
     def _put(self, file: ArchiveFile, headers: ObjectHeaders) -> str:
         key = self.prefix + file.path
-        extra = {"ContentType": headers.content_type, "CacheControl": headers.cache_control,
-                 "Metadata": {"sha256": file.sha256}}
+        extra = {
+            "ContentType": headers.content_type,
+            "CacheControl": headers.cache_control,
+            "Metadata": {"sha256": file.sha256},
+        }
         if file.size <= IN_MEMORY_MAX_BYTES:
             body = b"".join(member_chunks(self.zf, file.name))
             return self.s3.put_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key, Body=body, **extra)["ETag"]
@@ -220,18 +243,21 @@ def _run_all(pool: ThreadPoolExecutor, work, items: Iterable) -> None:
 
 def _delete(s3, *, prefix: str, paths: list[str]) -> None:
     for start in range(0, len(paths), 1000):
-        batch = paths[start:start + 1000]
+        batch = paths[start : start + 1000]
         answer = s3.delete_objects(
             Bucket=settings.TROY_LIVE_BUCKET,
             Delete={"Objects": [{"Key": prefix + path} for path in batch], "Quiet": True},
         )
         if answer.get("Errors"):
             first = answer["Errors"][0]
-            raise RuntimeError(f"DeleteObjects failed for {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
+            raise RuntimeError(
+                f"DeleteObjects failed for {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+            )
 
 
-def _files_of(zf: zipfile.ZipFile, *, downloaded_sha256: str, known_files: dict[str, list] | None,
-              artifact_sha256: str | None) -> list[ArchiveFile]:
+def _files_of(
+    zf: zipfile.ZipFile, *, downloaded_sha256: str, known_files: dict[str, list] | None, artifact_sha256: str | None
+) -> list[ArchiveFile]:
     """The artifact's files with their hashes.
 
     A release was inflated and hashed while its upload was validated: when the downloaded zip
@@ -285,22 +311,27 @@ def deploy_artifact(
         downloaded_sha256 = artifact_download(key=artifact_key, to=archive)
         lap("download")
         with archive_open(archive) as zf:
-            files = _files_of(zf, downloaded_sha256=downloaded_sha256, known_files=known_files,
-                              artifact_sha256=artifact_sha256)
+            files = _files_of(
+                zf, downloaded_sha256=downloaded_sha256, known_files=known_files, artifact_sha256=artifact_sha256
+            )
             lap("hash")
             listing = None if (trust_live_manifest and live) else live_listing(s3, prefix=prefix)
             lap("list")
             uploader = _Uploader(s3=s3, zf=zf, prefix=prefix, listing=listing, live=live, workdir=Path(workdir))
-            planned = [(f, headers) for f in files
-                       if not uploader.known_unchanged(f, headers := object_headers(f.path, f.head))]
+            planned = [
+                (f, headers)
+                for f in files
+                if not uploader.known_unchanged(f, headers := object_headers(f.path, f.head))
+            ]
             if listing is None and len(planned) > HEADS_BEFORE_LISTING:
                 # Many files to check: one LIST per 1,000 keys beats a HEAD for each.
                 listing = uploader.listing = live_listing(s3, prefix=prefix)
             # Pages last: a visitor never gets new HTML that points at assets not uploaded yet.
             assets = [item for item in planned if not item[1].is_html]
             pages = [item for item in planned if item[1].is_html]
-            with ThreadPoolExecutor(max_workers=max(1, settings.TROY_DEPLOY_CONCURRENCY),
-                                    thread_name_prefix="troy-deploy") as pool:
+            with ThreadPoolExecutor(
+                max_workers=max(1, settings.TROY_DEPLOY_CONCURRENCY), thread_name_prefix="troy-deploy"
+            ) as pool:
                 _run_all(pool, uploader.sync, assets)
                 lap("assets")
                 _run_all(pool, uploader.sync, pages)
@@ -335,7 +366,8 @@ def deploy_artifact(
     # after a crash asks for the same paths (and finds the same invalidation).
     uploaded = set(result.uploaded)
     changed = [
-        f.path for f in files
+        f.path
+        for f in files
         if f.path in uploader.existed and (f.path in uploaded or live.get(f.path, {}).get("sha256") != f.sha256)
     ]
     gone = sorted(set(to_delete) | set(dropped_live))

@@ -7,11 +7,11 @@ botocore for every thread) and Dramatiq work is done by the StubBroker ``worker`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
+from pathlib import Path
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token

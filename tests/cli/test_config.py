@@ -87,9 +87,11 @@ def test_python_m_troy_cli_runs_from_the_cli_folder(config_home):
     env = {**os.environ, "PYTHONPATH": str(CLI_DIR), "XDG_CONFIG_HOME": str(config_home)}
     env.pop("TROY_URL", None)
     env.pop("TROY_TOKEN", None)
-    version = subprocess.run([sys.executable, "-m", "troy_cli", "--version"], env=env, capture_output=True,
-                             text=True, timeout=30)
+    version = subprocess.run(
+        [sys.executable, "-m", "troy_cli", "--version"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert version.returncode == 0 and version.stdout.startswith("troy "), version
-    unconfigured = subprocess.run([sys.executable, "-m", "troy_cli", "builds", "site"], env=env,
-                                  capture_output=True, text=True, timeout=30)
+    unconfigured = subprocess.run(
+        [sys.executable, "-m", "troy_cli", "builds", "site"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert unconfigured.returncode == 2 and "troy login" in unconfigured.stderr, unconfigured

@@ -15,14 +15,18 @@ def test_the_body_is_a_multipart_form_with_the_fields_and_the_file(tmp_path):
     (tmp_path / "site.zip").write_bytes(payload)
     seen: list[tuple[int, int]] = []
 
-    with MultipartFile(tmp_path / "site.zip", fields={"version": "v1", "deploy": "true"},
-                       progress=lambda sent, total: seen.append((sent, total))) as body:
+    with MultipartFile(
+        tmp_path / "site.zip",
+        fields={"version": "v1", "deploy": "true"},
+        progress=lambda sent, total: seen.append((sent, total)),
+    ) as body:
         raw = b"".join(iter(lambda: body.read(16384), b""))
         assert len(raw) == len(body)
         content_type = body.content_type
 
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
     parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
     assert parts["version"].get_content() == "v1" and parts["deploy"].get_content() == "true"
     assert parts["file"].get_filename() == "site.zip"

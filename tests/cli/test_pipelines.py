@@ -13,9 +13,24 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_create_then_list_and_show_by_name_and_by_id(troy, user, settings):
     settings.TROY_BASE_DOMAIN = "sites.example.com"
-    created = troy("pipelines", "create", "docs", "--repository", "octo-org/docs", "--branch", "trunk",
-                   "--install", "npm ci", "--build", "npm run build", "--test", "npm test",
-                   "--output-dir", "site/out", "--no-auto-deploy")
+    created = troy(
+        "pipelines",
+        "create",
+        "docs",
+        "--repository",
+        "octo-org/docs",
+        "--branch",
+        "trunk",
+        "--install",
+        "npm ci",
+        "--build",
+        "npm run build",
+        "--test",
+        "npm test",
+        "--output-dir",
+        "site/out",
+        "--no-auto-deploy",
+    )
     assert created.code == 0, created
     assert "Created pipeline docs." in created.err
     assert "https://docs.sites.example.com/" in created.out and "pre_provisioned" in created.out
@@ -36,8 +51,12 @@ def test_create_then_list_and_show_by_name_and_by_id(troy, user, settings):
     by_id = troy("--json", "pipelines", "show", str(pipeline.id))
     assert by_name.code == by_id.code == 0
     assert by_name.json() == by_id.json()
-    assert by_name.json()["build"] == {"install": "npm ci", "build": "npm run build", "test": "npm test",
-                                       "output_dir": "site/out"}
+    assert by_name.json()["build"] == {
+        "install": "npm ci",
+        "build": "npm run build",
+        "test": "npm test",
+        "output_dir": "site/out",
+    }
 
     shown = troy("pipelines", "show", "docs")
     assert "repository:   octo-org/docs (branch trunk)" in shown.out

@@ -14,13 +14,14 @@ import threading
 import time
 import zipfile
 
+from django.conf import settings
 import pytest
 import requests
-from django.conf import settings
 
 from deployment_service import aws as aws_clients
 from events.models import Event
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from releases.models import Release
 from tests.cli.conftest import wait_for
@@ -33,8 +34,10 @@ def shop(troy, aws, worker) -> Pipeline:
     """A provisioned pipeline named ``shop`` (ready for deployment)."""
     created = troy("pipelines", "create", "shop", "--provision")
     assert created.code == 0, created
-    return wait_for(lambda: Pipeline.objects.filter(name="shop", status=S.READY_FOR_DEPLOYMENT).first(),
-                    what="shop to be provisioned")
+    return wait_for(
+        lambda: Pipeline.objects.filter(name="shop", status=S.READY_FOR_DEPLOYMENT).first(),
+        what="shop to be provisioned",
+    )
 
 
 def write_site(root, *, title: str = "v1", extra: dict[str, bytes] | None = None):
@@ -57,7 +60,7 @@ def live_objects(pipeline: Pipeline) -> dict[str, bytes]:
     prefix = f"{pipeline.live_prefix}/"
     listed = s3.list_objects_v2(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix).get("Contents", [])
     return {
-        o["Key"][len(prefix):]: s3.get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=o["Key"])["Body"].read()
+        o["Key"][len(prefix) :]: s3.get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=o["Key"])["Body"].read()
         for o in listed
     }
 
@@ -164,8 +167,10 @@ def test_builds_then_rollback_by_number_restores_the_earlier_site(troy, shop, tm
     assert listed.code == 0, listed
     header, *rows = listed.out.splitlines()
     assert header.split()[:5] == ["#", "STATUS", "KIND", "TRIGGER", "REF/SHA/VERSION"]
-    assert [row.split()[:4] for row in rows] == [["2", "succeeded", "release", "cli"],
-                                                 ["1", "succeeded", "release", "cli"]]
+    assert [row.split()[:4] for row in rows] == [
+        ["2", "succeeded", "release", "cli"],
+        ["1", "succeeded", "release", "cli"],
+    ]
     assert "version v2" in rows[0] and "version v1" in rows[1]
 
     rolled = troy("rollback", "shop", "1")
@@ -207,14 +212,26 @@ def test_events_are_printed_oldest_first_and_as_json(troy, shop, tmp_path):
     result = troy("events", "shop")
     assert result.code == 0, result
     transitions = [line.split("[")[1].split("]")[0] for line in result.out.splitlines()]
-    assert transitions == ["request_provisioning", "start_provisioning", "finish_provisioning",
-                           "queue_deployment #1", "start_deployment #1", "finish_deployment #1"]
+    assert transitions == [
+        "request_provisioning",
+        "start_provisioning",
+        "finish_provisioning",
+        "queue_deployment #1",
+        "start_deployment #1",
+        "finish_deployment #1",
+    ]
     assert "ready_for_deployment → queued" in result.out
 
     as_json = troy("events", "shop", "--json")
     events = as_json.json()
     assert [e["to_status"] for e in events] == [
-        "provision_request", "provisioning", "ready_for_deployment", "queued", "deploying", "deployed"]
+        "provision_request",
+        "provisioning",
+        "ready_for_deployment",
+        "queued",
+        "deploying",
+        "deployed",
+    ]
     assert [e["id"] for e in events] == sorted(Event.objects.filter(pipeline_id=shop.id).values_list("id", flat=True))
 
 
@@ -226,8 +243,11 @@ def test_events_follow_prints_new_events_as_they_happen_until_the_pipeline_is_de
 
     def delete_soon():
         time.sleep(1.0)
-        requests.delete(f"{live_server.url}/api/v1/pipelines/{pipeline_id}/",
-                        headers={"Authorization": f"Token {token}"}, timeout=10)
+        requests.delete(
+            f"{live_server.url}/api/v1/pipelines/{pipeline_id}/",
+            headers={"Authorization": f"Token {token}"},
+            timeout=10,
+        )
 
     deleter = threading.Thread(target=delete_soon)
     deleter.start()
@@ -257,16 +277,19 @@ def test_releasing_to_a_pipeline_that_is_not_provisioned_shows_the_409(troy, aws
     assert not Build.objects.exists()
 
 
-def test_a_release_superseded_in_the_queue_exits_1_and_says_by_which_build(troy, aws, broker, token, live_server,
-                                                                          tmp_path):
+def test_a_release_superseded_in_the_queue_exits_1_and_says_by_which_build(
+    troy, aws, broker, token, live_server, tmp_path
+):
     import dramatiq
 
     provisioner = dramatiq.Worker(broker, worker_timeout=100)
     provisioner.start()
     try:
         assert troy("pipelines", "create", "busy", "--provision").code == 0
-        pipeline = wait_for(lambda: Pipeline.objects.filter(name="busy", status=S.READY_FOR_DEPLOYMENT).first(),
-                            what="busy to be provisioned")
+        pipeline = wait_for(
+            lambda: Pipeline.objects.filter(name="busy", status=S.READY_FOR_DEPLOYMENT).first(),
+            what="busy to be provisioned",
+        )
     finally:
         provisioner.stop()
 
@@ -279,9 +302,13 @@ def test_a_release_superseded_in_the_queue_exits_1_and_says_by_which_build(troy,
 
     def release_a_newer_one():
         wait_for(lambda: Build.objects.filter(pipeline=pipeline, number=1).exists(), what="build #1")
-        answer = requests.post(f"{live_server.url}/api/v1/pipelines/{pipeline.id}/releases/",
-                               headers={"Authorization": f"Token {token}"}, data={"deploy": "true"},
-                               files={"file": ("newer.zip", newer_zip.getvalue(), "application/zip")}, timeout=30)
+        answer = requests.post(
+            f"{live_server.url}/api/v1/pipelines/{pipeline.id}/releases/",
+            headers={"Authorization": f"Token {token}"},
+            data={"deploy": "true"},
+            files={"file": ("newer.zip", newer_zip.getvalue(), "application/zip")},
+            timeout=30,
+        )
         assert answer.status_code == 201, answer.text
         late_worker.start()
 
@@ -290,8 +317,10 @@ def test_a_release_superseded_in_the_queue_exits_1_and_says_by_which_build(troy,
     try:
         result = troy("release", "busy", write_site(tmp_path / "site"), "--timeout", "60")
         other.join()
-        wait_for(lambda: Build.objects.filter(pipeline=pipeline, number=2, status=BuildStatus.SUCCEEDED).exists(),
-                 what="build #2 to go live")
+        wait_for(
+            lambda: Build.objects.filter(pipeline=pipeline, number=2, status=BuildStatus.SUCCEEDED).exists(),
+            what="build #2 to go live",
+        )
     finally:
         other.join()
         late_worker.stop()

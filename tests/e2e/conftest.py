@@ -25,8 +25,13 @@ class Stack:
     procs: p.Processes
 
     def boto(self, service: str):
-        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -75,22 +80,39 @@ def stack(tmp_path):
     procs = p.Processes(workdir=tmp_path, env=env)
     try:
         procs.start("moto", "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port))
-        procs.wait_for("moto server answering", lambda: requests.get(aws_endpoint + "/moto-api/", timeout=2).ok,
-                       timeout=30)
+        procs.wait_for(
+            "moto server answering", lambda: requests.get(aws_endpoint + "/moto-api/", timeout=2).ok, timeout=30
+        )
         procs.run("migrate", "manage.py", "migrate", "--noinput")
         report = procs.run("bootstrap_aws", "manage.py", "bootstrap_aws")
-        values = dict(line.split(":", 1) for line in report.splitlines() if line.startswith(("hosted zone id:",
-                                                                                             "sns topic arn:")))
+        values = dict(
+            line.split(":", 1) for line in report.splitlines() if line.startswith(("hosted zone id:", "sns topic arn:"))
+        )
         zone_id, topic_arn = values["hosted zone id"].strip(), values["sns topic arn"].strip()
         env.update(TROY_HOSTED_ZONE_ID=zone_id, TROY_SNS_TOPIC_ARNS=topic_arn)
         token = procs.run("issue_token", "manage.py", "issue_token", "e2e-user").strip()
 
-        procs.start("gunicorn", "-m", "gunicorn", "deployment_service.wsgi", "--bind", f"127.0.0.1:{web_port}",
-                    "--workers", "2", "--access-logfile", "-", "--graceful-timeout", "5")
+        procs.start(
+            "gunicorn",
+            "-m",
+            "gunicorn",
+            "deployment_service.wsgi",
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        )
         procs.start("worker", "manage.py", "rundramatiq", "--processes", "1", "--threads", "2")
         base_url = f"http://127.0.0.1:{web_port}"
-        procs.wait_for("gunicorn answering /readyz",
-                       lambda: requests.get(base_url + "/readyz", timeout=2).status_code == 200, timeout=30)
+        procs.wait_for(
+            "gunicorn answering /readyz",
+            lambda: requests.get(base_url + "/readyz", timeout=2).status_code == 200,
+            timeout=30,
+        )
 
         api = requests.Session()
         api.headers["Authorization"] = f"Token {token}"

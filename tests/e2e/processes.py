@@ -4,6 +4,7 @@ gunicorn and ``manage.py rundramatiq`` on the real broker. Every process runs in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
@@ -13,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from django.conf import settings
 import psycopg
@@ -68,10 +69,15 @@ class Processes:
 
     def start(self, name: str, *args: str) -> Process:
         log_path = self.workdir / f"{name}.log"
-        log = open(log_path, "wb")
+        log = open(log_path, "wb")  # noqa: SIM115 (closed right after Popen has its own copy of the descriptor)
         popen = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         process = Process(name, popen, log_path)
@@ -81,8 +87,13 @@ class Processes:
     def run(self, name: str, *args: str, timeout: float = 120) -> str:
         """Run a command to completion; its output, or a failure with the output."""
         result = subprocess.run(
-            [sys.executable, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-            timeout=timeout, stdin=subprocess.DEVNULL,
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if result.returncode != 0:
             raise AssertionError(f"`{' '.join(args)}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
@@ -122,11 +133,16 @@ class Processes:
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
+
 def postgres_admin_conninfo() -> dict:
     """Connection arguments for the maintenance database of the server the settings point at."""
     db = settings.DATABASES["default"]
-    args = {"dbname": "postgres", "host": db.get("HOST") or "127.0.0.1", "user": db.get("USER") or "postgres",
-            "autocommit": True}
+    args = {
+        "dbname": "postgres",
+        "host": db.get("HOST") or "127.0.0.1",
+        "user": db.get("USER") or "postgres",
+        "autocommit": True,
+    }
     if db.get("PORT"):
         args["port"] = int(db["PORT"])
     if db.get("PASSWORD"):

@@ -42,7 +42,8 @@ def _deploy_release(stack, pipeline_id: str, version: str, files: dict[str, byte
     response = stack.api.post(
         stack.url(f"/api/v1/pipelines/{pipeline_id}/releases/"),
         files={"file": (f"site-{version}.zip", _site_zip(files), "application/zip")},
-        data={"version": version, "deploy": "true"}, timeout=30,
+        data={"version": version, "deploy": "true"},
+        timeout=30,
     )
     assert response.status_code == 201, response.text
     build_id = response.json()["build"]["id"]
@@ -66,7 +67,7 @@ def _live_files(stack, pipeline_id: str) -> dict[str, bytes]:
     s3 = stack.boto("s3")
     prefix = f"{pipeline_id}/"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="troy-live", Prefix=prefix).get("Contents", [])]
-    return {key[len(prefix):]: s3.get_object(Bucket="troy-live", Key=key)["Body"].read() for key in keys}
+    return {key[len(prefix) :]: s3.get_object(Bucket="troy-live", Key=key)["Body"].read() for key in keys}
 
 
 def _records_for(stack, domain: str) -> dict[str, dict]:
@@ -77,9 +78,16 @@ def _records_for(stack, domain: str) -> dict[str, dict]:
 
 def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_process(stack):
     name = f"e2e-{secrets.token_hex(3)}"
-    response = stack.api.post(stack.url("/api/v1/pipelines/"), json={
-        "name": name, "repository": "octo-org/site", "branch": "main", "provision": True,
-    }, timeout=10)
+    response = stack.api.post(
+        stack.url("/api/v1/pipelines/"),
+        json={
+            "name": name,
+            "repository": "octo-org/site",
+            "branch": "main",
+            "provision": True,
+        },
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     pipeline_id = created["id"]
@@ -137,10 +145,16 @@ def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_pr
     moves = [(e["from_status"], e["to_status"]) for e in reversed(events)]  # the API lists newest first
     assert moves == [
         ("pre_provisioned", "provision_request"),
-        ("provision_request", "provisioning"), ("provisioning", "ready_for_deployment"),
-        ("ready_for_deployment", "queued"), ("queued", "deploying"), ("deploying", "deployed"),
-        ("deployed", "queued"), ("queued", "deploying"), ("deploying", "deployed"),
-        ("deployed", "scheduled_for_deletion"), ("scheduled_for_deletion", "deleting"),
+        ("provision_request", "provisioning"),
+        ("provisioning", "ready_for_deployment"),
+        ("ready_for_deployment", "queued"),
+        ("queued", "deploying"),
+        ("deploying", "deployed"),
+        ("deployed", "queued"),
+        ("queued", "deploying"),
+        ("deploying", "deployed"),
+        ("deployed", "scheduled_for_deletion"),
+        ("scheduled_for_deletion", "deleting"),
         ("deleting", "deleted"),
     ], moves
     assert all(e["pipeline_name"] == name for e in events)

@@ -33,11 +33,26 @@ def test_an_event_shows_what_moved_who_moved_it_and_why(api, history):
     body = api.get("/api/v1/events/").json()
     assert body["count"] == 4
     newest = body["results"][0]
-    assert set(newest) == {"id", "pipeline", "pipeline_name", "build", "build_number", "from_status", "to_status",
-                           "transition", "actor", "message", "created_at"}
+    assert set(newest) == {
+        "id",
+        "pipeline",
+        "pipeline_name",
+        "build",
+        "build_number",
+        "from_status",
+        "to_status",
+        "transition",
+        "actor",
+        "message",
+        "created_at",
+    }
     assert newest["pipeline"] == str(history.id) and newest["pipeline_name"] == "hist"
     assert (newest["from_status"], newest["to_status"], newest["transition"], newest["actor"]) == (
-        "failed_to_provision", "provision_request", "request_provisioning", "alice")
+        "failed_to_provision",
+        "provision_request",
+        "request_provisioning",
+        "alice",
+    )
     assert newest["build"] is None and newest["build_number"] is None
     failed = body["results"][1]
     assert failed["actor"] == "system:worker" and "AccessDenied" in failed["message"]
@@ -63,9 +78,13 @@ def test_events_filter_by_pipeline_status_and_transition(api, user, history):
 
     assert transitions({"pipeline": str(other.id)}) == [("other", "request_provisioning")]
     assert transitions({"pipeline": str(history.id), "status": "provision_request"}) == [
-        ("hist", "request_provisioning"), ("hist", "request_provisioning")]
+        ("hist", "request_provisioning"),
+        ("hist", "request_provisioning"),
+    ]
     assert transitions({"status": "provisioning,failed_to_provision"}) == [
-        ("hist", "fail_provisioning"), ("hist", "start_provisioning")]
+        ("hist", "fail_provisioning"),
+        ("hist", "start_provisioning"),
+    ]
     assert transitions({"transition": "fail_provisioning"}) == [("hist", "fail_provisioning")]
     assert api.get("/api/v1/events/", {"status": "nonsense"}).status_code == 400
     assert api.get("/api/v1/events/", {"pipeline": "not-a-uuid"}).status_code == 400
@@ -74,7 +93,11 @@ def test_events_filter_by_pipeline_status_and_transition(api, user, history):
 def test_a_pipelines_events_newest_first(api, history):
     body = api.get(f"/api/v1/pipelines/{history.id}/events/").json()
     assert [e["transition"] for e in body["results"]] == [
-        "request_provisioning", "fail_provisioning", "start_provisioning", "request_provisioning"]
+        "request_provisioning",
+        "fail_provisioning",
+        "start_provisioning",
+        "request_provisioning",
+    ]
 
 
 def test_a_pipeline_without_events_has_an_empty_log(api, user):
@@ -92,7 +115,10 @@ def test_events_stay_readable_after_the_pipeline_is_deleted(api, other_api, staf
     results = response.json()["results"]
     assert len(results) == 7
     assert (results[0]["transition"], results[0]["to_status"], results[0]["pipeline_name"]) == (
-        "finish_deletion", "deleted", "hist")
+        "finish_deletion",
+        "deleted",
+        "hist",
+    )
     assert api.get("/api/v1/events/", {"pipeline": str(history.id)}).json()["count"] == 7
     assert api.get("/api/v1/events/", {"status": "deleted"}).json()["count"] == 1
 

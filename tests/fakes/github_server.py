@@ -14,7 +14,7 @@ client really sent, e.g. that the Authorization header was not forwarded to the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import io
 import json
@@ -34,10 +34,10 @@ def app_keypair() -> tuple[str, bytes]:
     """A throwaway RSA key for a test GitHub App: (private PEM text for GITHUB_APP_PRIVATE_KEY,
     public PEM bytes for :class:`FakeGithub`)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
 
 
@@ -92,8 +92,11 @@ class FakeGithub:
 
     def on(self, server: str, method: str | None = None, path_re: str = "") -> list[Recorded]:
         """Recorded requests to ``server`` (and method, and a path matching ``path_re``)."""
-        return [r for r in self.requests if r.server == server and (method is None or r.method == method)
-                and re.search(path_re, r.path)]
+        return [
+            r
+            for r in self.requests
+            if r.server == server and (method is None or r.method == method) and re.search(path_re, r.path)
+        ]
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -127,8 +130,9 @@ class FakeGithub:
         if scheme.lower() != "bearer" or not token:
             return False, "A JSON web token is required"
         try:
-            claims = jwt.decode(token, self.public_key_pem, algorithms=["RS256"],
-                                options={"require": ["iat", "exp", "iss"]})
+            claims = jwt.decode(
+                token, self.public_key_pem, algorithms=["RS256"], options={"require": ["iat", "exp", "iss"]}
+            )
         except jwt.PyJWTError as exc:
             return False, f"A JSON web token could not be decoded ({type(exc).__name__})"
         now = time.time()
@@ -155,7 +159,7 @@ class FakeGithub:
             return self._download(url)
         if not url.path.startswith(self.prefix + "/"):
             return _json(404, {"message": "Not Found"})
-        path = url.path[len(self.prefix):]
+        path = url.path[len(self.prefix) :]
 
         if m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
             if method != "POST":
@@ -169,9 +173,15 @@ class FakeGithub:
             token = "ghs_" + secrets.token_urlsafe(60)  # longer than 40: the column must be text
             with self._lock:
                 self.tokens[token] = installation_id
-            expires = (datetime.now(timezone.utc) + self.token_lifetime).replace(microsecond=0)
-            return _json(201, {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                               "permissions": {"contents": "read", "statuses": "write"}})
+            expires = (datetime.now(UTC) + self.token_lifetime).replace(microsecond=0)
+            return _json(
+                201,
+                {
+                    "token": token,
+                    "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "permissions": {"contents": "read", "statuses": "write"},
+                },
+            )
 
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/(installation|commits|zipball|statuses)(?:/(.+))?", path)
         if not m:
@@ -205,8 +215,9 @@ class FakeGithub:
         if what == "zipball" and method == "GET":
             if (repository, rest) not in self.archives:
                 return _json(404, {"message": "Not Found"})
-            location = (f"http://127.0.0.1:{self.download_port}/{repository}/legacy.zip/{rest}"
-                        f"?token={self._download_secret}")
+            location = (
+                f"http://127.0.0.1:{self.download_port}/{repository}/legacy.zip/{rest}?token={self._download_secret}"
+            )
             return 302, {"Location": location}, b""
 
         if what == "statuses" and method == "POST":
@@ -267,8 +278,13 @@ EXECUTABLE_MODE = 0o100755
 SYMLINK_MODE = 0o120777
 
 
-def github_zipball(repository: str, sha: str, files: dict[str, bytes | tuple[bytes, int]],
-                   *, raw_entries: dict[str, tuple[bytes, int]] | None = None) -> bytes:
+def github_zipball(
+    repository: str,
+    sha: str,
+    files: dict[str, bytes | tuple[bytes, int]],
+    *,
+    raw_entries: dict[str, tuple[bytes, int]] | None = None,
+) -> bytes:
     """A zip like GitHub's: everything under ``{owner}-{repo}-{short sha}/``, with directory
     entries. ``files`` maps a path to content (or (content, unix mode)); ``raw_entries`` are added
     verbatim (names not prefixed), for unsafe cases."""
@@ -286,8 +302,9 @@ def github_zipball(repository: str, sha: str, files: dict[str, bytes | tuple[byt
             info.external_attr = (0o040755 << 16) | 0x10
             info.create_system = 3
             zf.writestr(info, b"")
-        entries = {top + path: (value if isinstance(value, tuple) else (value, FILE_MODE))
-                   for path, value in files.items()}
+        entries = {
+            top + path: (value if isinstance(value, tuple) else (value, FILE_MODE)) for path, value in files.items()
+        }
         entries.update(raw_entries or {})
         for name, (content, mode) in entries.items():
             info = zipfile.ZipInfo(name, date_time=(2026, 5, 1, 12, 0, 0))

@@ -22,8 +22,12 @@ PUSH = {
     "forced": False,
     "repository": {"id": 186853002, "full_name": "octo-org/site", "default_branch": "main", "private": True},
     "installation": {"id": INSTALLATION},
-    "head_commit": {"id": SHA, "message": "Update index", "timestamp": "2026-05-01T12:00:00Z",
-                    "author": {"name": "Octo", "email": "o@example.com", "username": "octo"}},
+    "head_commit": {
+        "id": SHA,
+        "message": "Update index",
+        "timestamp": "2026-05-01T12:00:00Z",
+        "author": {"name": "Octo", "email": "o@example.com", "username": "octo"},
+    },
     "pusher": {"name": "octo"},
     "sender": {"login": "octo"},
 }
@@ -35,8 +39,16 @@ def push_payload(**changes) -> dict:
     return payload
 
 
-def deliver(client, payload: dict | bytes, *, event: str = "push", delivery_id: str | None = None,
-            secret: str = SECRET, signature: str | None = "sign", **headers):
+def deliver(
+    client,
+    payload: dict | bytes,
+    *,
+    event: str = "push",
+    delivery_id: str | None = None,
+    secret: str = SECRET,
+    signature: str | None = "sign",
+    **headers,
+):
     """POST one delivery as GitHub does: raw JSON body, event, delivery id and signature headers.
     ``signature="sign"`` signs with ``secret``; None leaves the header out; any other value is sent."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -45,5 +57,6 @@ def deliver(client, payload: dict | bytes, *, event: str = "push", delivery_id: 
         sent["X-Hub-Signature-256"] = github_signature(secret=secret, body=body)
     elif signature is not None:
         sent["X-Hub-Signature-256"] = signature
-    return client.post(URL, data=body, content_type="application/json",
-                       headers={k: v for k, v in sent.items() if v is not None})
+    return client.post(
+        URL, data=body, content_type="application/json", headers={k: v for k, v in sent.items() if v is not None}
+    )

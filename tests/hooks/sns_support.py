@@ -5,7 +5,7 @@ the way SNS signs them (versions 1 and 2), and the certificate download stubbed 
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
 import uuid
@@ -28,10 +28,11 @@ class Signer:
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name)
+            .subject_name(name)
+            .issuer_name(name)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(days=1))
@@ -50,20 +51,29 @@ class Signer:
 
 
 def now_stamp(delta: timedelta = timedelta()) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
 
 
-def notification(event: dict | str, *, message_id: str | None = None, subject: str | None = None,
-                 timestamp: str | None = None, topic: str = TOPIC, cert_url: str = CERT_URL) -> dict:
+def notification(
+    event: dict | str,
+    *,
+    message_id: str | None = None,
+    subject: str | None = None,
+    timestamp: str | None = None,
+    topic: str = TOPIC,
+    cert_url: str = CERT_URL,
+) -> dict:
     """An unsigned Notification shaped like tests/fixtures/sns-notification.json."""
     message = json.loads((FIXTURES / "sns-notification.json").read_text())
-    message.update({
-        "MessageId": message_id or str(uuid.uuid4()),
-        "TopicArn": topic,
-        "Message": event if isinstance(event, str) else json.dumps(event),
-        "Timestamp": timestamp or now_stamp(),
-        "SigningCertURL": cert_url,
-    })
+    message.update(
+        {
+            "MessageId": message_id or str(uuid.uuid4()),
+            "TopicArn": topic,
+            "Message": event if isinstance(event, str) else json.dumps(event),
+            "Timestamp": timestamp or now_stamp(),
+            "SigningCertURL": cert_url,
+        }
+    )
     if subject is not None:
         message["Subject"] = subject
     return message
@@ -71,15 +81,22 @@ def notification(event: dict | str, *, message_id: str | None = None, subject: s
 
 def subscription_confirmation(*, message_id: str | None = None, topic: str = TOPIC) -> dict:
     message = json.loads((FIXTURES / "sns-subscription-confirmation.json").read_text())
-    message.update({"MessageId": message_id or str(uuid.uuid4()), "TopicArn": topic, "Timestamp": now_stamp(),
-                    "SigningCertURL": CERT_URL})
+    message.update(
+        {
+            "MessageId": message_id or str(uuid.uuid4()),
+            "TopicArn": topic,
+            "Timestamp": now_stamp(),
+            "SigningCertURL": CERT_URL,
+        }
+    )
     return message
 
 
 def unsubscribe_confirmation(*, topic: str = TOPIC) -> dict:
     message = subscription_confirmation(topic=topic)
-    message.update({"Type": "UnsubscribeConfirmation",
-                    "Message": f"You have chosen to deactivate subscription to {topic}."})
+    message.update(
+        {"Type": "UnsubscribeConfirmation", "Message": f"You have chosen to deactivate subscription to {topic}."}
+    )
     return message
 
 

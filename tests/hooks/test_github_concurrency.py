@@ -28,7 +28,7 @@ def run_together(fn, n: int = 2) -> list:
         try:
             barrier.wait()
             results[i] = fn()
-        except Exception as exc:  # noqa: BLE001 — reported by the assertion below
+        except Exception as exc:
             results[i] = exc
         finally:
             connection.close()
@@ -46,8 +46,9 @@ def test_the_same_delivery_arriving_twice_at_once_is_stored_once(settings, broke
     body = json.dumps(push_payload()).encode()
     signature = github_signature(secret=SECRET, body=body)
 
-    receipts = run_together(lambda: github_delivery_receive(body=body, signature=signature, event="push",
-                                                            delivery_id="same-delivery"), n=4)
+    receipts = run_together(
+        lambda: github_delivery_receive(body=body, signature=signature, event="push", delivery_id="same-delivery"), n=4
+    )
 
     assert sorted(r.status for r in receipts) == ["duplicate", "duplicate", "duplicate", "queued"]
     assert GithubDelivery.objects.count() == 1

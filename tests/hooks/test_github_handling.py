@@ -4,14 +4,15 @@ Deliveries come in through the real hook (signed), then the actor runs as the wo
 
 from __future__ import annotations
 
-import dramatiq
 from django.test import Client
+import dramatiq
 import pytest
 
 from events.models import Event
 from hooks.github_tasks import handle_github_delivery
 from hooks.models import GithubDelivery
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from pipelines.services.github_records import pipeline_record_installation
 from tests.factories import PipelineFactory, put_in_status
@@ -29,8 +30,9 @@ def secret(settings):
 
 @pytest.fixture
 def site():
-    return put_in_status(PipelineFactory(name="site", repository="octo-org/site", branch="main", auto_deploy=True),
-                         S.DEPLOYED)
+    return put_in_status(
+        PipelineFactory(name="site", repository="octo-org/site", branch="main", auto_deploy=True), S.DEPLOYED
+    )
 
 
 def push(payload: dict, delivery_id: str | None = None) -> GithubDelivery:
@@ -66,14 +68,17 @@ def test_the_repository_matches_whatever_its_case(site):
     assert Build.objects.filter(pipeline=site, commit_sha=SHA).count() == 1
 
 
-@pytest.mark.parametrize(("changes", "why"), [
-    ({"ref": "refs/heads/develop"}, "no pipeline deploys octo-org/site branch develop"),
-    ({"ref": "refs/tags/v1.0.0"}, "is a tag"),
-    ({"ref": "refs/pull/7/head"}, "is not a branch"),
-    ({"deleted": True, "after": ZERO}, "was deleted"),
-    ({"after": ZERO}, "was deleted"),
-    ({"repository": {"full_name": "octo-org/other"}}, "no pipeline deploys octo-org/other"),
-])
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"ref": "refs/heads/develop"}, "no pipeline deploys octo-org/site branch develop"),
+        ({"ref": "refs/tags/v1.0.0"}, "is a tag"),
+        ({"ref": "refs/pull/7/head"}, "is not a branch"),
+        ({"deleted": True, "after": ZERO}, "was deleted"),
+        ({"after": ZERO}, "was deleted"),
+        ({"repository": {"full_name": "octo-org/other"}}, "no pipeline deploys octo-org/other"),
+    ],
+)
 def test_pushes_that_start_nothing(site, changes, why):
     delivery = push(push_payload(**changes))
 
@@ -92,8 +97,9 @@ def test_auto_deploy_off_starts_nothing_but_says_so(site):
     assert "site: skipped, auto_deploy is off" in delivery.result
 
 
-@pytest.mark.parametrize("status", [S.PRE_PROVISIONED, S.PROVISIONING, S.FAILED_TO_PROVISION,
-                                    S.SCHEDULED_FOR_DELETION, S.DELETING])
+@pytest.mark.parametrize(
+    "status", [S.PRE_PROVISIONED, S.PROVISIONING, S.FAILED_TO_PROVISION, S.SCHEDULED_FOR_DELETION, S.DELETING]
+)
 def test_pipelines_that_cannot_deploy_are_skipped_with_a_note(status):
     pipeline = put_in_status(PipelineFactory(name="site"), status)
 
@@ -123,10 +129,10 @@ def test_handling_a_delivery_twice_starts_one_build(site):
 
 
 def test_each_pipeline_on_the_branch_gets_a_build_and_all_on_the_repo_learn_the_installation(site):
-    second = put_in_status(PipelineFactory(name="site-preview", repository="octo-org/site", branch="main"),
-                           S.READY_FOR_DEPLOYMENT)
-    elsewhere = put_in_status(PipelineFactory(name="site-docs", repository="octo-org/site", branch="docs"),
-                              S.DEPLOYED)
+    second = put_in_status(
+        PipelineFactory(name="site-preview", repository="octo-org/site", branch="main"), S.READY_FOR_DEPLOYMENT
+    )
+    elsewhere = put_in_status(PipelineFactory(name="site-docs", repository="octo-org/site", branch="docs"), S.DEPLOYED)
     unrelated = put_in_status(PipelineFactory(name="blog", repository="octo-org/blog", branch="main"), S.DEPLOYED)
 
     push(push_payload())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dramatiq
 from django.test import Client
 from django_dramatiq.management.commands.rundramatiq import Command as RunDramatiq
+import dramatiq
 import pytest
 
 from hooks.github import github_signature, github_signature_valid
@@ -34,12 +34,15 @@ def queued_messages(broker) -> list[dramatiq.Message]:
 
 # --- the signature ----------------------------------------------------------------------------------
 
+
 def test_hmac_test_vector():
     assert github_signature(secret=SECRET, body=b"Hello, World!") == VECTOR
     assert github_signature_valid(secret=SECRET, body=b"Hello, World!", signature=VECTOR)
     assert not github_signature_valid(secret=SECRET, body=b"Hello, World?", signature=VECTOR)
     assert not github_signature_valid(secret=SECRET, body=b"Hello, World!", signature=VECTOR[:-1] + "f")
-    assert not github_signature_valid(secret="", body=b"Hello, World!", signature=github_signature(secret="", body=b"Hello, World!"))
+    assert not github_signature_valid(
+        secret="", body=b"Hello, World!", signature=github_signature(secret="", body=b"Hello, World!")
+    )
 
 
 def test_the_vector_passes_the_door_over_the_raw_body_then_the_body_is_refused(client, secret, broker):
@@ -50,14 +53,17 @@ def test_the_vector_passes_the_door_over_the_raw_body_then_the_body_is_refused(c
     assert not GithubDelivery.objects.exists()
 
 
-@pytest.mark.parametrize(("signature", "status"), [
-    (None, 401),
-    ("", 401),
-    ("sha256=" + "0" * 64, 403),
-    (github_signature(secret="another secret", body=b"{}"), 403),
-    ("sha1=2dca3c2f1f3a6a4f2e1c7d0b6e0f5b4b9e9d0b1a", 403),
-    ("garbage", 403),
-])
+@pytest.mark.parametrize(
+    ("signature", "status"),
+    [
+        (None, 401),
+        ("", 401),
+        ("sha256=" + "0" * 64, 403),
+        (github_signature(secret="another secret", body=b"{}"), 403),
+        ("sha1=2dca3c2f1f3a6a4f2e1c7d0b6e0f5b4b9e9d0b1a", 403),
+        ("garbage", 403),
+    ],
+)
 def test_missing_or_forged_signatures_are_refused_and_nothing_is_stored(client, secret, broker, signature, status):
     response = deliver(client, push_payload(), signature=signature)
 
@@ -69,8 +75,9 @@ def test_missing_or_forged_signatures_are_refused_and_nothing_is_stored(client, 
 
 def test_a_body_changed_after_signing_is_refused(client, secret):
     body = b'{"zen": "Keep it logically awesome."}'
-    response = deliver(client, body.replace(b"awesome", b"awful"),
-                       signature=github_signature(secret=SECRET, body=body), event="ping")
+    response = deliver(
+        client, body.replace(b"awesome", b"awful"), signature=github_signature(secret=SECRET, body=body), event="ping"
+    )
     assert response.status_code == 403
 
 
@@ -86,18 +93,22 @@ def test_without_a_configured_secret_every_delivery_is_refused(client, settings)
 
 # --- shape --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [
-    b"not json",
-    b"\xff\xfe",
-    b"[]",
-    b'"push"',
-    push_payload(after="main"),
-    push_payload(after=None),
-    push_payload(ref=None),
-    push_payload(repository={"id": 1}),
-    push_payload(repository="octo-org/site"),
-    push_payload(installation={"id": "12"}),
-])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'"push"',
+        push_payload(after="main"),
+        push_payload(after=None),
+        push_payload(ref=None),
+        push_payload(repository={"id": 1}),
+        push_payload(repository="octo-org/site"),
+        push_payload(installation={"id": "12"}),
+    ],
+)
 def test_malformed_deliveries_are_refused_and_nothing_is_stored(client, secret, broker, body):
     response = deliver(client, body)
 
@@ -120,6 +131,7 @@ def test_only_post(client, secret):
 
 # --- what is stored -------------------------------------------------------------------------------
 
+
 def test_ping_is_answered_and_not_stored(client, secret):
     response = deliver(client, {"zen": "Design for failure.", "hook_id": 1}, event="ping")
 
@@ -128,8 +140,9 @@ def test_ping_is_answered_and_not_stored(client, secret):
     assert not GithubDelivery.objects.exists()
 
 
-def test_a_push_is_stored_and_its_handling_enqueued_after_commit(client, secret, broker,
-                                                                  django_capture_on_commit_callbacks):
+def test_a_push_is_stored_and_its_handling_enqueued_after_commit(
+    client, secret, broker, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(client, push_payload(), delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958")
 
@@ -152,8 +165,7 @@ def test_a_repeated_delivery_adds_nothing(client, secret, broker, django_capture
     assert len(queued_messages(broker)) == 1
 
 
-def test_other_events_are_kept_as_ignored_and_start_nothing(client, secret, broker,
-                                                            django_capture_on_commit_callbacks):
+def test_other_events_are_kept_as_ignored_and_start_nothing(client, secret, broker, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(client, {"action": "opened", "issue": {"number": 1}}, event="issues")
 

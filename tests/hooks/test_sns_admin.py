@@ -20,9 +20,13 @@ def staff_client(client, staff_user):
 
 def test_sns_deliveries_are_listed_and_shown_with_the_event_readable(staff_client):
     message = notification(fixture("codebuild-build-state-change.json"))
-    delivery = SnsDelivery.objects.create(message_id=message["MessageId"], message_type="Notification",
-                                          topic_arn=message["TopicArn"], body=message,
-                                          result="succeeded: build #1 of shop handed to the deploy step")
+    delivery = SnsDelivery.objects.create(
+        message_id=message["MessageId"],
+        message_type="Notification",
+        topic_arn=message["TopicArn"],
+        body=message,
+        result="succeeded: build #1 of shop handed to the deploy step",
+    )
 
     listing = staff_client.get("/admin/hooks/snsdelivery/")
     assert listing.status_code == 200

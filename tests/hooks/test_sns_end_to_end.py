@@ -12,7 +12,8 @@ import pytest
 
 from deployment_service import aws as aws_clients
 from hooks import sns
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from tests.fakes.github_server import FakeGithub, app_keypair, github_zipball
 from tests.hooks.sns_support import CERT_URL, Signer, notification, post
@@ -30,6 +31,7 @@ def settle(broker, worker):
     """Wait until the worker has done everything queued (and what that queued). The test thread
     then acts only while the worker is idle: SQLite's shared in-memory test database refuses
     concurrent writers ("table is locked"); on PostgreSQL this is simply deterministic."""
+
     def run() -> None:
         for _ in range(20):
             for queue in list(broker.queues):
@@ -38,6 +40,7 @@ def settle(broker, worker):
             if not any(q.unfinished_tasks for q in broker.queues.values()):
                 return
         raise AssertionError("the worker never settled")
+
     return run
 
 
@@ -76,7 +79,8 @@ def codebuild_run(client, signer, settle, topic: str, build: Build, *, outcome: 
     """Play CodeBuild: the artifact where StartBuild's overrides put it, then its events via SNS."""
     if outcome == "SUCCEEDED":
         aws_clients.client("s3").put_object(
-            Bucket="troy-artifacts", Key=f"artifacts/{build.id}.zip",
+            Bucket="troy-artifacts",
+            Key=f"artifacts/{build.id}.zip",
             Body=site_zip({"index.html": b"<h1>shop v1</h1>", "assets/app.3f2a1b9c.js": b"console.log(1)"}),
         )
     for event in codebuild_events(build.codebuild_build_id, outcome=outcome):
@@ -87,10 +91,17 @@ def codebuild_run(client, signer, settle, topic: str, build: Build, *, outcome: 
 
 def test_push_to_live_and_a_failed_build_through_sns(aws, github, signer, api, client, settle):
     s3 = aws_clients.client("s3")
-    created = api.post("/api/v1/pipelines/", {
-        "name": "shop", "repository": REPO, "branch": "main", "provision": True,
-        "build": {"install": "npm ci", "build": "npm run build", "test": "npm test", "output_dir": "dist"},
-    }, format="json")
+    created = api.post(
+        "/api/v1/pipelines/",
+        {
+            "name": "shop",
+            "repository": REPO,
+            "branch": "main",
+            "provision": True,
+            "build": {"install": "npm ci", "build": "npm run build", "test": "npm test", "output_dir": "dist"},
+        },
+        format="json",
+    )
     assert created.status_code == 201, created.content
     pipeline_id = created.json()["id"]
     settle()
@@ -105,8 +116,9 @@ def test_push_to_live_and_a_failed_build_through_sns(aws, github, signer, api, c
     assert build.codebuild_build_id.startswith("troy-build:")
     [started] = aws_clients.client("codebuild").batch_get_builds(ids=[build.codebuild_build_id])["builds"]
     assert started["projectName"] == "troy-build"
-    source = zipfile.ZipFile(io.BytesIO(
-        s3.get_object(Bucket="troy-artifacts", Key=f"sources/{build.id}.zip")["Body"].read()))
+    source = zipfile.ZipFile(
+        io.BytesIO(s3.get_object(Bucket="troy-artifacts", Key=f"sources/{build.id}.zip")["Body"].read())
+    )
     assert source.namelist() == ["package.json"]
 
     # A SUCCEEDED notification → the deploy step → files live, success on the commit.

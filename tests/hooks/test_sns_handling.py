@@ -8,14 +8,17 @@ import json
 import uuid
 
 from botocore.stub import Stubber
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 import pytest
 
 from deployment_service import aws as aws_clients
 from hooks import sns
 from hooks.models import SnsDelivery
 from hooks.tasks import handle_sns_delivery
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build
 from tests.hooks.sns_support import CERT_URL, TOPIC, Signer, notification, post, subscription_confirmation
 from tests.pipelines.codebuild_support import codebuild_events, fixture, new_codebuild_id, running_build, sent
@@ -42,9 +45,11 @@ def sns_settings(settings, signer, monkeypatch):
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """Run ``fn`` and then its on-commit sends, as a real commit would."""
+
     def run(fn, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             return fn(*args, **kwargs)
+
     return run
 
 
@@ -81,34 +86,50 @@ def test_a_failed_notification_fails_the_build_and_the_pipeline(client, committe
     assert delivery.result.startswith("failed:") and "npm run build" in delivery.result
 
 
-@pytest.mark.parametrize("message, result", [
-    ("this is not json", "ignored: the Message is not a JSON event"),
-    (json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}),
-     "ignored: not a CodeBuild build event ('Object Created')"),
-])
-def test_notifications_that_are_not_codebuild_events_are_recorded_as_ignored(client, committed, signer, broker,
-                                                                             message, result):
+@pytest.mark.parametrize(
+    "message, result",
+    [
+        ("this is not json", "ignored: the Message is not a JSON event"),
+        (
+            json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}),
+            "ignored: not a CodeBuild build event ('Object Created')",
+        ),
+    ],
+)
+def test_notifications_that_are_not_codebuild_events_are_recorded_as_ignored(
+    client, committed, signer, broker, message, result
+):
     delivery = store(client, committed, signer, notification(message))
     committed(handle_sns_delivery, delivery.pk)
     delivery.refresh_from_db()
     assert delivery.result == result and delivery.processed_at is not None
 
 
-@pytest.mark.parametrize("topic, region", [
-    (TOPIC, "us-east-1"),
-    ("arn:aws:sns:eu-west-1:123456789012:troy-codebuild", "eu-west-1"),
-])
+@pytest.mark.parametrize(
+    "topic, region",
+    [
+        (TOPIC, "us-east-1"),
+        ("arn:aws:sns:eu-west-1:123456789012:troy-codebuild", "eu-west-1"),
+    ],
+)
 def test_a_subscription_confirmation_is_confirmed_through_the_api_in_the_topics_region(
-        aws, settings, client, committed, signer, broker, topic, region):
+    aws, settings, client, committed, signer, broker, topic, region
+):
     settings.TROY_SNS_TOPIC_ARNS = [topic]
     message = subscription_confirmation(topic=topic)
     delivery = store(client, committed, signer, message)
     subscription = f"{topic}:{uuid.uuid4()}"
 
     with Stubber(aws_clients.client("sns", region=region)) as stub:
-        stub.add_response("confirm_subscription", {"SubscriptionArn": subscription}, expected_params={
-            "TopicArn": topic, "Token": message["Token"], "AuthenticateOnUnsubscribe": "true",
-        })
+        stub.add_response(
+            "confirm_subscription",
+            {"SubscriptionArn": subscription},
+            expected_params={
+                "TopicArn": topic,
+                "Token": message["Token"],
+                "AuthenticateOnUnsubscribe": "true",
+            },
+        )
         committed(handle_sns_delivery, delivery.pk)
         stub.assert_no_pending_responses()
 
@@ -128,19 +149,27 @@ def test_a_subscription_confirmation_against_moto(aws, client, committed, signer
 
 # --- the property: shuffled, duplicated, redelivered ---------------------------------------------
 
+
 def snapshot(build_id, codebuild_build_id) -> dict:
     build = Build.objects.select_related("pipeline").get(pk=build_id)
-    return {"status": build.status, "phase": build.phase, "phases": build.phases,
-            "logs_url": build.logs_url.replace(codebuild_build_id.split(":")[1], "STREAM"),
-            "error": build.error, "pipeline": build.pipeline.status}
+    return {
+        "status": build.status,
+        "phase": build.phase,
+        "phases": build.phases,
+        "logs_url": build.logs_url.replace(codebuild_build_id.split(":")[1], "STREAM"),
+        "error": build.error,
+        "pipeline": build.pipeline.status,
+    }
 
 
 @pytest.mark.parametrize("outcome", ["SUCCEEDED", "FAILED"])
-@hypothesis_settings(max_examples=10, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hypothesis_settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
-def test_deliveries_in_any_order_with_repeats_end_like_the_clean_order(client, committed, signer, broker, outcome,
-                                                                     data):
+def test_deliveries_in_any_order_with_repeats_end_like_the_clean_order(
+    client, committed, signer, broker, outcome, data
+):
     def deliver_all(cb_id, order, handle_order):
         events = codebuild_events(cb_id, outcome=outcome)
         messages = [signer.sign(notification(event)) for event in events]

@@ -58,6 +58,7 @@ def deliver(client, django_capture_on_commit_callbacks):
     def run(message, **headers):
         with django_capture_on_commit_callbacks(execute=True):
             return post(client, message, **headers)
+
     return run
 
 
@@ -69,6 +70,7 @@ def assert_refused(response, status: int, code: str) -> None:
 
 # --- accepted -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_a_signed_notification_is_stored_once_and_queued(deliver, cert_host, signer, broker, version):
     message = signer.sign(notification(EVENT), version=version)
@@ -79,7 +81,10 @@ def test_a_signed_notification_is_stored_once_and_queued(deliver, cert_host, sig
     assert response.json() == {"status": "queued", "message_id": message["MessageId"]}
     delivery = SnsDelivery.objects.get()
     assert (delivery.message_id, delivery.message_type, delivery.topic_arn) == (
-        message["MessageId"], "Notification", TOPIC)
+        message["MessageId"],
+        "Notification",
+        TOPIC,
+    )
     assert json.loads(delivery.body["Message"]) == EVENT
     assert delivery.processed_at is None
     assert sent(broker, "handle_sns_delivery") == [(delivery.pk,)]
@@ -96,8 +101,9 @@ def test_a_notification_with_a_subject_signs_the_subject_too(deliver, cert_host,
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
-def test_a_signed_subscription_confirmation_is_stored_and_queued_for_a_worker(deliver, cert_host, signer, broker,
-                                                                               version):
+def test_a_signed_subscription_confirmation_is_stored_and_queued_for_a_worker(
+    deliver, cert_host, signer, broker, version
+):
     message = signer.sign(subscription_confirmation(), version=version)
 
     response = deliver(message)
@@ -138,6 +144,7 @@ def test_the_certificate_is_fetched_once_and_then_cached(deliver, cert_host, sig
 
 # --- refused: signature and certificate -----------------------------------------------------------
 
+
 def test_a_forged_signature_is_refused(deliver, cert_host):
     forger = Signer()  # a different key than the certificate's
     assert_refused(deliver(forger.sign(notification(EVENT))), 403, "invalid_signature")
@@ -160,34 +167,40 @@ def test_a_signature_that_is_not_base64_is_refused(deliver, cert_host, signer):
     assert_refused(deliver(message), 403, "invalid_signature")
 
 
-@pytest.mark.parametrize("url", [
-    "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-    "https://evil.example.com/SimpleNotificationService-0000.pem",
-    "https://sns.us-east-1.amazonaws.com.evil.com/SimpleNotificationService-0000.pem",
-    "https://bucket.s3.amazonaws.com/SimpleNotificationService-0000.pem",
-    "https://s3.amazonaws.com/sns.us-east-1.amazonaws.com/cert.pem",
-    "https://sns.us-east-1.amazonaws.com@evil.com/SimpleNotificationService-0000.pem",
-    "https://user:pass@sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-    "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0000.pem",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem?x=1",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem#frag",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.txt",
-    "https://sns.amazonaws.com/SimpleNotificationService-0000.pem",
-    "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-    "ftp://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+        "https://evil.example.com/SimpleNotificationService-0000.pem",
+        "https://sns.us-east-1.amazonaws.com.evil.com/SimpleNotificationService-0000.pem",
+        "https://bucket.s3.amazonaws.com/SimpleNotificationService-0000.pem",
+        "https://s3.amazonaws.com/sns.us-east-1.amazonaws.com/cert.pem",
+        "https://sns.us-east-1.amazonaws.com@evil.com/SimpleNotificationService-0000.pem",
+        "https://user:pass@sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+        "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0000.pem",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem?x=1",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem#frag",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.txt",
+        "https://sns.amazonaws.com/SimpleNotificationService-0000.pem",
+        "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+        "ftp://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+    ],
+)
 def test_a_signing_certificate_url_off_sns_is_refused_without_fetching(deliver, cert_host, signer, url):
     message = signer.sign(notification(EVENT, cert_url=url))
     assert_refused(deliver(message), 403, "invalid_signing_cert_url")
     assert len(cert_host.calls) == 0
 
 
-@pytest.mark.parametrize("url", [
-    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
-    "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-abc.pem",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
+        "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-abc.pem",
+    ],
+)
 def test_sns_hosts_of_every_region_are_accepted(deliver, cert_host, signer, url):
     cert_host.get(url, body=signer.pem)
     assert deliver(signer.sign(notification(EVENT, cert_url=url))).status_code == 200
@@ -220,6 +233,7 @@ def test_an_oversized_certificate_answer_is_refused(deliver, cert_host, signer):
 
 # --- refused: topic, time, shape ------------------------------------------------------------------
 
+
 def test_an_unknown_topic_is_refused(deliver, cert_host, signer):
     message = signer.sign(notification(EVENT, topic="arn:aws:sns:us-east-1:999999999999:someone-elses"))
     assert_refused(deliver(message), 403, "unknown_topic")
@@ -236,15 +250,18 @@ def test_a_timestamp_59_minutes_old_is_still_accepted(deliver, cert_host, signer
     assert deliver(signer.sign(notification(EVENT, timestamp=now_stamp(timedelta(minutes=-59))))).status_code == 200
 
 
-@pytest.mark.parametrize("body", [
-    b"",
-    b"not json at all",
-    b"\xff\xfe\x00garbage",
-    b"[1, 2, 3]",
-    b'{"Type": "Notification"}',
-    b'{"Type": "Surprise", "MessageId": "x"}',
-    json.dumps({**notification(EVENT), "Message": {"not": "a string"}}).encode(),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json at all",
+        b"\xff\xfe\x00garbage",
+        b"[1, 2, 3]",
+        b'{"Type": "Notification"}',
+        b'{"Type": "Surprise", "MessageId": "x"}',
+        json.dumps({**notification(EVENT), "Message": {"not": "a string"}}).encode(),
+    ],
+)
 def test_garbage_bodies_are_refused(deliver, cert_host, body):
     assert_refused(deliver(body), 400, "invalid_sns_message")
 
@@ -279,13 +296,20 @@ def test_no_csrf_token_or_login_is_needed(signer, cert_host, broker):
 
 # --- the verification switch ----------------------------------------------------------------------
 
+
 def _load_settings(**env) -> subprocess.CompletedProcess:
     root = Path(__file__).resolve().parents[2]
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "deployment_service.settings", **env}
     environment.pop("DATABASE_URL", None)
     environment["TROY_DATA_DIR"] = "/tmp/troy-sns-settings-test"
-    return subprocess.run([sys.executable, "-c", "import django; django.setup(); print('loaded')"],
-                          cwd=root, env=environment, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('loaded')"],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_turning_signature_verification_off_is_refused_without_debug():

@@ -48,6 +48,7 @@ SITE_FILES = {
 
 # --- configuration and tokens ---------------------------------------------------------------------
 
+
 def test_github_configured_needs_app_id_key_and_url(settings, github_app_key):
     settings.GITHUB_APP_ID, settings.GITHUB_APP_PRIVATE_KEY = "", github_app_key[0]
     assert gh.github_configured() is False
@@ -81,7 +82,8 @@ def test_installation_token_exchange_with_a_verified_jwt_then_cached(github):
 def test_a_token_close_to_expiry_is_replaced(github):
     first = gh.installation_token(INSTALLATION)
     GithubInstallationToken.objects.filter(installation_id=INSTALLATION).update(
-        expires_at=timezone.now() + timedelta(minutes=4))
+        expires_at=timezone.now() + timedelta(minutes=4)
+    )
 
     second = gh.installation_token(INSTALLATION)
 
@@ -127,6 +129,7 @@ def test_repository_installation_id(github):
 
 # --- ref → sha ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ref", ["main", "heads/main", "refs/heads/main"])
 def test_resolve_ref_asks_for_the_sha(github, ref):
     github.add_commit(REPO, "main", SHA, b"zip")
@@ -155,6 +158,7 @@ def test_an_unknown_ref_names_githubs_status_and_message(github):
 
 # --- Download Source -------------------------------------------------------------------------------
 
+
 def _s3_zip(bucket: str, key: str) -> zipfile.ZipFile:
     body = aws_clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     return zipfile.ZipFile(io.BytesIO(body))
@@ -164,8 +168,9 @@ def test_download_source_follows_the_redirect_without_credentials_and_repackages
     github.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, SITE_FILES))
     bucket = settings.TROY_ARTIFACT_BUCKET
 
-    sha = gh.download_source(repository=REPO, ref_or_sha="main", installation_id=INSTALLATION,
-                             bucket=bucket, key="sources/b1.zip")
+    sha = gh.download_source(
+        repository=REPO, ref_or_sha="main", installation_id=INSTALLATION, bucket=bucket, key="sources/b1.zip"
+    )
 
     assert sha == SHA
     [api_call] = github.on("api", "GET", "/zipball/")
@@ -188,27 +193,41 @@ def test_download_source_follows_the_redirect_without_credentials_and_repackages
 
 def test_download_source_of_a_sha_skips_resolving(github, aws, settings):
     github.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, {"index.html": b"x"}))
-    gh.download_source(repository=REPO, ref_or_sha=SHA, installation_id=INSTALLATION,
-                       bucket=settings.TROY_ARTIFACT_BUCKET, key="sources/b2.zip")
+    gh.download_source(
+        repository=REPO,
+        ref_or_sha=SHA,
+        installation_id=INSTALLATION,
+        bucket=settings.TROY_ARTIFACT_BUCKET,
+        key="sources/b2.zip",
+    )
     assert github.on("api", "GET", "/commits/") == []
     assert _s3_zip(settings.TROY_ARTIFACT_BUCKET, "sources/b2.zip").namelist() == ["index.html"]
 
 
-@pytest.mark.parametrize(("entry", "mode", "why"), [
-    ("{top}link", SYMLINK_MODE, "symbolic link"),
-    ("{top}../../etc/passwd", 0o100644, ".."),
-    ("/etc/passwd", 0o100644, "absolute"),
-    ("stray.txt", 0o100644, "top-level folder"),
-])
+@pytest.mark.parametrize(
+    ("entry", "mode", "why"),
+    [
+        ("{top}link", SYMLINK_MODE, "symbolic link"),
+        ("{top}../../etc/passwd", 0o100644, ".."),
+        ("/etc/passwd", 0o100644, "absolute"),
+        ("stray.txt", 0o100644, "top-level folder"),
+    ],
+)
 def test_unsafe_archives_are_refused_and_nothing_is_uploaded(github, aws, settings, entry, mode, why):
     top = f"octo-org-site-{SHA[:7]}/"
-    archive = github_zipball(REPO, SHA, {"index.html": b"x"},
-                             raw_entries={entry.format(top=top): (b"/etc/passwd", mode)})
+    archive = github_zipball(
+        REPO, SHA, {"index.html": b"x"}, raw_entries={entry.format(top=top): (b"/etc/passwd", mode)}
+    )
     github.add_commit(REPO, "main", SHA, archive)
 
     with pytest.raises(gh.GithubError) as caught:
-        gh.download_source(repository=REPO, ref_or_sha="main", installation_id=INSTALLATION,
-                           bucket=settings.TROY_ARTIFACT_BUCKET, key="sources/bad.zip")
+        gh.download_source(
+            repository=REPO,
+            ref_or_sha="main",
+            installation_id=INSTALLATION,
+            bucket=settings.TROY_ARTIFACT_BUCKET,
+            key="sources/bad.zip",
+        )
 
     assert why in caught.value.detail
     listed = aws_clients.client("s3").list_objects_v2(Bucket=settings.TROY_ARTIFACT_BUCKET, Prefix="sources/")
@@ -218,8 +237,13 @@ def test_unsafe_archives_are_refused_and_nothing_is_uploaded(github, aws, settin
 def test_a_missing_archive_is_an_error_naming_the_status(github, aws, settings):
     github.refs[(REPO, "main")] = SHA  # the ref exists, the archive does not
     with pytest.raises(gh.GithubError) as caught:
-        gh.download_source(repository=REPO, ref_or_sha="main", installation_id=INSTALLATION,
-                           bucket=settings.TROY_ARTIFACT_BUCKET, key="sources/b3.zip")
+        gh.download_source(
+            repository=REPO,
+            ref_or_sha="main",
+            installation_id=INSTALLATION,
+            bucket=settings.TROY_ARTIFACT_BUCKET,
+            key="sources/b3.zip",
+        )
     assert caught.value.status == 404 and "404" in caught.value.detail
 
 
@@ -227,22 +251,44 @@ def test_an_archive_over_the_size_limit_is_refused(github, aws, settings):
     settings.TROY_ARCHIVE_MAX_TOTAL_BYTES = 1000
     github.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, {"big.bin": os.urandom(5000)}))
     with pytest.raises(gh.GithubError, match="larger than 1000 bytes"):
-        gh.download_source(repository=REPO, ref_or_sha="main", installation_id=INSTALLATION,
-                           bucket=settings.TROY_ARTIFACT_BUCKET, key="sources/b4.zip")
+        gh.download_source(
+            repository=REPO,
+            ref_or_sha="main",
+            installation_id=INSTALLATION,
+            bucket=settings.TROY_ARTIFACT_BUCKET,
+            key="sources/b4.zip",
+        )
 
 
 # --- commit statuses --------------------------------------------------------------------------------
 
+
 def test_set_commit_status_posts_state_description_link_and_context(github):
-    gh.set_commit_status(repository=REPO, sha=SHA, installation_id=INSTALLATION, state="pending",
-                         description="Build #3 started", target_url="https://troy.example/builds/3")
-    gh.set_commit_status(repository=REPO, sha=SHA, installation_id=INSTALLATION, state="failure",
-                         description="Build #3 failed: " + "x" * 300, target_url="https://troy.example/builds/3")
+    gh.set_commit_status(
+        repository=REPO,
+        sha=SHA,
+        installation_id=INSTALLATION,
+        state="pending",
+        description="Build #3 started",
+        target_url="https://troy.example/builds/3",
+    )
+    gh.set_commit_status(
+        repository=REPO,
+        sha=SHA,
+        installation_id=INSTALLATION,
+        state="failure",
+        description="Build #3 failed: " + "x" * 300,
+        target_url="https://troy.example/builds/3",
+    )
 
     [(repo, sha, pending), (_, _, failure)] = github.statuses
     assert (repo, sha) == (REPO, SHA)
-    assert pending == {"state": "pending", "description": "Build #3 started",
-                       "target_url": "https://troy.example/builds/3", "context": "troy"}
+    assert pending == {
+        "state": "pending",
+        "description": "Build #3 started",
+        "target_url": "https://troy.example/builds/3",
+        "context": "troy",
+    }
     assert failure["state"] == "failure"
     assert len(failure["description"]) == 140 and failure["description"].startswith("Build #3 failed: x")
     assert len(github.on("api", "POST", "access_tokens")) == 1  # one token for both
@@ -250,14 +296,21 @@ def test_set_commit_status_posts_state_description_link_and_context(github):
 
 def test_set_commit_status_refuses_unknown_states(github):
     with pytest.raises(ValueError):
-        gh.set_commit_status(repository=REPO, sha=SHA, installation_id=INSTALLATION, state="done",
-                             description="", target_url="")
+        gh.set_commit_status(
+            repository=REPO, sha=SHA, installation_id=INSTALLATION, state="done", description="", target_url=""
+        )
     assert github.statuses == []
 
 
 def test_status_on_a_repository_outside_the_installation_names_githubs_answer(github):
     with pytest.raises(gh.GithubError) as caught:
-        gh.set_commit_status(repository="octo-org/other", sha=SHA, installation_id=INSTALLATION,
-                             state="success", description="ok", target_url="")
+        gh.set_commit_status(
+            repository="octo-org/other",
+            sha=SHA,
+            installation_id=INSTALLATION,
+            state="success",
+            description="ok",
+            target_url="",
+        )
     assert caught.value.status == 404
     assert "POST /repos/octo-org/other/statuses/" in caught.value.detail

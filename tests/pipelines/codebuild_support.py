@@ -4,7 +4,7 @@ build sends, shaped like the fixtures in tests/fixtures (copied from the issue's
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
 import uuid
@@ -12,7 +12,8 @@ import uuid
 from dramatiq import Message
 
 from pipelines import services
-from pipelines.choices import BuildKind, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build
 from pipelines.services.build_records import build_record_codebuild
 from tests.factories import PipelineFactory, put_in_status
@@ -22,8 +23,18 @@ PROJECT = "troy-build"
 ACCOUNT_REGION = "us-east-1:123456789012"
 SHA = "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5"
 BUILD_ERROR = "COMMAND_EXECUTION_ERROR: Error while executing command: npm run build. Reason: exit status 1"
-RUN_PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD",
-              "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING")
+RUN_PHASES = (
+    "SUBMITTED",
+    "QUEUED",
+    "PROVISIONING",
+    "DOWNLOAD_SOURCE",
+    "INSTALL",
+    "PRE_BUILD",
+    "BUILD",
+    "POST_BUILD",
+    "UPLOAD_ARTIFACTS",
+    "FINALIZING",
+)
 
 
 def fixture(name: str) -> dict:
@@ -47,19 +58,35 @@ def running_build(*, codebuild_build_id: str | None = None, commit_sha: str = SH
     """An automated build that ``deployment_start`` moved to running (pipeline deploying); with a
     CodeBuild build recorded when ``codebuild_build_id`` is given."""
     pipeline = put_in_status(PipelineFactory(**pipeline_fields), S.READY_FOR_DEPLOYMENT)
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
-                                   actor="alice", ref="main", commit_sha=commit_sha)
+    build = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.AUTOMATED,
+        trigger=BuildTrigger.MANUAL,
+        actor="alice",
+        ref="main",
+        commit_sha=commit_sha,
+    )
     services.deployment_start(pipeline_id=pipeline.id)
     if codebuild_build_id:
-        build_record_codebuild(build_id=build.id, codebuild_build_id=codebuild_build_id,
-                               logs_url="https://example.invalid/start", artifact_key=f"artifacts/{build.id}.zip")
+        build_record_codebuild(
+            build_id=build.id,
+            codebuild_build_id=codebuild_build_id,
+            logs_url="https://example.invalid/start",
+            artifact_key=f"artifacts/{build.id}.zip",
+        )
     return Build.objects.get(pk=build.id)
 
 
 def _phase_list(outcomes: list[tuple[str, str, datetime, datetime, list[str]]], completed_at: datetime | None):
     phases = [
-        {"phase-context": context, "start-time": event_time(start), "end-time": event_time(end),
-         "duration-in-seconds": int((end - start).total_seconds()), "phase-type": name, "phase-status": status}
+        {
+            "phase-context": context,
+            "start-time": event_time(start),
+            "end-time": event_time(end),
+            "duration-in-seconds": int((end - start).total_seconds()),
+            "phase-type": name,
+            "phase-status": status,
+        }
         for name, status, start, end, context in outcomes
     ]
     if completed_at is not None:
@@ -67,8 +94,14 @@ def _phase_list(outcomes: list[tuple[str, str, datetime, datetime, list[str]]], 
     return phases
 
 
-def state_event(codebuild_build_id: str, build_status: str, *, phases: list, current_phase: str,
-                current_context: list[str] | None = None) -> dict:
+def state_event(
+    codebuild_build_id: str,
+    build_status: str,
+    *,
+    phases: list,
+    current_phase: str,
+    current_context: list[str] | None = None,
+) -> dict:
     event = fixture("codebuild-build-state-change.json")
     detail = event["detail"]
     event["resources"] = [arn(codebuild_build_id)]
@@ -85,35 +118,39 @@ def state_event(codebuild_build_id: str, build_status: str, *, phases: list, cur
     return event
 
 
-def phase_event(codebuild_build_id: str, name: str, status: str, start: datetime, end: datetime,
-                context: list[str]) -> dict:
+def phase_event(
+    codebuild_build_id: str, name: str, status: str, start: datetime, end: datetime, context: list[str]
+) -> dict:
     event = fixture("codebuild-build-phase-change.json")
     detail = event["detail"]
     event["resources"] = [arn(codebuild_build_id)]
-    detail.update({
-        "build-id": arn(codebuild_build_id),
-        "completed-phase": name,
-        "completed-phase-status": status,
-        "completed-phase-start": event_time(start),
-        "completed-phase-end": event_time(end),
-        "completed-phase-duration-seconds": int((end - start).total_seconds()),
-        # CodeBuild writes this as one bracketed string, not JSON: "[]", "[: ]", "[CODE: message]".
-        "completed-phase-context": f"[{'; '.join(context)}]" if context else "[: ]",
-    })
-    stream = codebuild_build_id.split(":", 1)[1]
-    detail["additional-information"]["logs"]["deep-link"] = (
-        detail["additional-information"]["logs"]["deep-link"].replace("8745a7a9-c340-456a-9166-edf953571b01", stream)
+    detail.update(
+        {
+            "build-id": arn(codebuild_build_id),
+            "completed-phase": name,
+            "completed-phase-status": status,
+            "completed-phase-start": event_time(start),
+            "completed-phase-end": event_time(end),
+            "completed-phase-duration-seconds": int((end - start).total_seconds()),
+            # CodeBuild writes this as one bracketed string, not JSON: "[]", "[: ]", "[CODE: message]".
+            "completed-phase-context": f"[{'; '.join(context)}]" if context else "[: ]",
+        }
     )
+    stream = codebuild_build_id.split(":", 1)[1]
+    detail["additional-information"]["logs"]["deep-link"] = detail["additional-information"]["logs"][
+        "deep-link"
+    ].replace("8745a7a9-c340-456a-9166-edf953571b01", stream)
     return event
 
 
-def codebuild_events(codebuild_build_id: str, *, outcome: str = "SUCCEEDED", failed_phase: str = "BUILD",
-                     started: datetime | None = None) -> list[dict]:
+def codebuild_events(
+    codebuild_build_id: str, *, outcome: str = "SUCCEEDED", failed_phase: str = "BUILD", started: datetime | None = None
+) -> list[dict]:
     """Every event one CodeBuild build sends, in the clean order: IN_PROGRESS, one phase change per
     phase (with two mid-run IN_PROGRESS state changes, as the reconciler produces them), the
     terminal state change (which lists all phases). A failed phase is followed by
     UPLOAD_ARTIFACTS and FINALIZING (CodeBuild runs them even then), skipping the phases between."""
-    started = started or datetime(2026, 11, 1, 16, 12, 29, tzinfo=timezone.utc)
+    started = started or datetime(2026, 11, 1, 16, 12, 29, tzinfo=UTC)
     clock = started
     done: list[tuple[str, str, datetime, datetime, list[str]]] = []
     events = [state_event(codebuild_build_id, "IN_PROGRESS", phases=[], current_phase="SUBMITTED")]
@@ -133,10 +170,9 @@ def codebuild_events(codebuild_build_id: str, *, outcome: str = "SUCCEEDED", fai
         if name in ("DOWNLOAD_SOURCE", "BUILD") and not skipping:
             # What the reconciler sees mid-run: the phases so far and the current one, started.
             following = RUN_PHASES[RUN_PHASES.index(name) + 1]
-            so_far = _phase_list(done, None) + [{"start-time": event_time(clock), "phase-type": following}]
+            so_far = [*_phase_list(done, None), {"start-time": event_time(clock), "phase-type": following}]
             events.append(state_event(codebuild_build_id, "IN_PROGRESS", phases=so_far, current_phase=following))
-    events.append(state_event(codebuild_build_id, outcome, phases=_phase_list(done, clock),
-                              current_phase="COMPLETED"))
+    events.append(state_event(codebuild_build_id, outcome, phases=_phase_list(done, clock), current_phase="COMPLETED"))
     return events
 
 

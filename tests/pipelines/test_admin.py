@@ -5,7 +5,8 @@ import pytest
 
 from events.models import Event
 from pipelines import services
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from tests.factories import PipelineFactory, put_in_status
 
@@ -27,7 +28,7 @@ def form_data(response) -> dict:
     and the inline formsets' management data."""
     data = {}
     form = response.context["adminform"].form
-    for name, field in form.fields.items():
+    for name, _field in form.fields.items():
         value = form[name].value()
         if isinstance(value, bool):
             if value:
@@ -57,6 +58,7 @@ def buttons(response) -> list[str]:
 
 
 # --- pages ---------------------------------------------------------------------------------------
+
 
 def test_changelist_filters_and_search_render(operator, user):
     PipelineFactory(owner=user, name="alpha")
@@ -88,12 +90,25 @@ def test_change_page_shows_builds_events_and_the_error(operator, user):
 
 def test_add_page_and_creating_through_the_admin(operator, staff_user, user):
     assert operator.get("/admin/pipelines/pipeline/add/").status_code == 200
-    response = operator.post("/admin/pipelines/pipeline/add/", {
-        "name": "made-here", "owner": user.pk, "repository": "octo-org/made", "branch": "main", "auto_deploy": "on",
-        "build_install": "npm ci", "build_command": "npm run build", "build_test": "", "build_output_dir": "./dist/",
-        "builds-TOTAL_FORMS": "0", "builds-INITIAL_FORMS": "0", "builds-MIN_NUM_FORMS": "0",
-        "builds-MAX_NUM_FORMS": "0",
-    }, follow=True)
+    response = operator.post(
+        "/admin/pipelines/pipeline/add/",
+        {
+            "name": "made-here",
+            "owner": user.pk,
+            "repository": "octo-org/made",
+            "branch": "main",
+            "auto_deploy": "on",
+            "build_install": "npm ci",
+            "build_command": "npm run build",
+            "build_test": "",
+            "build_output_dir": "./dist/",
+            "builds-TOTAL_FORMS": "0",
+            "builds-INITIAL_FORMS": "0",
+            "builds-MIN_NUM_FORMS": "0",
+            "builds-MAX_NUM_FORMS": "0",
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     pipeline = Pipeline.objects.get(name="made-here")
     assert pipeline.owner == user and pipeline.status == S.PRE_PROVISIONED
@@ -102,10 +117,17 @@ def test_add_page_and_creating_through_the_admin(operator, staff_user, user):
 
 
 def test_add_refuses_invalid_names(operator, user):
-    response = operator.post("/admin/pipelines/pipeline/add/", {
-        "name": "Bad.Name", "owner": user.pk, "branch": "main", "build_output_dir": "dist",
-        "builds-TOTAL_FORMS": "0", "builds-INITIAL_FORMS": "0",
-    })
+    response = operator.post(
+        "/admin/pipelines/pipeline/add/",
+        {
+            "name": "Bad.Name",
+            "owner": user.pk,
+            "branch": "main",
+            "build_output_dir": "dist",
+            "builds-TOTAL_FORMS": "0",
+            "builds-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 200  # the form again, with its error
     assert "name" in response.context["adminform"].form.errors
     assert not Pipeline.objects.exists()
@@ -123,15 +145,21 @@ def test_saving_settings_goes_through_the_service_and_keeps_the_status(operator,
 
 def test_build_and_event_admin_pages_render_read_only(operator, user):
     pipeline = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
-                                   actor="alice", ref="main")
+    build = services.build_request(
+        pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL, actor="alice", ref="main"
+    )
     event = Event.objects.get()
-    for url in ("/admin/pipelines/build/", f"/admin/pipelines/build/{build.pk}/change/",
-                "/admin/pipelines/build/?status__exact=queued&kind__exact=automated",
-                f"/admin/pipelines/build/?q={pipeline.name}",
-                "/admin/events/event/", f"/admin/events/event/{event.pk}/change/",
-                "/admin/events/event/?to_status__exact=queued&transition=queue_deployment",
-                f"/admin/events/event/?q={pipeline.name}", f"/admin/events/event/?pipeline_id={pipeline.pk}"):
+    for url in (
+        "/admin/pipelines/build/",
+        f"/admin/pipelines/build/{build.pk}/change/",
+        "/admin/pipelines/build/?status__exact=queued&kind__exact=automated",
+        f"/admin/pipelines/build/?q={pipeline.name}",
+        "/admin/events/event/",
+        f"/admin/events/event/{event.pk}/change/",
+        "/admin/events/event/?to_status__exact=queued&transition=queue_deployment",
+        f"/admin/events/event/?q={pipeline.name}",
+        f"/admin/events/event/?pipeline_id={pipeline.pk}",
+    ):
         response = operator.get(url)
         assert response.status_code == 200, url
     assert operator.get("/admin/pipelines/build/add/").status_code == 403
@@ -150,8 +178,10 @@ def test_only_staff_reach_the_admin(client, user):
 
 # --- buttons -------------------------------------------------------------------------------------
 
-def test_provision_button_moves_the_status_through_the_service(operator, user, broker,
-                                                               django_capture_on_commit_callbacks):
+
+def test_provision_button_moves_the_status_through_the_service(
+    operator, user, broker, django_capture_on_commit_callbacks
+):
     pipeline = PipelineFactory(owner=user)
     with django_capture_on_commit_callbacks(execute=True):
         response = press(operator, pipeline, "request_provisioning")
@@ -199,15 +229,18 @@ def test_deploy_button_without_repository_shows_the_error(operator, user):
     assert pipeline.status == S.READY_FOR_DEPLOYMENT and not Build.objects.exists()
 
 
-@pytest.mark.parametrize("status, expected", [
-    (S.PRE_PROVISIONED, ["request_provisioning", "schedule_deletion"]),
-    (S.PROVISIONING, []),
-    (S.READY_FOR_DEPLOYMENT, ["queue_deployment", "schedule_deletion"]),
-    (S.QUEUED, ["queue_deployment", "schedule_deletion"]),
-    (S.DEPLOYING, ["queue_deployment"]),
-    (S.FAILED_TO_DELETE, ["schedule_deletion"]),
-    (S.DELETING, []),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (S.PRE_PROVISIONED, ["request_provisioning", "schedule_deletion"]),
+        (S.PROVISIONING, []),
+        (S.READY_FOR_DEPLOYMENT, ["queue_deployment", "schedule_deletion"]),
+        (S.QUEUED, ["queue_deployment", "schedule_deletion"]),
+        (S.DEPLOYING, ["queue_deployment"]),
+        (S.FAILED_TO_DELETE, ["schedule_deletion"]),
+        (S.DELETING, []),
+    ],
+)
 def test_buttons_are_exactly_what_is_allowed_now(operator, user, status, expected):
     pipeline = put_in_status(PipelineFactory(owner=user), status)
     assert buttons(operator.get(change_url(pipeline))) == expected
@@ -234,16 +267,28 @@ def test_worker_transitions_and_other_names_are_refused(operator, user, name):
 
 # --- builds admin action -------------------------------------------------------------------------
 
+
 def test_cancel_action_cancels_queued_builds_and_reports_the_rest(operator, user):
     pipeline = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
-    queued = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                    actor="alice", artifact_key="releases/a.zip")
+    queued = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key="releases/a.zip",
+    )
     services.deployment_start(pipeline_id=pipeline.id)  # release build running: not cancellable
-    waiting = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED,
-                                     trigger=BuildTrigger.MANUAL, actor="alice", ref="main")
-    response = operator.post("/admin/pipelines/build/", {
-        "action": "cancel_builds", "_selected_action": [str(queued.pk), str(waiting.pk)],
-    }, follow=True)
+    waiting = services.build_request(
+        pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL, actor="alice", ref="main"
+    )
+    response = operator.post(
+        "/admin/pipelines/build/",
+        {
+            "action": "cancel_builds",
+            "_selected_action": [str(queued.pk), str(waiting.pk)],
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     queued.refresh_from_db()
     waiting.refresh_from_db()
@@ -257,10 +302,12 @@ def test_change_page_lists_the_latest_builds_inline(operator, user):
     pipeline = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
     other = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
     for _ in range(22):
-        services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
-                               actor="alice", ref="main")
-    services.build_request(pipeline_id=other.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
-                           actor="alice", ref="main")
+        services.build_request(
+            pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL, actor="alice", ref="main"
+        )
+    services.build_request(
+        pipeline_id=other.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL, actor="alice", ref="main"
+    )
     response = operator.get(change_url(pipeline))
     (inline,) = response.context["inline_admin_formsets"]
     numbers = [form.instance.number for form in inline.formset.forms]

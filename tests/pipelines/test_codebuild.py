@@ -4,7 +4,7 @@ to BatchGetBuilds)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 import io
 import uuid
 import zipfile
@@ -16,7 +16,8 @@ import yaml
 
 from deployment_service import aws as aws_clients
 from deployment_service.integrations import codebuild as cb
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.codebuild import (
     codebuild_reconcile,
     codebuild_report_commit_status,
@@ -39,9 +40,20 @@ def github(settings, github_app_key):
     private, public = github_app_key
     fake = FakeGithub(app_id=APP_ID, public_key_pem=public)
     fake.installations[REPO] = INSTALLATION
-    fake.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, {
-        "index.html": b"<h1>hi</h1>", "package.json": b"{}", "src/main.js": b"x()",
-    }))
+    fake.add_commit(
+        REPO,
+        "main",
+        SHA,
+        github_zipball(
+            REPO,
+            SHA,
+            {
+                "index.html": b"<h1>hi</h1>",
+                "package.json": b"{}",
+                "src/main.js": b"x()",
+            },
+        ),
+    )
     with fake:
         settings.GITHUB_API_URL = fake.api_url
         settings.GITHUB_APP_ID = APP_ID
@@ -54,6 +66,7 @@ def on_commit(django_capture_on_commit_callbacks):
     def run(fn, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             return fn(*args, **kwargs)
+
     return run
 
 
@@ -62,9 +75,14 @@ def codebuild_stubber() -> Stubber:
 
 
 def started_answer(codebuild_build_id: str) -> dict:
-    return {"build": {"id": codebuild_build_id,
-                      "arn": f"arn:aws:codebuild:us-east-1:123456789012:build/{codebuild_build_id}",
-                      "buildStatus": "IN_PROGRESS", "currentPhase": "QUEUED"}}
+    return {
+        "build": {
+            "id": codebuild_build_id,
+            "arn": f"arn:aws:codebuild:us-east-1:123456789012:build/{codebuild_build_id}",
+            "buildStatus": "IN_PROGRESS",
+            "currentPhase": "QUEUED",
+        }
+    }
 
 
 def queued_build(**fields) -> Build:
@@ -76,9 +94,13 @@ def queued_build(**fields) -> Build:
 
 # --- buildspec ------------------------------------------------------------------------------------
 
+
 def test_the_buildspec_runs_install_build_and_test_and_archives_the_output_directory():
-    spec = yaml.safe_load(cb.buildspec_for(install="npm ci", build="npm run build\nnpm run sitemap",
-                                           test="npm test", output_dir="site/dist/"))
+    spec = yaml.safe_load(
+        cb.buildspec_for(
+            install="npm ci", build="npm run build\nnpm run sitemap", test="npm test", output_dir="site/dist/"
+        )
+    )
     assert spec["version"] == 0.2
     assert spec["phases"] == {
         "install": {"on-failure": "ABORT", "commands": ["npm ci"]},
@@ -89,20 +111,27 @@ def test_the_buildspec_runs_install_build_and_test_and_archives_the_output_direc
 
 
 def test_without_a_test_command_there_is_no_test_phase_and_odd_commands_stay_literal():
-    text = cb.buildspec_for(install="", build="echo 'a: b' && [ -d x ] || mkdir -p x # {not yaml}",
-                            test="   ", output_dir=".")
+    text = cb.buildspec_for(
+        install="", build="echo 'a: b' && [ -d x ] || mkdir -p x # {not yaml}", test="   ", output_dir="."
+    )
     spec = yaml.safe_load(text)
-    assert spec["phases"] == {"build": {"on-failure": "ABORT",
-                                        "commands": ["echo 'a: b' && [ -d x ] || mkdir -p x # {not yaml}"]}}
+    assert spec["phases"] == {
+        "build": {"on-failure": "ABORT", "commands": ["echo 'a: b' && [ -d x ] || mkdir -p x # {not yaml}"]}
+    }
     assert spec["artifacts"]["base-directory"] == "."
 
 
 # --- start ----------------------------------------------------------------------------------------
 
-def test_start_downloads_the_source_and_starts_codebuild_with_our_overrides(aws, github, settings, on_commit,
-                                                                             broker):
-    build = queued_build(build_install="npm ci", build_command="npm run build", build_test="npm test",
-                         build_output_dir="dist", github_installation_id=INSTALLATION)
+
+def test_start_downloads_the_source_and_starts_codebuild_with_our_overrides(aws, github, settings, on_commit, broker):
+    build = queued_build(
+        build_install="npm ci",
+        build_command="npm run build",
+        build_test="npm test",
+        build_output_dir="dist",
+        github_installation_id=INSTALLATION,
+    )
     cb_id = new_codebuild_id()
     expected_buildspec = (
         "version: 0.2\n"
@@ -113,21 +142,32 @@ def test_start_downloads_the_source_and_starts_codebuild_with_our_overrides(aws,
         "artifacts:\n  base-directory: dist\n  files:\n  - '**/*'\n  discard-paths: 'no'\n"
     )
     with codebuild_stubber() as stub:
-        stub.add_response("start_build", started_answer(cb_id), expected_params={
-            "projectName": "troy-build",
-            "sourceTypeOverride": "S3",
-            "sourceLocationOverride": f"troy-artifacts/sources/{build.id}.zip",
-            "buildspecOverride": expected_buildspec,
-            "artifactsOverride": {
-                "type": "S3", "location": "troy-artifacts", "path": "artifacts", "name": f"{build.id}.zip",
-                "namespaceType": "NONE", "packaging": "ZIP", "overrideArtifactName": False,
-                "encryptionDisabled": False,
+        stub.add_response(
+            "start_build",
+            started_answer(cb_id),
+            expected_params={
+                "projectName": "troy-build",
+                "sourceTypeOverride": "S3",
+                "sourceLocationOverride": f"troy-artifacts/sources/{build.id}.zip",
+                "buildspecOverride": expected_buildspec,
+                "artifactsOverride": {
+                    "type": "S3",
+                    "location": "troy-artifacts",
+                    "path": "artifacts",
+                    "name": f"{build.id}.zip",
+                    "namespaceType": "NONE",
+                    "packaging": "ZIP",
+                    "overrideArtifactName": False,
+                    "encryptionDisabled": False,
+                },
+                "idempotencyToken": str(build.id),
+                "timeoutInMinutesOverride": settings.TROY_CODEBUILD_TIMEOUT_MINUTES,
+                # The only variable: no token or key (CodeBuild shows plaintext variables in its events).
+                "environmentVariablesOverride": [
+                    {"name": "TROY_BUILD_ID", "value": str(build.id), "type": "PLAINTEXT"}
+                ],
             },
-            "idempotencyToken": str(build.id),
-            "timeoutInMinutesOverride": settings.TROY_CODEBUILD_TIMEOUT_MINUTES,
-            # The only variable: no token or key (CodeBuild shows plaintext variables in its events).
-            "environmentVariablesOverride": [{"name": "TROY_BUILD_ID", "value": str(build.id), "type": "PLAINTEXT"}],
-        })
+        )
         on_commit(codebuild_start_run, build_id=build.id)
         stub.assert_no_pending_responses()
 
@@ -136,7 +176,9 @@ def test_start_downloads_the_source_and_starts_codebuild_with_our_overrides(aws,
     assert build.codebuild_build_id == cb_id
     assert build.commit_sha == SHA
     assert build.artifact_key == f"artifacts/{build.id}.zip"
-    assert build.logs_url.startswith("https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/troy-build/")
+    assert build.logs_url.startswith(
+        "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/troy-build/"
+    )
     assert build.phase == "SUBMITTED"
     source = aws_clients.client("s3").get_object(Bucket="troy-artifacts", Key=f"sources/{build.id}.zip")
     names = zipfile.ZipFile(io.BytesIO(source["Body"].read())).namelist()
@@ -199,15 +241,20 @@ def test_an_unknown_ref_fails_the_build_with_githubs_answer(aws, github, on_comm
 def test_a_startbuild_error_fails_the_build_and_reports_failure_on_the_commit(aws, github, on_commit, broker):
     build = queued_build(github_installation_id=INSTALLATION)
     with codebuild_stubber() as stub:
-        stub.add_client_error("start_build", service_error_code="AccountLimitExceededException",
-                              service_message="Cannot have more than 1 builds in queue for the account",
-                              expected_params=None)
+        stub.add_client_error(
+            "start_build",
+            service_error_code="AccountLimitExceededException",
+            service_message="Cannot have more than 1 builds in queue for the account",
+            expected_params=None,
+        )
         on_commit(codebuild_start_run, build_id=build.id)
 
     build.refresh_from_db()
     assert build.status == BuildStatus.FAILED
-    assert build.error == ("StartBuild failed: StartBuild: AccountLimitExceededException: "
-                           "Cannot have more than 1 builds in queue for the account")
+    assert build.error == (
+        "StartBuild failed: StartBuild: AccountLimitExceededException: "
+        "Cannot have more than 1 builds in queue for the account"
+    )
     assert build.commit_sha == SHA  # Download Source had resolved it
     assert sent(broker, "report_commit_status") == [(str(build.id),)]
     codebuild_report_commit_status(build_id=build.id)
@@ -231,6 +278,7 @@ def test_a_build_cancelled_before_codebuild_started_never_starts(aws, github, on
 def test_start_leaves_builds_that_are_not_running_alone(aws, github, on_commit):
     build = queued_build(github_installation_id=INSTALLATION)
     from pipelines.services import deployment_fail
+
     deployment_fail(build_id=build.id, error="reaped")
     on_commit(codebuild_start_run, build_id=build.id)
     build.refresh_from_db()
@@ -240,8 +288,10 @@ def test_start_leaves_builds_that_are_not_running_alone(aws, github, on_commit):
 
 # --- stop -----------------------------------------------------------------------------------------
 
+
 def _cancel(build: Build) -> None:
     from pipelines import services
+
     services.build_cancel(build_id=build.id, actor="alice")
 
 
@@ -250,9 +300,17 @@ def test_cancel_stops_codebuild_and_the_stopped_answer_fails_the_build_as_cancel
     build = running_build(codebuild_build_id=cb_id)
     on_commit(_cancel, build)
     assert sent(broker, "stop_codebuild") == [(str(build.id),)]
-    stopped = {"build": {"id": cb_id, "buildStatus": "STOPPED", "projectName": "troy-build", "currentPhase": "COMPLETED",
-                         "phases": [{"phaseType": "BUILD", "phaseStatus": "STOPPED",
-                                     "startTime": datetime(2026, 11, 1, 16, 0, tzinfo=dt_timezone.utc)}]}}
+    stopped = {
+        "build": {
+            "id": cb_id,
+            "buildStatus": "STOPPED",
+            "projectName": "troy-build",
+            "currentPhase": "COMPLETED",
+            "phases": [
+                {"phaseType": "BUILD", "phaseStatus": "STOPPED", "startTime": datetime(2026, 11, 1, 16, 0, tzinfo=UTC)}
+            ],
+        }
+    }
     with codebuild_stubber() as stub:
         stub.add_response("stop_build", stopped, expected_params={"id": cb_id})
         result = on_commit(codebuild_stop_run, build_id=build.id)
@@ -268,8 +326,9 @@ def test_a_build_still_stopping_waits_for_its_event(aws, on_commit):
     build = running_build(codebuild_build_id=cb_id)
     on_commit(_cancel, build)
     with codebuild_stubber() as stub:
-        stub.add_response("stop_build", {"build": {"id": cb_id, "buildStatus": "IN_PROGRESS"}},
-                          expected_params={"id": cb_id})
+        stub.add_response(
+            "stop_build", {"build": {"id": cb_id, "buildStatus": "IN_PROGRESS"}}, expected_params={"id": cb_id}
+        )
         assert on_commit(codebuild_stop_run, build_id=build.id).startswith("stop asked")
     build.refresh_from_db()
     assert build.status == BuildStatus.RUNNING
@@ -297,8 +356,7 @@ def test_stop_against_moto(aws, github, on_commit):
     assert build.error.startswith("Cancelled by alice")
 
 
-def test_a_cancel_while_startbuild_runs_stops_the_build_once_it_has_an_id(aws, github, on_commit, broker,
-                                                                           monkeypatch):
+def test_a_cancel_while_startbuild_runs_stops_the_build_once_it_has_an_id(aws, github, on_commit, broker, monkeypatch):
     build = queued_build(github_installation_id=INSTALLATION)
     real_start = cb.start_build
 
@@ -318,6 +376,7 @@ def test_a_cancel_while_startbuild_runs_stops_the_build_once_it_has_an_id(aws, g
 
 # --- reconcile ------------------------------------------------------------------------------------
 
+
 def _age(build: Build, seconds: int) -> None:
     Build.objects.filter(pk=build.id).update(started_at=timezone.now() - timedelta(seconds=seconds))
 
@@ -332,36 +391,78 @@ def test_the_reconciler_applies_batchgetbuilds_answers_like_events(aws, settings
     young = running_build(codebuild_build_id=young_id)
     for seconds, old in ((603, failed), (602, running), (601, gone)):
         _age(old, seconds)
-    t0 = datetime(2026, 11, 1, 16, 0, tzinfo=dt_timezone.utc)
+    t0 = datetime(2026, 11, 1, 16, 0, tzinfo=UTC)
     with codebuild_stubber() as stub:
-        stub.add_response("batch_get_builds", {"builds": [
-            {"id": failed_id, "arn": f"arn:aws:codebuild:us-east-1:123456789012:build/{failed_id}",
-             "projectName": "troy-build", "buildStatus": "FAILED", "currentPhase": "COMPLETED",
-             "logs": {"deepLink": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:x"},
-             "phases": [
-                 {"phaseType": "INSTALL", "phaseStatus": "SUCCEEDED", "startTime": t0,
-                  "endTime": t0 + timedelta(seconds=30), "durationInSeconds": 30},
-                 {"phaseType": "BUILD", "phaseStatus": "FAILED", "startTime": t0 + timedelta(seconds=30),
-                  "endTime": t0 + timedelta(seconds=90), "durationInSeconds": 60,
-                  "contexts": [{"statusCode": "COMMAND_EXECUTION_ERROR",
-                                "message": "Error while executing command: npm run build. Reason: exit status 2"}]},
-                 {"phaseType": "COMPLETED", "startTime": t0 + timedelta(seconds=95)},
-             ]},
-            {"id": running_id, "projectName": "troy-build", "buildStatus": "IN_PROGRESS", "currentPhase": "BUILD",
-             "phases": [{"phaseType": "INSTALL", "phaseStatus": "SUCCEEDED", "startTime": t0,
-                         "endTime": t0 + timedelta(seconds=30), "durationInSeconds": 30},
-                        {"phaseType": "BUILD", "startTime": t0 + timedelta(seconds=30)}]},
-        ]}, expected_params={"ids": [failed_id, running_id]})
-        stub.add_response("batch_get_builds", {"builds": [], "buildsNotFound": [gone_id]},
-                          expected_params={"ids": [gone_id]})
+        stub.add_response(
+            "batch_get_builds",
+            {
+                "builds": [
+                    {
+                        "id": failed_id,
+                        "arn": f"arn:aws:codebuild:us-east-1:123456789012:build/{failed_id}",
+                        "projectName": "troy-build",
+                        "buildStatus": "FAILED",
+                        "currentPhase": "COMPLETED",
+                        "logs": {
+                            "deepLink": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:x"
+                        },
+                        "phases": [
+                            {
+                                "phaseType": "INSTALL",
+                                "phaseStatus": "SUCCEEDED",
+                                "startTime": t0,
+                                "endTime": t0 + timedelta(seconds=30),
+                                "durationInSeconds": 30,
+                            },
+                            {
+                                "phaseType": "BUILD",
+                                "phaseStatus": "FAILED",
+                                "startTime": t0 + timedelta(seconds=30),
+                                "endTime": t0 + timedelta(seconds=90),
+                                "durationInSeconds": 60,
+                                "contexts": [
+                                    {
+                                        "statusCode": "COMMAND_EXECUTION_ERROR",
+                                        "message": "Error while executing command: npm run build. Reason: exit status 2",
+                                    }
+                                ],
+                            },
+                            {"phaseType": "COMPLETED", "startTime": t0 + timedelta(seconds=95)},
+                        ],
+                    },
+                    {
+                        "id": running_id,
+                        "projectName": "troy-build",
+                        "buildStatus": "IN_PROGRESS",
+                        "currentPhase": "BUILD",
+                        "phases": [
+                            {
+                                "phaseType": "INSTALL",
+                                "phaseStatus": "SUCCEEDED",
+                                "startTime": t0,
+                                "endTime": t0 + timedelta(seconds=30),
+                                "durationInSeconds": 30,
+                            },
+                            {"phaseType": "BUILD", "startTime": t0 + timedelta(seconds=30)},
+                        ],
+                    },
+                ]
+            },
+            expected_params={"ids": [failed_id, running_id]},
+        )
+        stub.add_response(
+            "batch_get_builds", {"builds": [], "buildsNotFound": [gone_id]}, expected_params={"ids": [gone_id]}
+        )
         results = on_commit(codebuild_reconcile)
         stub.assert_no_pending_responses()
 
     assert len(results) == 3
     failed.refresh_from_db()
     assert failed.status == BuildStatus.FAILED and failed.pipeline.status == S.FAILED_TO_DEPLOY
-    assert failed.error == ("CodeBuild build FAILED in BUILD. COMMAND_EXECUTION_ERROR: Error while executing "
-                            "command: npm run build. Reason: exit status 2")
+    assert failed.error == (
+        "CodeBuild build FAILED in BUILD. COMMAND_EXECUTION_ERROR: Error while executing "
+        "command: npm run build. Reason: exit status 2"
+    )
     assert {p["phase"]: p["duration"] for p in failed.phases}["BUILD"] == 60
     running.refresh_from_db()
     assert running.status == BuildStatus.RUNNING and running.phase == "BUILD"
@@ -394,11 +495,13 @@ def test_the_reconciler_with_nothing_to_ask_makes_no_call(aws):
 
 # --- commit statuses ------------------------------------------------------------------------------
 
+
 def test_commit_status_goes_pending_then_success_with_the_site_link(aws, github, on_commit):
     build = queued_build(github_installation_id=INSTALLATION)
     on_commit(codebuild_start_run, build_id=build.id)
     assert codebuild_report_commit_status(build_id=build.id) == "reported pending"
     from pipelines.services import deployment_finish
+
     deployment_finish(build_id=build.id)
     assert codebuild_report_commit_status(build_id=build.id) == "reported success"
 

@@ -25,7 +25,7 @@ def run_together(*fns) -> list:
         try:
             barrier.wait()
             results[i] = fns[i]()
-        except Exception as exc:  # noqa: BLE001 — reported by the assertions
+        except Exception as exc:
             results[i] = exc
         finally:
             connection.close()

@@ -3,14 +3,17 @@ same end state whatever order (and however many times) the events arrive."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 import pytest
 
 from deployment_service.integrations.codebuild import parse_codebuild_time
 from events.models import Event
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.codebuild import codebuild_event_apply
 from pipelines.models import Build
 from tests.pipelines.codebuild_support import (
@@ -32,9 +35,11 @@ FIXTURE_CODEBUILD_ID = "troy-build:8745a7a9-c340-456a-9166-edf953571b01"
 @pytest.fixture
 def apply(django_capture_on_commit_callbacks):
     """Apply an event the way the SNS actor does, running on-commit sends like a real commit."""
+
     def run(event):
         with django_capture_on_commit_callbacks(execute=True):
             return codebuild_event_apply(event)
+
     return run
 
 
@@ -44,25 +49,36 @@ def deploys_of(broker, build) -> int:
 
 def snapshot(build_id) -> dict:
     build = Build.objects.select_related("pipeline").get(pk=build_id)
-    return {"status": build.status, "phase": build.phase, "phases": build.phases, "logs_url": build.logs_url,
-            "error": build.error, "pipeline": build.pipeline.status}
+    return {
+        "status": build.status,
+        "phase": build.phase,
+        "phases": build.phases,
+        "logs_url": build.logs_url,
+        "error": build.error,
+        "pipeline": build.pipeline.status,
+    }
 
 
 # --- times ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("Nov 1, 2026 4:12:29 PM", datetime(2026, 11, 1, 16, 12, 29, tzinfo=timezone.utc)),
-    ("Dec 12, 2026 12:05:00 AM", datetime(2026, 12, 12, 0, 5, tzinfo=timezone.utc)),
-    ("Jan 3, 2027 12:30:01 PM", datetime(2027, 1, 3, 12, 30, 1, tzinfo=timezone.utc)),
-    ("2026-11-01T16:14:28Z", datetime(2026, 11, 1, 16, 14, 28, tzinfo=timezone.utc)),
-    ("yesterday", None),
-    ("Foo 1, 2026 4:12:29 PM", None),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Nov 1, 2026 4:12:29 PM", datetime(2026, 11, 1, 16, 12, 29, tzinfo=UTC)),
+        ("Dec 12, 2026 12:05:00 AM", datetime(2026, 12, 12, 0, 5, tzinfo=UTC)),
+        ("Jan 3, 2027 12:30:01 PM", datetime(2027, 1, 3, 12, 30, 1, tzinfo=UTC)),
+        ("2026-11-01T16:14:28Z", datetime(2026, 11, 1, 16, 14, 28, tzinfo=UTC)),
+        ("yesterday", None),
+        ("Foo 1, 2026 4:12:29 PM", None),
+    ],
+)
 def test_codebuild_times_are_parsed_as_utc(text, expected):
     assert parse_codebuild_time(text) == expected
 
 
 # --- the fixtures as delivered --------------------------------------------------------------------
+
 
 def test_the_fixture_succeeded_event_hands_the_build_to_the_deploy_step_with_phases_and_logs(broker, apply):
     build = running_build(codebuild_build_id=FIXTURE_CODEBUILD_ID)
@@ -77,8 +93,12 @@ def test_the_fixture_succeeded_event_hands_the_build_to_the_deploy_step_with_pha
     by_phase = {p["phase"]: p for p in build.phases}
     assert list(by_phase) == ["SUBMITTED", "DOWNLOAD_SOURCE", "INSTALL", "BUILD", "UPLOAD_ARTIFACTS", "COMPLETED"]
     assert by_phase["INSTALL"] == {
-        "phase": "INSTALL", "status": "SUCCEEDED", "start": "2026-11-01T16:12:40+00:00",
-        "end": "2026-11-01T16:13:10+00:00", "duration": 30, "context": [],
+        "phase": "INSTALL",
+        "status": "SUCCEEDED",
+        "start": "2026-11-01T16:12:40+00:00",
+        "end": "2026-11-01T16:13:10+00:00",
+        "duration": 30,
+        "context": [],
     }
     assert by_phase["BUILD"]["duration"] == 70
     assert deploys_of(broker, build) == 1
@@ -105,8 +125,16 @@ def test_the_fixture_phase_change_records_the_phase_and_its_timing(broker, apply
     build.refresh_from_db()
     assert build.status == BuildStatus.RUNNING
     assert build.phase == "PRE_BUILD"  # INSTALL finished: the next phase has begun
-    assert build.phases == [{"phase": "INSTALL", "status": "SUCCEEDED", "start": "2026-11-01T16:12:40+00:00",
-                             "end": "2026-11-01T16:13:10+00:00", "duration": 30, "context": []}]
+    assert build.phases == [
+        {
+            "phase": "INSTALL",
+            "status": "SUCCEEDED",
+            "start": "2026-11-01T16:12:40+00:00",
+            "end": "2026-11-01T16:13:10+00:00",
+            "duration": 30,
+            "context": [],
+        }
+    ]
     assert "stream=8745a7a9-c340-456a-9166-edf953571b01" in build.logs_url
     assert deploys_of(broker, build) == 0
 
@@ -130,6 +158,7 @@ def test_events_of_other_projects_and_unknown_builds_change_nothing(broker, appl
 
 
 # --- failures -------------------------------------------------------------------------------------
+
 
 def test_a_failed_build_fails_the_build_and_pipeline_with_the_phase_and_message(broker, apply):
     cb_id = new_codebuild_id()
@@ -160,11 +189,14 @@ def test_a_failed_test_phase_is_named_test(broker, apply):
     assert "in Test (POST_BUILD)" in build.error
 
 
-@pytest.mark.parametrize("outcome, words", [
-    ("FAULT", "FAULT in BUILD."),
-    ("TIMED_OUT", "timed out in BUILD (limit 60 minutes)."),
-    ("STOPPED", "STOPPED in BUILD."),
-])
+@pytest.mark.parametrize(
+    "outcome, words",
+    [
+        ("FAULT", "FAULT in BUILD."),
+        ("TIMED_OUT", "timed out in BUILD (limit 60 minutes)."),
+        ("STOPPED", "STOPPED in BUILD."),
+    ],
+)
 def test_every_terminal_status_but_succeeded_fails_the_build(broker, apply, outcome, words):
     cb_id = new_codebuild_id()
     build = running_build(codebuild_build_id=cb_id)
@@ -178,8 +210,9 @@ def test_every_terminal_status_but_succeeded_fails_the_build(broker, apply, outc
 def test_an_unknown_terminal_status_is_a_failure(broker, apply):
     cb_id = new_codebuild_id()
     build = running_build(codebuild_build_id=cb_id)
-    apply(state_event(cb_id, "EXPLODED", phases=[], current_phase="COMPLETED",
-                      current_context=["WEIRD: something new"]))
+    apply(
+        state_event(cb_id, "EXPLODED", phases=[], current_phase="COMPLETED", current_context=["WEIRD: something new"])
+    )
     build.refresh_from_db()
     assert build.status == BuildStatus.FAILED
     assert build.error == "CodeBuild build EXPLODED. WEIRD: something new"
@@ -208,6 +241,7 @@ def test_succeeded_after_a_cancel_is_not_deployed(broker, apply):
 
 # --- late, duplicated and out-of-order events -----------------------------------------------------
 
+
 def test_a_stale_in_progress_after_succeeded_is_ignored(broker, apply):
     cb_id = new_codebuild_id()
     build = running_build(codebuild_build_id=cb_id)
@@ -228,16 +262,17 @@ def test_phase_events_after_a_failure_are_ignored(broker, apply):
     events = codebuild_events(cb_id, outcome="FAILED")
     apply(events[-1])
     before = snapshot(build.id)
-    late = phase_event(cb_id, "FINALIZING", "SUCCEEDED", datetime(2027, 1, 1, tzinfo=timezone.utc),
-                       datetime(2027, 1, 1, 0, 1, tzinfo=timezone.utc), [])
+    late = phase_event(
+        cb_id, "FINALIZING", "SUCCEEDED", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, 0, 1, tzinfo=UTC), []
+    )
     assert apply(late).startswith("ignored")
     assert snapshot(build.id) == before
 
 
-
 @pytest.mark.parametrize("outcome", ["SUCCEEDED", "FAILED"])
-@hypothesis_settings(max_examples=25, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_any_order_with_duplicates_ends_like_the_clean_order(broker, apply, outcome, data):
     clean_id, shuffled_id = new_codebuild_id(), new_codebuild_id()
@@ -247,8 +282,10 @@ def test_any_order_with_duplicates_ends_like_the_clean_order(broker, apply, outc
     shuffled_events = codebuild_events(shuffled_id, outcome=outcome)
 
     order = data.draw(st.permutations(range(len(shuffled_events))), label="order")
-    duplicates = data.draw(st.lists(st.tuples(st.integers(0, len(order)), st.sampled_from(order)), max_size=6),
-                           label="duplicates (position, event)")
+    duplicates = data.draw(
+        st.lists(st.tuples(st.integers(0, len(order)), st.sampled_from(order)), max_size=6),
+        label="duplicates (position, event)",
+    )
     delivered = list(order)
     for position, index in duplicates:
         delivered.insert(position, index)

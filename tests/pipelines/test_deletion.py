@@ -1,7 +1,7 @@
 """Deletion against AWS: moto for what it models, botocore's Stubber for the ordering and the
 answers moto cannot give (it lets an enabled distribution be deleted and ignores IfMatch)."""
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 import time
 
 from botocore.stub import ANY, Stubber
@@ -13,7 +13,8 @@ from deployment_service import aws as aws_clients
 from deployment_service.integrations import cloudfront, s3_cleanup
 from events.models import Event
 from pipelines import provisioning, services, tasks
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from releases.models import Release
 from tests.factories import PipelineFactory, put_in_status
@@ -70,13 +71,24 @@ def test_deletion_removes_records_distribution_files_and_the_row(aws, monkeypatc
     for key in ("index.html", "assets/app.1234.js", "deep/a/b/c.css"):
         _put(settings.TROY_LIVE_BUCKET, f"{pipeline.id}/{key}")
     _put(settings.TROY_LIVE_BUCKET, f"{neighbour.id}/index.html")
-    build = Build.objects.create(pipeline=pipeline, number=1, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.PUSH,
-                                 artifact_key=f"artifacts/{'b' * 8}.zip")
-    release = Release.objects.create(pipeline=pipeline, artifact_key="releases/custom-name.zip", sha256="0" * 64,
-                                     size=1, file_count=1)
-    mine = [f"sources/{build.id}.zip", f"artifacts/{build.id}.zip", build.artifact_key,
-            f"releases/{release.id}.zip", release.artifact_key]
-    for key in mine + ["releases/someone-else.zip", "sources/placeholder.zip"]:
+    build = Build.objects.create(
+        pipeline=pipeline,
+        number=1,
+        kind=BuildKind.AUTOMATED,
+        trigger=BuildTrigger.PUSH,
+        artifact_key=f"artifacts/{'b' * 8}.zip",
+    )
+    release = Release.objects.create(
+        pipeline=pipeline, artifact_key="releases/custom-name.zip", sha256="0" * 64, size=1, file_count=1
+    )
+    mine = [
+        f"sources/{build.id}.zip",
+        f"artifacts/{build.id}.zip",
+        build.artifact_key,
+        f"releases/{release.id}.zip",
+        release.artifact_key,
+    ]
+    for key in [*mine, "releases/someone-else.zip", "sources/placeholder.zip"]:
         _put(settings.TROY_ARTIFACT_BUCKET, key)
     # More files than one listing page and one DeleteObjects batch hold (1000 each; 7 here).
     monkeypatch.setattr(s3_cleanup, "LIST_PAGE_SIZE", 7)
@@ -178,14 +190,15 @@ def test_the_actor_waits_by_sending_itself_again_with_a_delay(aws, broker):
 
 # --- ordering, IfMatch and "not found" with botocore's Stubber ------------------------------------
 
-NOW = datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DIST_ID = "E2EXAMPLE12345"
 
 
 def _stubbed_pipeline() -> Pipeline:
     pipeline = PipelineFactory(name="stubbed")
-    pipeline = put_in_status(pipeline, S.READY_FOR_DEPLOYMENT, distribution_id=DIST_ID,
-                             distribution_domain="d111111abcdef8.cloudfront.net")
+    pipeline = put_in_status(
+        pipeline, S.READY_FOR_DEPLOYMENT, distribution_id=DIST_ID, distribution_domain="d111111abcdef8.cloudfront.net"
+    )
     services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
     return pipeline
 
@@ -200,8 +213,11 @@ def _distribution(pipeline: Pipeline, *, enabled: bool, status: str, etag: str) 
     return {
         "ETag": etag,
         "Distribution": {
-            "Id": DIST_ID, "ARN": f"arn:aws:cloudfront::123456789012:distribution/{DIST_ID}",
-            "Status": status, "LastModifiedTime": NOW, "InProgressInvalidationBatches": 0,
+            "Id": DIST_ID,
+            "ARN": f"arn:aws:cloudfront::123456789012:distribution/{DIST_ID}",
+            "Status": status,
+            "LastModifiedTime": NOW,
+            "InProgressInvalidationBatches": 0,
             "DomainName": "d111111abcdef8.cloudfront.net",
             "DistributionConfig": _config(pipeline, enabled=enabled),
         },
@@ -212,18 +228,27 @@ def test_deletion_disables_then_waits_until_deployed_then_deletes_with_the_curre
     pipeline = _stubbed_pipeline()
     with Stubber(aws_clients.client("cloudfront")) as stub:
         # Pass 0: enabled → read config + ETag, write it back disabled with IfMatch = that ETag.
-        stub.add_response("get_distribution", _distribution(pipeline, enabled=True, status="Deployed", etag="E1"),
-                          {"Id": DIST_ID})
-        stub.add_response("get_distribution_config",
-                          {"ETag": "E2", "DistributionConfig": _config(pipeline, enabled=True)}, {"Id": DIST_ID})
-        stub.add_response("update_distribution", _distribution(pipeline, enabled=False, status="InProgress", etag="E3"),
-                          {"Id": DIST_ID, "IfMatch": "E2", "DistributionConfig": _config(pipeline, enabled=False)})
+        stub.add_response(
+            "get_distribution", _distribution(pipeline, enabled=True, status="Deployed", etag="E1"), {"Id": DIST_ID}
+        )
+        stub.add_response(
+            "get_distribution_config",
+            {"ETag": "E2", "DistributionConfig": _config(pipeline, enabled=True)},
+            {"Id": DIST_ID},
+        )
+        stub.add_response(
+            "update_distribution",
+            _distribution(pipeline, enabled=False, status="InProgress", etag="E3"),
+            {"Id": DIST_ID, "IfMatch": "E2", "DistributionConfig": _config(pipeline, enabled=False)},
+        )
         # Pass 1: disabled but still rolling out → wait longer.
-        stub.add_response("get_distribution", _distribution(pipeline, enabled=False, status="InProgress", etag="E3"),
-                          {"Id": DIST_ID})
+        stub.add_response(
+            "get_distribution", _distribution(pipeline, enabled=False, status="InProgress", etag="E3"), {"Id": DIST_ID}
+        )
         # Pass 2: disabled and deployed → delete with the ETag just read.
-        stub.add_response("get_distribution", _distribution(pipeline, enabled=False, status="Deployed", etag="E4"),
-                          {"Id": DIST_ID})
+        stub.add_response(
+            "get_distribution", _distribution(pipeline, enabled=False, status="Deployed", etag="E4"), {"Id": DIST_ID}
+        )
         stub.add_response("delete_distribution", {}, {"Id": DIST_ID, "IfMatch": "E4"})
 
         assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) == 15
@@ -247,12 +272,18 @@ def test_a_distribution_that_is_already_gone_counts_as_deleted(aws, call):
     _put(settings.TROY_LIVE_BUCKET, f"{pipeline.id}/index.html")
     with Stubber(aws_clients.client("cloudfront")) as stub:
         if call == "delete_distribution":
-            stub.add_response("get_distribution",
-                              _distribution(pipeline, enabled=False, status="Deployed", etag="E9"), {"Id": DIST_ID})
-        stub.add_client_error(call, service_error_code="NoSuchDistribution",
-                              service_message="The specified distribution does not exist.", http_status_code=404,
-                              expected_params={"Id": DIST_ID, "IfMatch": "E9"} if call == "delete_distribution"
-                              else {"Id": DIST_ID})
+            stub.add_response(
+                "get_distribution",
+                _distribution(pipeline, enabled=False, status="Deployed", etag="E9"),
+                {"Id": DIST_ID},
+            )
+        stub.add_client_error(
+            call,
+            service_error_code="NoSuchDistribution",
+            service_message="The specified distribution does not exist.",
+            http_status_code=404,
+            expected_params={"Id": DIST_ID, "IfMatch": "E9"} if call == "delete_distribution" else {"Id": DIST_ID},
+        )
         assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) is None
         stub.assert_no_pending_responses()
 
@@ -264,11 +295,16 @@ def test_a_refused_disable_fails_deletion_with_the_aws_message(aws):
     pipeline = _stubbed_pipeline()
     with Stubber(aws_clients.client("cloudfront")) as stub:
         stub.add_response("get_distribution", _distribution(pipeline, enabled=True, status="Deployed", etag="E1"))
-        stub.add_response("get_distribution_config", {"ETag": "E2", "DistributionConfig": _config(pipeline, enabled=True)})
-        stub.add_client_error("update_distribution", service_error_code="AccessDenied",
-                              service_message="User is not authorized to perform: cloudfront:UpdateDistribution",
-                              http_status_code=403, expected_params={"Id": DIST_ID, "IfMatch": "E2",
-                                                                     "DistributionConfig": ANY})
+        stub.add_response(
+            "get_distribution_config", {"ETag": "E2", "DistributionConfig": _config(pipeline, enabled=True)}
+        )
+        stub.add_client_error(
+            "update_distribution",
+            service_error_code="AccessDenied",
+            service_message="User is not authorized to perform: cloudfront:UpdateDistribution",
+            http_status_code=403,
+            expected_params={"Id": DIST_ID, "IfMatch": "E2", "DistributionConfig": ANY},
+        )
         assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) is None
         stub.assert_no_pending_responses()
 
@@ -285,8 +321,12 @@ def test_a_changed_etag_at_delete_time_means_look_again_later(aws):
     pipeline = _stubbed_pipeline()
     with Stubber(aws_clients.client("cloudfront")) as stub:
         stub.add_response("get_distribution", _distribution(pipeline, enabled=False, status="Deployed", etag="E5"))
-        stub.add_client_error("delete_distribution", service_error_code="PreconditionFailed",
-                              service_message="The If-Match version is missing or not valid.", http_status_code=412)
+        stub.add_client_error(
+            "delete_distribution",
+            service_error_code="PreconditionFailed",
+            service_message="The If-Match version is missing or not valid.",
+            http_status_code=412,
+        )
         assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) == 15
     assert Pipeline.objects.get(pk=pipeline.id).status == S.DELETING
 
@@ -306,8 +346,13 @@ def test_deletion_gives_up_after_a_bounded_number_of_checks(aws):
 
 def test_queued_builds_are_cancelled_when_deletion_is_scheduled(aws):
     pipeline = put_in_status(PipelineFactory(name="withqueue"), S.READY_FOR_DEPLOYMENT)
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                   actor="alice", artifact_key="releases/x.zip")
+    build = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key="releases/x.zip",
+    )
     services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
     build.refresh_from_db()
     assert build.status == BuildStatus.CANCELLED
@@ -333,25 +378,38 @@ def test_deletion_runs_through_the_broker_re_sending_itself_until_done(aws, brok
     assert _distribution_ids() == []
     assert _keys(settings.TROY_LIVE_BUCKET, f"{pipeline.id}/") == []
     assert [e.transition for e in Event.objects.filter(pipeline_id=pipeline.id).order_by("id")][-3:] == [
-        "schedule_deletion", "start_deletion", "finish_deletion"]
+        "schedule_deletion",
+        "start_deletion",
+        "finish_deletion",
+    ]
 
 
 def test_records_removed_by_someone_else_mid_deletion_count_as_deleted(aws):
     pipeline = PipelineFactory(name="raced")
     services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
-    record = {"Name": "raced.sites.troy.test.", "Type": "A",
-              "AliasTarget": {"HostedZoneId": "Z2FDTNDATAQYW2", "DNSName": "d1.cloudfront.net.",
-                              "EvaluateTargetHealth": False}}
+    record = {
+        "Name": "raced.sites.troy.test.",
+        "Type": "A",
+        "AliasTarget": {
+            "HostedZoneId": "Z2FDTNDATAQYW2",
+            "DNSName": "d1.cloudfront.net.",
+            "EvaluateTargetHealth": False,
+        },
+    }
     listing = {"IsTruncated": False, "MaxItems": "10"}
     with Stubber(aws_clients.client("route53")) as stub:
         stub.add_response("list_resource_record_sets", {**listing, "ResourceRecordSets": [record]})
         # Route53 refuses a DELETE of a record that is not there (moto does not).
         stub.add_client_error(
-            "change_resource_record_sets", service_error_code="InvalidChangeBatch", http_status_code=400,
+            "change_resource_record_sets",
+            service_error_code="InvalidChangeBatch",
+            http_status_code=400,
             service_message="[Tried to delete resource record set [name='raced.sites.troy.test.', type='A'] "
-                            "but it was not found]",
-            expected_params={"HostedZoneId": settings.TROY_HOSTED_ZONE_ID, "ChangeBatch": {
-                "Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}},
+            "but it was not found]",
+            expected_params={
+                "HostedZoneId": settings.TROY_HOSTED_ZONE_ID,
+                "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]},
+            },
         )
         stub.add_response("list_resource_record_sets", {**listing, "ResourceRecordSets": []})
         assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) is None

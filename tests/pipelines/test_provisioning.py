@@ -23,7 +23,8 @@ def _distributions() -> list[dict]:
 def _alias_records(name: str) -> dict[str, dict]:
     answer = aws_clients.client("route53").list_resource_record_sets(HostedZoneId=settings.TROY_HOSTED_ZONE_ID)
     return {
-        r["Type"]: r for r in answer["ResourceRecordSets"]
+        r["Type"]: r
+        for r in answer["ResourceRecordSets"]
         if r["Name"].rstrip(".") == name and r["Type"] in ("A", "AAAA")
     }
 
@@ -191,15 +192,33 @@ def test_a_refused_create_distribution_fails_provisioning_with_the_aws_message(a
     pipeline = _requested(name="denied")
     client = aws_clients.client("cloudfront")
     with Stubber(client) as stub:
-        stub.add_response("list_origin_access_controls", {"OriginAccessControlList": {
-            "Marker": "", "MaxItems": 100, "IsTruncated": False, "Quantity": 1,
-            "Items": [{"Id": "OAC1", "Description": "", "Name": cloudfront.ORIGIN_ACCESS_CONTROL_NAME,
-                       "SigningProtocol": "sigv4", "SigningBehavior": "always",
-                       "OriginAccessControlOriginType": "s3"}],
-        }})
-        stub.add_client_error("create_distribution", service_error_code="AccessDenied",
-                              service_message="User is not authorized to perform: cloudfront:CreateDistribution",
-                              http_status_code=403)
+        stub.add_response(
+            "list_origin_access_controls",
+            {
+                "OriginAccessControlList": {
+                    "Marker": "",
+                    "MaxItems": 100,
+                    "IsTruncated": False,
+                    "Quantity": 1,
+                    "Items": [
+                        {
+                            "Id": "OAC1",
+                            "Description": "",
+                            "Name": cloudfront.ORIGIN_ACCESS_CONTROL_NAME,
+                            "SigningProtocol": "sigv4",
+                            "SigningBehavior": "always",
+                            "OriginAccessControlOriginType": "s3",
+                        }
+                    ],
+                }
+            },
+        )
+        stub.add_client_error(
+            "create_distribution",
+            service_error_code="AccessDenied",
+            service_message="User is not authorized to perform: cloudfront:CreateDistribution",
+            http_status_code=403,
+        )
         provisioning.provision_run(pipeline_id=pipeline.id)
         stub.assert_no_pending_responses()
 

@@ -19,7 +19,8 @@ import pytest
 from deployment_service.scheduler import run_scheduler
 from events.models import Event
 from pipelines import services, tasks
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
 from tests.factories import PipelineFactory, put_in_status
 
@@ -53,7 +54,11 @@ def test_a_pipeline_stuck_past_its_deadline_is_failed_by_the_reaper(status):
     assert "reaper" in stuck.last_error and f"{deadline // 60} minutes" in stuck.last_error
     event = Event.objects.get(pipeline_id=stuck.id)
     assert (event.transition, event.actor, event.from_status, event.to_status) == (
-        transition, "system:reaper", status, failed_status)
+        transition,
+        "system:reaper",
+        status,
+        failed_status,
+    )
     assert event.message == stuck.last_error
     assert fresh.status == status and not Event.objects.filter(pipeline_id=fresh.id).exists()
 
@@ -61,9 +66,18 @@ def test_a_pipeline_stuck_past_its_deadline_is_failed_by_the_reaper(status):
 @pytest.mark.django_db
 def test_pipelines_at_rest_or_waiting_are_never_reaped():
     long_ago = 10 * 24 * 3600
-    untouched = [_in_status_since(status, long_ago) for status in
-                 (S.PRE_PROVISIONED, S.PROVISION_REQUEST, S.READY_FOR_DEPLOYMENT, S.QUEUED, S.DEPLOYED,
-                  S.SCHEDULED_FOR_DELETION, S.FAILED_TO_DELETE)]
+    untouched = [
+        _in_status_since(status, long_ago)
+        for status in (
+            S.PRE_PROVISIONED,
+            S.PROVISION_REQUEST,
+            S.READY_FOR_DEPLOYMENT,
+            S.QUEUED,
+            S.DEPLOYED,
+            S.SCHEDULED_FOR_DELETION,
+            S.FAILED_TO_DELETE,
+        )
+    ]
     assert services.pipelines_reap_stuck() == []
     assert [Pipeline.objects.get(pk=p.pk).status for p in untouched] == [p.status for p in untouched]
     assert Event.objects.count() == 0
@@ -72,11 +86,17 @@ def test_pipelines_at_rest_or_waiting_are_never_reaped():
 @pytest.mark.django_db
 def test_a_stuck_deployment_fails_its_running_build_too():
     pipeline = put_in_status(PipelineFactory(), S.READY_FOR_DEPLOYMENT)
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                   actor="alice", artifact_key="releases/x.zip")
+    build = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key="releases/x.zip",
+    )
     assert services.deployment_start(pipeline_id=pipeline.id) == build
     Pipeline.objects.filter(pk=pipeline.pk).update(
-        status_changed_at=timezone.now() - timedelta(seconds=settings.TROY_STUCK_DEPLOYING_SECONDS + 1))
+        status_changed_at=timezone.now() - timedelta(seconds=settings.TROY_STUCK_DEPLOYING_SECONDS + 1)
+    )
 
     tasks.reap_stuck_pipelines()  # the actor's body, as the scheduler's message runs it
 
@@ -155,7 +175,11 @@ def test_the_scheduler_process_stops_cleanly_on_sigterm():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "scheduler", "--interval", "0.2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = proc.stdout.readline()

@@ -3,9 +3,9 @@ the reaper sends it again once the pipeline has waited past TROY_RESEND_WAITING_
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 from dramatiq import Message
+import pytest
 
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
@@ -24,8 +24,7 @@ def waited(status, seconds):
     return put_in_status(PipelineFactory(), status, status_changed_at=timezone.now() - timedelta(seconds=seconds))
 
 
-def test_waiting_pipelines_past_the_limit_get_their_message_again(broker, settings,
-                                                                  django_capture_on_commit_callbacks):
+def test_waiting_pipelines_past_the_limit_get_their_message_again(broker, settings, django_capture_on_commit_callbacks):
     settings.TROY_RESEND_WAITING_AFTER_SECONDS = 300
     provision = waited(S.PROVISION_REQUEST, 301)
     queued = waited(S.QUEUED, 3600)
@@ -38,11 +37,13 @@ def test_waiting_pipelines_past_the_limit_get_their_message_again(broker, settin
         resent = services.pipelines_resend_waiting()
 
     assert sorted(resent) == sorted([provision.name, queued.name, deletion.name])
-    assert messages(broker) == sorted([
-        ("provision_pipeline", (str(provision.id),)),
-        ("run_deployment", (str(queued.id),)),
-        ("delete_pipeline", (str(deletion.id),)),
-    ])
+    assert messages(broker) == sorted(
+        [
+            ("provision_pipeline", (str(provision.id),)),
+            ("run_deployment", (str(queued.id),)),
+            ("delete_pipeline", (str(deletion.id),)),
+        ]
+    )
     assert Pipeline.objects.get(pk=provision.pk).status == S.PROVISION_REQUEST  # no status change
 
 

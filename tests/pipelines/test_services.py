@@ -2,14 +2,15 @@
 
 import threading
 
-import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+import pytest
 
 from deployment_service.exceptions import InvalidTransition
 from events.models import Event
 from pipelines import services
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import BuildNotCancellable, NameLocked, NothingToRedeploy
 from pipelines.models import Build, Pipeline
 from tests.factories import PipelineFactory, UserFactory, put_in_status
@@ -18,8 +19,14 @@ pytestmark = pytest.mark.django_db
 
 
 def release_build(pipeline, **kwargs):
-    return services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                  actor="alice", artifact_key="releases/x.zip", **kwargs)
+    return services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key="releases/x.zip",
+        **kwargs,
+    )
 
 
 def statuses(pipeline):
@@ -28,11 +35,13 @@ def statuses(pipeline):
 
 # --- pipelines ----------------------------------------------------------------------------------
 
+
 def test_create_validates_and_provisions_on_request(django_capture_on_commit_callbacks):
     owner = UserFactory()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        pipeline = services.pipeline_create(owner=owner, name="docs", repository="octo-org/docs",
-                                            provision=True, actor="alice")
+        pipeline = services.pipeline_create(
+            owner=owner, name="docs", repository="octo-org/docs", provision=True, actor="alice"
+        )
     assert pipeline.status == S.PROVISION_REQUEST
     assert pipeline.domain == "docs.sites.troy.test"
     assert len(callbacks) == 1
@@ -47,11 +56,21 @@ def test_create_refuses_names_that_are_not_dns_labels(name):
     assert not Pipeline.objects.exists()
 
 
-@pytest.mark.parametrize("field,value", [
-    ("repository", "no-slash"), ("repository", "a/b/c"), ("repository", "-owner/repo"), ("repository", "owner/.."),
-    ("branch", "has space"), ("branch", "a..b"), ("branch", "-x"), ("build_output_dir", "/abs"),
-    ("build_output_dir", "../up"), ("build_output_dir", "a\\b"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("repository", "no-slash"),
+        ("repository", "a/b/c"),
+        ("repository", "-owner/repo"),
+        ("repository", "owner/.."),
+        ("branch", "has space"),
+        ("branch", "a..b"),
+        ("branch", "-x"),
+        ("build_output_dir", "/abs"),
+        ("build_output_dir", "../up"),
+        ("build_output_dir", "a\\b"),
+    ],
+)
 def test_create_refuses_bad_settings(field, value):
     with pytest.raises(ValidationError) as excinfo:
         services.pipeline_create(owner=UserFactory(), name="ok", actor="alice", **{field: value})
@@ -98,6 +117,7 @@ def test_finish_deletion_removes_the_row_and_keeps_the_log():
 
 # --- the build queue ----------------------------------------------------------------------------
 
+
 def test_request_at_rest_queues_the_pipeline(django_capture_on_commit_callbacks):
     pipeline = put_in_status(PipelineFactory(), S.DEPLOYED)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -123,8 +143,18 @@ def test_request_while_deploying_queues_behind_and_leaves_status(django_capture_
     assert first.pk != second.pk
 
 
-@pytest.mark.parametrize("status", [S.PRE_PROVISIONED, S.PROVISION_REQUEST, S.PROVISIONING, S.SCHEDULED_FOR_DELETION,
-                                    S.DELETING, S.FAILED_TO_PROVISION, S.FAILED_TO_DELETE])
+@pytest.mark.parametrize(
+    "status",
+    [
+        S.PRE_PROVISIONED,
+        S.PROVISION_REQUEST,
+        S.PROVISIONING,
+        S.SCHEDULED_FOR_DELETION,
+        S.DELETING,
+        S.FAILED_TO_PROVISION,
+        S.FAILED_TO_DELETE,
+    ],
+)
 def test_request_refused_without_a_distribution(status):
     pipeline = put_in_status(PipelineFactory(), status)
     with pytest.raises(InvalidTransition) as excinfo:
@@ -218,8 +248,9 @@ def test_running_release_and_finished_builds_cannot_be_cancelled():
 
 def test_cancel_of_running_automated_build_asks_codebuild_to_stop(django_capture_on_commit_callbacks):
     pipeline = put_in_status(PipelineFactory(), S.DEPLOYED)
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL,
-                                   actor="alice", ref="main")
+    build = services.build_request(
+        pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL, actor="alice", ref="main"
+    )
     services.deployment_start(pipeline_id=pipeline.id)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.build_cancel(build_id=build.id, actor="alice")
@@ -246,7 +277,11 @@ def test_redeploy_needs_a_build_that_went_live():
     services.deployment_finish(build_id=build.id)
     again = services.build_redeploy(build_id=build.id, actor="alice")
     assert (again.number, again.trigger, again.source_build_id, again.artifact_key) == (
-        2, BuildTrigger.ROLLBACK, build.id, "releases/x.zip")
+        2,
+        BuildTrigger.ROLLBACK,
+        build.id,
+        "releases/x.zip",
+    )
 
 
 def test_database_allows_one_running_build_per_pipeline():

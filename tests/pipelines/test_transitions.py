@@ -4,12 +4,13 @@ Legal pairs change the status and write exactly one event in the same transactio
 raise InvalidTransition (409 in the API) and change nothing — no status, no event, no field.
 """
 
-import pytest
 from django.db import transaction
+import pytest
 
 from deployment_service.exceptions import InvalidTransition
 from events.models import Event
-from pipelines.choices import ROW_STATUSES, PipelineStatus as S
+from pipelines.choices import ROW_STATUSES
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from pipelines.services.transitions import apply_transition, lock_pipeline
 from tests.factories import PipelineFactory, put_in_status
@@ -28,8 +29,16 @@ TABLE = {
     "fail_deployment": ([S.QUEUED, S.DEPLOYING], S.FAILED_TO_DEPLOY),
     "withdraw_deployment": ([S.QUEUED], None),  # back to where it was queued from
     "schedule_deletion": (
-        [S.PRE_PROVISIONED, S.PROVISION_REQUEST, S.READY_FOR_DEPLOYMENT, S.QUEUED, S.DEPLOYED,
-         S.FAILED_TO_PROVISION, S.FAILED_TO_DEPLOY, S.FAILED_TO_DELETE],
+        [
+            S.PRE_PROVISIONED,
+            S.PROVISION_REQUEST,
+            S.READY_FOR_DEPLOYMENT,
+            S.QUEUED,
+            S.DEPLOYED,
+            S.FAILED_TO_PROVISION,
+            S.FAILED_TO_DEPLOY,
+            S.FAILED_TO_DELETE,
+        ],
         S.SCHEDULED_FOR_DELETION,
     ),
     "start_deletion": ([S.SCHEDULED_FOR_DELETION], S.DELETING),

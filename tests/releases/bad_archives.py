@@ -46,7 +46,7 @@ def nul_in_name() -> bytes:
 def symlink() -> bytes:
     info = zipfile.ZipInfo("passwd.html")
     info.create_system = 3
-    info.external_attr = (0o120777 << 16)
+    info.external_attr = 0o120777 << 16
     return _with_info(info, b"/etc/passwd")
 
 
@@ -79,6 +79,7 @@ def total_too_large() -> bytes:  # with TROY_ARCHIVE_MAX_TOTAL_BYTES = 256 KiB
 
 def lying_sizes() -> bytes:
     """The central directory claims 10 bytes for a member that inflates to 200 KiB."""
+
     def lie(zf):
         zf.filelist[-1].file_size = 10
 

@@ -31,28 +31,42 @@ def upload(data: bytes, name: str = "site.zip") -> SimpleUploadedFile:
 
 def create_distribution(pipeline: Pipeline) -> str:
     """A CloudFront distribution in moto, recorded on the pipeline (as provisioning would)."""
-    answer = aws.client("cloudfront").create_distribution(DistributionConfig={
-        "CallerReference": f"test-{pipeline.id}",
-        "Comment": pipeline.name,
-        "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{
-            "Id": "live", "DomainName": "troy-live.s3.amazonaws.com", "OriginPath": f"/{pipeline.id}",
-            "S3OriginConfig": {"OriginAccessIdentity": ""},
-        }]},
-        "DefaultCacheBehavior": {"TargetOriginId": "live", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
-        "DefaultRootObject": "index.html",
-    })
+    answer = aws.client("cloudfront").create_distribution(
+        DistributionConfig={
+            "CallerReference": f"test-{pipeline.id}",
+            "Comment": pipeline.name,
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "live",
+                        "DomainName": "troy-live.s3.amazonaws.com",
+                        "OriginPath": f"/{pipeline.id}",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "live",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+            },
+            "DefaultRootObject": "index.html",
+        }
+    )
     distribution_id = answer["Distribution"]["Id"]
-    Pipeline.objects.filter(pk=pipeline.pk).update(distribution_id=distribution_id,
-                                                    distribution_domain=answer["Distribution"]["DomainName"])
+    Pipeline.objects.filter(pk=pipeline.pk).update(
+        distribution_id=distribution_id, distribution_domain=answer["Distribution"]["DomainName"]
+    )
     return distribution_id
 
 
 def release_and_deploy(pipeline: Pipeline, files: dict[str, bytes | str], *, version: str = "") -> Build:
     """Upload → store → start → deploy, calling each flow as its actor would."""
-    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(files)), version=version,
-                                             deploy=True, actor="test")
+    release, _build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(files)), version=version, deploy=True, actor="test"
+    )
     release_store_run(release_id=release.id)
     return run_queued(pipeline)
 
@@ -71,7 +85,7 @@ def live_objects(pipeline: Pipeline) -> dict[str, dict]:
     found = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix):
         for obj in page.get("Contents", []) or []:
-            found[obj["Key"][len(prefix):]] = s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=obj["Key"])
+            found[obj["Key"][len(prefix) :]] = s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=obj["Key"])
     return found
 
 

@@ -4,8 +4,8 @@ from datetime import timedelta
 import os
 import time
 
-import pytest
 from django.utils import timezone
+import pytest
 
 from pipelines.choices import PipelineStatus as S
 from releases import services
@@ -19,13 +19,15 @@ pytestmark = pytest.mark.django_db
 
 
 def pending_release(pipeline):
-    release, _build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes({"index.html": "hi"})),
-                                              actor="alice")
+    release, _build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes({"index.html": "hi"})), actor="alice"
+    )
     return release
 
 
-def test_a_release_whose_store_message_was_lost_is_stored_after_the_resend(aws, settings, spool,
-                                                                         django_capture_on_commit_callbacks):
+def test_a_release_whose_store_message_was_lost_is_stored_after_the_resend(
+    aws, settings, spool, django_capture_on_commit_callbacks
+):
     pipeline = put_in_status(PipelineFactory(), S.DEPLOYED)
     with django_capture_on_commit_callbacks(execute=False):  # the store message never reaches a broker
         release = pending_release(pipeline)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 from django.conf import settings
+import pytest
 
 from deployment_service import aws
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
 from tests.factories import PipelineFactory, put_in_status
 from tests.releases.helpers import create_distribution, live_body, live_objects, release_and_deploy
@@ -109,8 +110,11 @@ def test_content_types_and_cache_headers_by_class(pipeline):
 
 def test_all_html_is_uploaded_after_every_other_file(pipeline, puts, settings):
     settings.TROY_DEPLOY_CONCURRENCY = 8
-    site = {**SITE, **{f"blog/post-{i}/index.html": PAGE.format(i) for i in range(20)},
-            **{f"assets/chunk-{i}.js": f"// {i}" for i in range(40)}}
+    site = {
+        **SITE,
+        **{f"blog/post-{i}/index.html": PAGE.format(i) for i in range(20)},
+        **{f"assets/chunk-{i}.js": f"// {i}" for i in range(40)},
+    }
     release_and_deploy(pipeline, site)
     assert len(puts) == len(site)
     html = [i for i, (_, content_type) in enumerate(puts) if content_type.startswith("text/html")]
@@ -133,11 +137,15 @@ def test_second_deploy_with_one_changed_file_uploads_exactly_that_file(pipeline,
         if path == "about/index.html":
             assert after[path]["ETag"] != before[path]["ETag"]
         else:
-            assert (after[path]["ETag"], after[path]["LastModified"]) == (before[path]["ETag"], before[path]["LastModified"]), path
+            assert (after[path]["ETag"], after[path]["LastModified"]) == (
+                before[path]["ETag"],
+                before[path]["LastModified"],
+            ), path
     assert live_body(pipeline, "about/index.html") == PAGE.format("about us").encode()
     assert first.invalidation_id == ""
     invalidation = aws.client("cloudfront").get_invalidation(
-        DistributionId=pipeline.distribution_id, Id=second.invalidation_id)["Invalidation"]
+        DistributionId=pipeline.distribution_id, Id=second.invalidation_id
+    )["Invalidation"]
     assert sorted(invalidation["InvalidationBatch"]["Paths"]["Items"]) == ["/about", "/about/", "/about/index.html"]
     assert invalidation["InvalidationBatch"]["CallerReference"] == str(second.id)
 
@@ -153,20 +161,30 @@ def test_redeploying_the_same_content_puts_nothing_and_invalidates_nothing(pipel
 def test_deleted_files_go_and_previous_fingerprinted_assets_stay_one_deploy(pipeline):
     base = {"index.html": PAGE.format(1), "old.html": "bye", "notes.txt": "old notes"}
     release_and_deploy(pipeline, {**base, "assets/app.aaa111.js": "a", "assets/vendor.fff999.js": "v"})
-    second = release_and_deploy(pipeline, {"index.html": PAGE.format(2), "assets/app.bbb222.js": "b",
-                                           "assets/vendor.fff999.js": "v"})
-    assert set(live_objects(pipeline)) == {"index.html", "assets/app.aaa111.js", "assets/app.bbb222.js",
-                                           "assets/vendor.fff999.js"}
+    second = release_and_deploy(
+        pipeline, {"index.html": PAGE.format(2), "assets/app.bbb222.js": "b", "assets/vendor.fff999.js": "v"}
+    )
+    assert set(live_objects(pipeline)) == {
+        "index.html",
+        "assets/app.aaa111.js",
+        "assets/app.bbb222.js",
+        "assets/vendor.fff999.js",
+    }
     assert second.files_deleted == 2  # old.html, notes.txt; app.aaa111.js is kept for open pages
     assert second.manifest["assets/app.aaa111.js"]["kept"] is True
     paths = aws.client("cloudfront").get_invalidation(
-        DistributionId=pipeline.distribution_id, Id=second.invalidation_id)["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
+        DistributionId=pipeline.distribution_id, Id=second.invalidation_id
+    )["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
     assert sorted(paths) == ["/", "/index.html", "/notes.txt", "/old.html"]
 
     third = release_and_deploy(pipeline, {"index.html": PAGE.format(3), "assets/app.ccc333.js": "c"})
     # app.aaa111.js had its extra deploy; bbb222 and vendor (dropped now) get theirs.
-    assert set(live_objects(pipeline)) == {"index.html", "assets/app.bbb222.js", "assets/vendor.fff999.js",
-                                           "assets/app.ccc333.js"}
+    assert set(live_objects(pipeline)) == {
+        "index.html",
+        "assets/app.bbb222.js",
+        "assets/vendor.fff999.js",
+        "assets/app.ccc333.js",
+    }
     assert third.files_deleted == 1
     assert "assets/app.aaa111.js" not in third.manifest
     assert third.manifest["assets/app.bbb222.js"]["kept"] is True

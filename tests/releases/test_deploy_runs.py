@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from django.conf import settings
+import pytest
 
 from deployment_service import aws
 from pipelines import services as pipeline_services
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
 from releases import services
 from releases.choices import ReleaseStatus
@@ -49,8 +50,9 @@ def site(version: int, files: int = 30) -> dict[str, str]:
 @pytest.mark.parametrize("files", [30, 150])  # a HEAD per file to check, or one LIST past 100
 def test_a_crashed_deploy_run_again_uploads_only_what_is_missing(pipeline, files):
     release_and_deploy(pipeline, site(1, files))
-    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(2, files))),
-                                             deploy=True, actor="test")
+    release, build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(site(2, files))), deploy=True, actor="test"
+    )
     release_store_run(release_id=release.id)
     build = pipeline_services.deployment_start(pipeline_id=pipeline.id)
 
@@ -80,7 +82,8 @@ def test_a_crashed_deploy_run_again_uploads_only_what_is_missing(pipeline, files
     assert {path: live_body(pipeline, path).decode() for path in live_objects(pipeline)} == site(2, files)
     # The files the crashed run uploaded still count as changed for CloudFront.
     paths = aws.client("cloudfront").get_invalidation(
-        DistributionId=pipeline.distribution_id, Id=build.invalidation_id)["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
+        DistributionId=pipeline.distribution_id, Id=build.invalidation_id
+    )["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
     assert sorted(paths) == ["/", "/assets/*", "/index.html"]
 
 
@@ -94,15 +97,23 @@ def test_rollback_restores_the_earlier_content_uploading_only_what_differs(pipel
     assert str(rollback.id) == answer.json()["id"] and rollback.trigger == BuildTrigger.ROLLBACK
     assert rollback.status == BuildStatus.SUCCEEDED, rollback.error
     assert {path: live_body(pipeline, path).decode() for path in live_objects(pipeline)} == {
-        "index.html": PAGE.format("v1"), "a.txt": "same", "b.txt": "old"}
+        "index.html": PAGE.format("v1"),
+        "a.txt": "same",
+        "b.txt": "old",
+    }
     assert (rollback.files_uploaded, rollback.files_unchanged, rollback.files_deleted) == (2, 1, 1)
     assert Pipeline.objects.get(pk=pipeline.pk).live_build_id == rollback.id
 
 
 def test_a_failing_deploy_keeps_the_error_and_the_next_queued_build_runs(pipeline):
     good = release_and_deploy(pipeline, site(1, files=2))
-    broken = pipeline_services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE,
-                                             trigger=BuildTrigger.CLI, actor="test", artifact_key="releases/missing.zip")
+    broken = pipeline_services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="test",
+        artifact_key="releases/missing.zip",
+    )
     started = pipeline_services.deployment_start(pipeline_id=pipeline.id)
     assert started == broken
     waiting = pipeline_services.build_redeploy(build_id=good.id, actor="test")  # queued behind the running one
@@ -111,7 +122,10 @@ def test_a_failing_deploy_keeps_the_error_and_the_next_queued_build_runs(pipelin
     broken.refresh_from_db()
     p = Pipeline.objects.get(pk=pipeline.pk)
     assert broken.status == BuildStatus.FAILED
-    assert broken.error == f"The artifact releases/missing.zip is not in the artifact bucket {settings.TROY_ARTIFACT_BUCKET}."
+    assert (
+        broken.error
+        == f"The artifact releases/missing.zip is not in the artifact bucket {settings.TROY_ARTIFACT_BUCKET}."
+    )
     assert p.status == S.QUEUED  # failed_to_deploy, then at once the waiting build is queued to run
     assert run_queued(p).id == waiting.id
     assert Pipeline.objects.get(pk=pipeline.pk).status == S.DEPLOYED
@@ -129,8 +143,13 @@ def test_an_unsafe_artifact_fails_the_build_and_changes_nothing_live(pipeline):
         zf.writestr("../escape.html", "x")
     aws.client("s3").put_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key="artifacts/evil.zip", Body=buffer.getvalue())
     # As a CodeBuild artifact would arrive: no release row, the key on the build.
-    build = pipeline_services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                            actor="test", artifact_key="artifacts/evil.zip")
+    build = pipeline_services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="test",
+        artifact_key="artifacts/evil.zip",
+    )
     assert pipeline_services.deployment_start(pipeline_id=pipeline.id) == build
     deploy_build_run(build_id=build.id)
     build.refresh_from_db()
@@ -149,8 +168,9 @@ def test_a_pipeline_without_distribution_deploys_without_invalidating(aws, user,
 
 
 def test_the_deploy_waits_for_the_release_to_be_stored(pipeline, broker):
-    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))),
-                                             deploy=True, actor="test")
+    release, build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))), deploy=True, actor="test"
+    )
     pipeline_services.deployment_start(pipeline_id=pipeline.id)
     broker.flush_all()
 
@@ -167,8 +187,9 @@ def test_the_deploy_waits_for_the_release_to_be_stored(pipeline, broker):
 
 
 def test_a_release_that_could_not_be_stored_fails_its_build(pipeline):
-    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))),
-                                             deploy=True, actor="test")
+    release, build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))), deploy=True, actor="test"
+    )
     release.spool_path.unlink()  # the spool lost it
     release_store_run(release_id=release.id)
     release.refresh_from_db()
@@ -192,8 +213,11 @@ def test_a_stale_or_duplicate_message_changes_nothing(pipeline):
 def test_after_a_failed_deploy_the_next_one_lists_the_bucket_and_removes_its_leftovers(pipeline):
     release_and_deploy(pipeline, site(1, files=3))
     release, build = services.release_upload(
-        pipeline=pipeline, upload=upload(zip_bytes({**site(2, files=3), "extra/new-1.txt": "n1", "extra/new-2.txt": "n2"})),
-        deploy=True, actor="test")
+        pipeline=pipeline,
+        upload=upload(zip_bytes({**site(2, files=3), "extra/new-1.txt": "n1", "extra/new-2.txt": "n2"})),
+        deploy=True,
+        actor="test",
+    )
     release_store_run(release_id=release.id)
     build = pipeline_services.deployment_start(pipeline_id=pipeline.id)
     seen: list[str] = []
@@ -219,11 +243,15 @@ def test_after_a_failed_deploy_the_next_one_lists_the_bucket_and_removes_its_lef
 
 
 def test_an_artifact_replaced_after_upload_is_refused(pipeline):
-    release, build = services.release_upload(pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))),
-                                             deploy=True, actor="test")
+    release, build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))), deploy=True, actor="test"
+    )
     release_store_run(release_id=release.id)
-    aws.client("s3").put_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key=release.artifact_key,
-                                Body=zip_bytes({"index.html": "<!doctype html>swapped"}))
+    aws.client("s3").put_object(
+        Bucket=settings.TROY_ARTIFACT_BUCKET,
+        Key=release.artifact_key,
+        Body=zip_bytes({"index.html": "<!doctype html>swapped"}),
+    )
     pipeline_services.deployment_start(pipeline_id=pipeline.id)
     deploy_build_run(build_id=build.id)
     build.refresh_from_db()

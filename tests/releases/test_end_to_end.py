@@ -28,8 +28,11 @@ def test_upload_with_deploy_goes_live_through_the_workers(api, user, aws, worker
     pipeline = put_in_status(PipelineFactory(owner=user, repository=""), S.READY_FOR_DEPLOYMENT)
     create_distribution(pipeline)
     site = {"site/index.html": "<!doctype html><p>live</p>", "site/app.3f9a1c.js": "1"}
-    answer = api.post(f"/api/v1/pipelines/{pipeline.id}/releases/",
-                      {"file": upload(zip_bytes(site)), "deploy": "true", "version": "e2e"}, format="multipart")
+    answer = api.post(
+        f"/api/v1/pipelines/{pipeline.id}/releases/",
+        {"file": upload(zip_bytes(site)), "deploy": "true", "version": "e2e"},
+        format="multipart",
+    )
     assert answer.status_code == 201, answer.json()
 
     wait_for(lambda: Pipeline.objects.get(pk=pipeline.pk).status in (S.DEPLOYED, S.FAILED_TO_DEPLOY))

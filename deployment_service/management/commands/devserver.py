@@ -8,10 +8,10 @@ import sys
 import threading
 import warnings
 
-import dramatiq
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+import dramatiq
 
 from deployment_service import devserver as dev
 
@@ -21,30 +21,41 @@ def _interrupt(signum, frame):
 
 
 class Command(BaseCommand):
-    help = ("Run Troy for development in one process: migrations, a Dramatiq worker and the scheduler "
-            "in threads, a local AWS emulator (when no AWS is configured) and the web server.")
+    help = (
+        "Run Troy for development in one process: migrations, a Dramatiq worker and the scheduler "
+        "in threads, a local AWS emulator (when no AWS is configured) and the web server."
+    )
     requires_system_checks = []  # checked below, after the emulator is pointed at
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free)")
         parser.add_argument(
-            "--aws", choices=["auto", "emulator", "configured"], default="auto",
+            "--aws",
+            choices=["auto", "emulator", "configured"],
+            default="auto",
             help="auto (default): the local emulator unless AWS_ENDPOINT_URL or AWS credentials are "
-                 "configured; emulator: always the emulator; configured: never start it",
+            "configured; emulator: always the emulator; configured: never start it",
         )
-        parser.add_argument("--bootstrap", action="store_true",
-                            help="also run bootstrap_aws against configured AWS (always done on the emulator)")
+        parser.add_argument(
+            "--bootstrap",
+            action="store_true",
+            help="also run bootstrap_aws against configured AWS (always done on the emulator)",
+        )
         parser.add_argument("--worker-threads", type=int, default=4, help="Dramatiq worker threads (default 4)")
-        parser.add_argument("--no-worker", action="store_true",
-                            help="no in-process worker or scheduler (run `manage.py rundramatiq` yourself)")
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="no in-process worker or scheduler (run `manage.py rundramatiq` yourself)",
+        )
 
     def line(self, text: str = "") -> None:
         self.stdout.write(text)
         self.stdout.flush()
 
-    def handle(self, *args, host: str, port: int, aws: str, bootstrap: bool, worker_threads: int,
-               no_worker: bool, **options):
+    def handle(
+        self, *args, host: str, port: int, aws: str, bootstrap: bool, worker_threads: int, no_worker: bool, **options
+    ):
         # Ctrl-C and SIGTERM both stop everything cleanly (SIGINT explicitly too: a shell starting
         # this in the background would otherwise leave it ignored).
         signal.signal(signal.SIGTERM, _interrupt)
@@ -54,8 +65,15 @@ class Command(BaseCommand):
         warnings.filterwarnings("ignore", message=r"No directory at: .*staticfiles")
         stack = dev.Stack()
         try:
-            self._start(stack, host=host, port=port, aws=aws, bootstrap=bootstrap,
-                        worker_threads=worker_threads, no_worker=no_worker)
+            self._start(
+                stack,
+                host=host,
+                port=port,
+                aws=aws,
+                bootstrap=bootstrap,
+                worker_threads=worker_threads,
+                no_worker=no_worker,
+            )
         except KeyboardInterrupt:
             self.line("\nstopping…")
         finally:
@@ -87,11 +105,15 @@ class Command(BaseCommand):
         if use_emulator or bootstrap:
             for text in dev.bootstrap_aws():
                 self.line(f"  aws {text.split(';')[0]}")
-            self.line(f"  this run uses TROY_HOSTED_ZONE_ID={settings.TROY_HOSTED_ZONE_ID} "
-                      f"TROY_SNS_TOPIC_ARNS={','.join(settings.TROY_SNS_TOPIC_ARNS)}")
+            self.line(
+                f"  this run uses TROY_HOSTED_ZONE_ID={settings.TROY_HOSTED_ZONE_ID} "
+                f"TROY_SNS_TOPIC_ARNS={','.join(settings.TROY_SNS_TOPIC_ARNS)}"
+            )
         elif not settings.TROY_HOSTED_ZONE_ID:
-            self.line("  TROY_HOSTED_ZONE_ID is not set: run `python manage.py bootstrap_aws` once and set it "
-                      "(or pass --bootstrap)")
+            self.line(
+                "  TROY_HOSTED_ZONE_ID is not set: run `python manage.py bootstrap_aws` once and set it "
+                "(or pass --bootstrap)"
+            )
 
         user = dev.ensure_dev_user()
 
@@ -125,7 +147,7 @@ class Command(BaseCommand):
         example = (
             f"curl -s -X POST {base}/api/v1/pipelines/ \\\n"
             f"       -H 'Authorization: Token {user.token}' -H 'Content-Type: application/json' \\\n"
-            "       -d '{\"name\": \"hello\", \"repository\": \"octo/hello\", \"branch\": \"main\", \"provision\": true}'"
+            '       -d \'{"name": "hello", "repository": "octo/hello", "branch": "main", "provision": true}\''
         )
         lines = [
             "",

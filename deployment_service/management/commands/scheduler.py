@@ -16,8 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Enqueue both jobs once and exit.")
-        parser.add_argument("--interval", type=float, default=None,
-                            help="Seconds between ticks (default: TROY_REAPER_INTERVAL_SECONDS).")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="Seconds between ticks (default: TROY_REAPER_INTERVAL_SECONDS).",
+        )
 
     def handle(self, *args, once: bool, interval: float | None, **options):
         interval = interval if interval is not None else settings.TROY_REAPER_INTERVAL_SECONDS

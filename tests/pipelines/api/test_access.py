@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 
 from events.models import Event
 from pipelines import services
-from pipelines.choices import BuildKind, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from tests.factories import PipelineFactory, put_in_status
 
@@ -17,12 +18,18 @@ pytestmark = pytest.mark.django_db
 def alices(user):
     """Alice's pipeline (deployed) with a live release build and a queued automated build."""
     pipeline = put_in_status(PipelineFactory(owner=user, name="alices"), S.READY_FOR_DEPLOYMENT)
-    live = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                  actor="alice", artifact_key="releases/a.zip")
+    live = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key="releases/a.zip",
+    )
     services.deployment_start(pipeline_id=pipeline.id)
     services.deployment_finish(build_id=live.id)
-    queued = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED,
-                                    trigger=BuildTrigger.MANUAL, actor="alice", ref="main")
+    queued = services.build_request(
+        pipeline_id=pipeline.id, kind=BuildKind.AUTOMATED, trigger=BuildTrigger.MANUAL, actor="alice", ref="main"
+    )
     return Pipeline.objects.get(pk=pipeline.pk), live, queued
 
 
@@ -42,8 +49,12 @@ def endpoints(pipeline, live, queued):
     ]
 
 
-COLLECTIONS = [("get", "/api/v1/pipelines/"), ("post", "/api/v1/pipelines/"), ("get", "/api/v1/builds/"),
-               ("get", "/api/v1/events/")]
+COLLECTIONS = [
+    ("get", "/api/v1/pipelines/"),
+    ("post", "/api/v1/pipelines/"),
+    ("get", "/api/v1/builds/"),
+    ("get", "/api/v1/events/"),
+]
 
 
 def snapshot():
@@ -97,9 +108,13 @@ def test_someone_elses_things_are_not_listed(other_api, alices):
 
 
 def test_an_unknown_or_malformed_id_is_404(api):
-    for url in ("/api/v1/pipelines/00000000-0000-0000-0000-000000000000/", "/api/v1/pipelines/nope/",
-                "/api/v1/builds/nope/", "/api/v1/pipelines/00000000-0000-0000-0000-000000000000/events/",
-                "/api/v1/pipelines/00000000-0000-0000-0000-000000000000/builds/"):
+    for url in (
+        "/api/v1/pipelines/00000000-0000-0000-0000-000000000000/",
+        "/api/v1/pipelines/nope/",
+        "/api/v1/builds/nope/",
+        "/api/v1/pipelines/00000000-0000-0000-0000-000000000000/events/",
+        "/api/v1/pipelines/00000000-0000-0000-0000-000000000000/builds/",
+    ):
         response = api.get(url)
         assert response.status_code == 404, url
         assert response.json()["code"] == "not_found"

@@ -4,7 +4,8 @@ import pytest
 
 from events.models import Event
 from pipelines import services
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PipelineStatus as S
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build
 from tests.factories import PipelineFactory, put_in_status
 
@@ -26,16 +27,23 @@ def ready(user):
 
 def live_release_build(pipeline) -> Build:
     """A release build that went live (so it has an artifact to redeploy)."""
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                   actor="alice", artifact_key=f"releases/{pipeline.id}.zip")
+    build = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key=f"releases/{pipeline.id}.zip",
+    )
     services.deployment_start(pipeline_id=pipeline.id)
-    services.deployment_finish(build_id=build.id, stats={"files_uploaded": 4, "bytes_uploaded": 1234,
-                                                         "invalidation_id": "I123"})
+    services.deployment_finish(
+        build_id=build.id, stats={"files_uploaded": 4, "bytes_uploaded": 1234, "invalidation_id": "I123"}
+    )
     build.refresh_from_db()
     return build
 
 
 # --- deploy --------------------------------------------------------------------------------------
+
 
 def test_deploy_queues_an_automated_build_of_the_branch(api, ready, broker, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
@@ -44,15 +52,43 @@ def test_deploy_queues_an_automated_build_of_the_branch(api, ready, broker, djan
     assert response.status_code == 202, response.json()
     body = response.json()
     assert set(body) == {
-        "id", "number", "pipeline", "kind", "trigger", "status", "ref", "commit_sha", "release", "source_build",
-        "codebuild_build_id", "phase", "phases", "logs_url", "error", "cancel_requested", "cancel_requested_by",
-        "stats", "created_at", "started_at", "finished_at",
+        "id",
+        "number",
+        "pipeline",
+        "kind",
+        "trigger",
+        "status",
+        "ref",
+        "commit_sha",
+        "release",
+        "source_build",
+        "codebuild_build_id",
+        "phase",
+        "phases",
+        "logs_url",
+        "error",
+        "cancel_requested",
+        "cancel_requested_by",
+        "stats",
+        "created_at",
+        "started_at",
+        "finished_at",
     }
     assert (body["number"], body["kind"], body["trigger"], body["status"], body["ref"]) == (
-        1, "automated", "manual", "queued", "main")
+        1,
+        "automated",
+        "manual",
+        "queued",
+        "main",
+    )
     assert body["pipeline"] == str(ready.id)
-    assert body["stats"] == {"files_uploaded": 0, "files_unchanged": 0, "files_deleted": 0, "bytes_uploaded": 0,
-                             "invalidation_id": ""}
+    assert body["stats"] == {
+        "files_uploaded": 0,
+        "files_unchanged": 0,
+        "files_deleted": 0,
+        "bytes_uploaded": 0,
+        "invalidation_id": "",
+    }
     ready.refresh_from_db()
     assert ready.status == S.QUEUED
     event = Event.objects.get()
@@ -83,8 +119,18 @@ def test_deploy_without_repository_is_400_no_repository(api, user):
     assert not Build.objects.exists() and not Event.objects.exists()
 
 
-@pytest.mark.parametrize("status", [S.PRE_PROVISIONED, S.PROVISION_REQUEST, S.PROVISIONING, S.FAILED_TO_PROVISION,
-                                    S.SCHEDULED_FOR_DELETION, S.DELETING, S.FAILED_TO_DELETE])
+@pytest.mark.parametrize(
+    "status",
+    [
+        S.PRE_PROVISIONED,
+        S.PROVISION_REQUEST,
+        S.PROVISIONING,
+        S.FAILED_TO_PROVISION,
+        S.SCHEDULED_FOR_DELETION,
+        S.DELETING,
+        S.FAILED_TO_DELETE,
+    ],
+)
 def test_deploy_when_it_cannot_deploy_is_409(api, user, status):
     pipeline = put_in_status(PipelineFactory(owner=user), status)
     response = api.post(deploy_url(pipeline))
@@ -106,6 +152,7 @@ def test_deploy_while_deploying_queues_behind(api, ready):
 
 
 # --- read ----------------------------------------------------------------------------------------
+
 
 def test_pipeline_builds_are_listed_newest_first(api, ready):
     for _ in range(3):
@@ -135,6 +182,7 @@ def test_builds_list_filters_by_status(api, ready):
 
 # --- cancel --------------------------------------------------------------------------------------
 
+
 def test_cancel_a_queued_build_withdraws_the_pipeline(api, ready):
     build_id = api.post(deploy_url(ready)).json()["id"]
     response = api.post(f"/api/v1/builds/{build_id}/cancel/")
@@ -145,8 +193,9 @@ def test_cancel_a_queued_build_withdraws_the_pipeline(api, ready):
     assert Event.objects.order_by("id").last().actor == "alice"
 
 
-def test_cancel_a_running_automated_build_asks_codebuild_to_stop(api, ready, broker,
-                                                                 django_capture_on_commit_callbacks):
+def test_cancel_a_running_automated_build_asks_codebuild_to_stop(
+    api, ready, broker, django_capture_on_commit_callbacks
+):
     build_id = api.post(deploy_url(ready)).json()["id"]
     services.deployment_start(pipeline_id=ready.id)
     broker.flush_all()
@@ -166,6 +215,7 @@ def test_cancel_a_finished_build_is_409(api, ready):
 
 
 # --- redeploy ------------------------------------------------------------------------------------
+
 
 def test_redeploy_queues_a_rollback_of_the_same_artifact(api, ready):
     old = live_release_build(ready)

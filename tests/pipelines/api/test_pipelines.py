@@ -19,25 +19,51 @@ def detail(pipeline) -> str:
 
 # --- create --------------------------------------------------------------------------------------
 
+
 def test_create_answers_the_pipeline_as_documented(api, user, settings):
     settings.TROY_BASE_DOMAIN = "sites.example.com"
-    response = api.post(URL, {
-        "name": "docs", "repository": "octo-org/docs", "branch": "release/1.x",
-        "build": {"install": "npm ci", "build": "npm run build", "test": "npm test", "output_dir": "site/out"},
-        "auto_deploy": False,
-    }, format="json")
+    response = api.post(
+        URL,
+        {
+            "name": "docs",
+            "repository": "octo-org/docs",
+            "branch": "release/1.x",
+            "build": {"install": "npm ci", "build": "npm run build", "test": "npm test", "output_dir": "site/out"},
+            "auto_deploy": False,
+        },
+        format="json",
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
     assert set(body) == {
-        "id", "name", "domain", "site_url", "status", "status_display", "repository", "branch", "build",
-        "auto_deploy", "distribution_id", "distribution_domain", "live_build", "last_error", "created_at",
-        "updated_at", "allowed_transitions",
+        "id",
+        "name",
+        "domain",
+        "site_url",
+        "status",
+        "status_display",
+        "repository",
+        "branch",
+        "build",
+        "auto_deploy",
+        "distribution_id",
+        "distribution_domain",
+        "live_build",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "allowed_transitions",
     }
     assert body["domain"] == "docs.sites.example.com"
     assert body["site_url"] == "https://docs.sites.example.com/"
     assert body["status"] == "pre_provisioned" and body["status_display"] == "Pre Provisioned"
-    assert body["build"] == {"install": "npm ci", "build": "npm run build", "test": "npm test", "output_dir": "site/out"}
+    assert body["build"] == {
+        "install": "npm ci",
+        "build": "npm run build",
+        "test": "npm test",
+        "output_dir": "site/out",
+    }
     assert body["auto_deploy"] is False and body["live_build"] is None
     assert body["allowed_transitions"] == ["request_provisioning", "schedule_deletion"]
     pipeline = Pipeline.objects.get(pk=body["id"])
@@ -92,9 +118,18 @@ def test_missing_name_is_400(api):
     assert response.status_code == 400 and "name" in response.json()["errors"]
 
 
-@pytest.mark.parametrize("repository", [
-    "noslash", "a/b/c", "owner/..", "-owner/repo", "owner/repo.git", "https://github.com/o/r", "own er/repo",
-])
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "noslash",
+        "a/b/c",
+        "owner/..",
+        "-owner/repo",
+        "owner/repo.git",
+        "https://github.com/o/r",
+        "own er/repo",
+    ],
+)
 def test_invalid_repositories_are_400_with_a_field_error(api, repository):
     response = api.post(URL, {"name": "site", "repository": repository}, format="json")
     assert response.status_code == 400
@@ -125,12 +160,18 @@ def test_duplicate_names_are_400_even_across_owners(api, other_user):
 
 # --- read and change -----------------------------------------------------------------------------
 
+
 def test_detail_shows_the_live_build_and_error(api, user):
     from pipelines.choices import BuildKind, BuildTrigger
 
     pipeline = put_in_status(PipelineFactory(owner=user), S.READY_FOR_DEPLOYMENT)
-    build = services.build_request(pipeline_id=pipeline.id, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI,
-                                   actor="alice", artifact_key="releases/a.zip")
+    build = services.build_request(
+        pipeline_id=pipeline.id,
+        kind=BuildKind.RELEASE,
+        trigger=BuildTrigger.CLI,
+        actor="alice",
+        artifact_key="releases/a.zip",
+    )
     services.deployment_start(pipeline_id=pipeline.id)
     services.deployment_finish(build_id=build.id)
 
@@ -193,6 +234,7 @@ def test_put_is_not_offered(api, user):
 
 # --- transitions ---------------------------------------------------------------------------------
 
+
 def test_provision_answers_202_and_records_the_actor(api, user):
     pipeline = PipelineFactory(owner=user)
     response = api.post(f"{detail(pipeline)}provision/")
@@ -208,8 +250,10 @@ def test_provision_retries_after_a_failure(api, user):
     assert response.json()["last_error"] == ""
 
 
-@pytest.mark.parametrize("status", [S.PROVISION_REQUEST, S.PROVISIONING, S.READY_FOR_DEPLOYMENT, S.DEPLOYED,
-                                    S.SCHEDULED_FOR_DELETION, S.DELETING])
+@pytest.mark.parametrize(
+    "status",
+    [S.PROVISION_REQUEST, S.PROVISIONING, S.READY_FOR_DEPLOYMENT, S.DEPLOYED, S.SCHEDULED_FOR_DELETION, S.DELETING],
+)
 def test_illegal_provision_is_409_with_status_and_allowed(api, user, status):
     pipeline = put_in_status(PipelineFactory(owner=user), status)
     response = api.post(f"{detail(pipeline)}provision/")
@@ -251,6 +295,7 @@ def test_illegal_delete_is_409(api, user, status):
 
 
 # --- list ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def mixed(user, other_user):

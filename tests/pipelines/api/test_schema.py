@@ -33,8 +33,14 @@ def test_schema_documents_the_pipeline_build_and_event_endpoints(client, capsys)
     assert "deployed" in status_param["schema"]["items"]["enum"]
     # no schema warnings from these endpoints
     warnings = capsys.readouterr().err
-    for module in ("pipelines/api", "events/api", "PipelineViewSet", "BuildViewSet", "EventViewSet",
-                   "PipelineEventList"):
+    for module in (
+        "pipelines/api",
+        "events/api",
+        "PipelineViewSet",
+        "BuildViewSet",
+        "EventViewSet",
+        "PipelineEventList",
+    ):
         assert module not in warnings
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from django.conf import settings
+import pytest
 
 from deployment_service import aws
 from events.models import Event
@@ -47,8 +47,11 @@ def test_bad_archive_is_refused_and_nothing_is_stored(case, api, pipeline, spool
     build_zip, http_status, code, entry = CORPUS[case]
     if case != "bomb_300mb_of_zeros":
         request.getfixturevalue("limits")
-    answer = api.post(f"/api/v1/pipelines/{pipeline.id}/releases/",
-                      {"file": upload(build_zip()), "deploy": "true", "version": case}, format="multipart")
+    answer = api.post(
+        f"/api/v1/pipelines/{pipeline.id}/releases/",
+        {"file": upload(build_zip()), "deploy": "true", "version": case},
+        format="multipart",
+    )
     assert answer.status_code == http_status, answer.json()
     body = answer.json()
     assert body["code"] == code, body
@@ -59,11 +62,15 @@ def test_bad_archive_is_refused_and_nothing_is_stored(case, api, pipeline, spool
 
 def test_over_the_size_limit_by_content_length_is_413(api, pipeline, settings, spool):
     settings.TROY_UPLOAD_MAX_BYTES = 1024
-    answer = api.post(f"/api/v1/pipelines/{pipeline.id}/releases/",
-                      {"file": upload(b"x" * 200_000)}, format="multipart")
+    answer = api.post(
+        f"/api/v1/pipelines/{pipeline.id}/releases/", {"file": upload(b"x" * 200_000)}, format="multipart"
+    )
     assert answer.status_code == 413
-    assert answer.json() == {"code": "upload_too_large", "detail": "The upload is larger than the limit of 1024 bytes.",
-                             "limit": 1024}
+    assert answer.json() == {
+        "code": "upload_too_large",
+        "detail": "The upload is larger than the limit of 1024 bytes.",
+        "limit": 1024,
+    }
     assert_nothing_stored(pipeline, spool)
 
 
@@ -71,8 +78,11 @@ def test_over_the_size_limit_while_streaming_is_413(api, pipeline, settings, spo
     # Content-Length is within the limit plus the multipart allowance, so only counting the
     # bytes as they arrive can catch it.
     settings.TROY_UPLOAD_MAX_BYTES = 50_000
-    answer = api.post(f"/api/v1/pipelines/{pipeline.id}/releases/",
-                      {"file": upload(zip_bytes({"a.bin": b"\1" * 60_000}, compresslevel=0))}, format="multipart")
+    answer = api.post(
+        f"/api/v1/pipelines/{pipeline.id}/releases/",
+        {"file": upload(zip_bytes({"a.bin": b"\1" * 60_000}, compresslevel=0))},
+        format="multipart",
+    )
     assert answer.status_code == 413 and answer.json()["code"] == "upload_too_large"
     assert_nothing_stored(pipeline, spool)
 

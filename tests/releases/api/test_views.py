@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 from django.conf import settings
+import pytest
 
 from deployment_service import aws
 from events.models import Event
 from pipelines import services as pipeline_services
-from pipelines.choices import BuildStatus, PipelineStatus as S
+from pipelines.choices import BuildStatus
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from releases.choices import ReleaseStatus
 from releases.deploy import deploy_build_run
@@ -30,15 +31,21 @@ def pipeline(user, aws):
 
 
 def post_release(client, pipeline, files=SITE, **fields):
-    return client.post(f"/api/v1/pipelines/{pipeline.id}/releases/",
-                       {"file": upload(zip_bytes(files)), **fields}, format="multipart")
+    return client.post(
+        f"/api/v1/pipelines/{pipeline.id}/releases/", {"file": upload(zip_bytes(files)), **fields}, format="multipart"
+    )
 
 
-def test_upload_with_deploy_answers_the_release_and_its_queued_build(api, pipeline, spool, django_capture_on_commit_callbacks):
+def test_upload_with_deploy_answers_the_release_and_its_queued_build(
+    api, pipeline, spool, django_capture_on_commit_callbacks
+):
     data = zip_bytes(SITE)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        answer = api.post(f"/api/v1/pipelines/{pipeline.id}/releases/",
-                          {"file": upload(data), "version": "1.0.0", "deploy": "true"}, format="multipart")
+        answer = api.post(
+            f"/api/v1/pipelines/{pipeline.id}/releases/",
+            {"file": upload(data), "version": "1.0.0", "deploy": "true"},
+            format="multipart",
+        )
     assert answer.status_code == 201, answer.json()
     body = answer.json()
     release = Release.objects.get()
