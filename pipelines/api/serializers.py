@@ -124,6 +124,8 @@ class BuildStatsSerializer(serializers.Serializer):
 class BuildSerializer(serializers.ModelSerializer):
     stats = BuildStatsSerializer(source="*", read_only=True)
     phases = serializers.JSONField(read_only=True, help_text="CodeBuild phases with their timings, in order.")
+    # A string, not a URI: it is empty until CodeBuild reports one (and always for a release build).
+    logs_url = serializers.CharField(read_only=True, help_text="CodeBuild's logs link; empty when there is none.")
 
     class Meta:
         model = Build
