@@ -172,6 +172,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags per resource (pipelines, builds, releases, events) rather than one "v1" for everything.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Every operation documents the errors it can answer, with the one error schema.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "deployment_service.openapi.add_error_responses",
+    ],
     # Swagger UI served from our own static files: /api/docs/ works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -33,6 +34,11 @@ _USER = {"admin": True, "user": True}
 _WORKER = {"admin": False, "user": False}
 
 
+# A build command is a shell line or a short script; the cap keeps one pipeline row (and each API
+# list of them) small whatever a client sends. A longer script belongs in the repository.
+COMMAND_MAX_LENGTH = 4096
+
+
 class Pipeline(ConcurrentTransitionMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=63, unique=True, validators=[validate_pipeline_name])
@@ -46,9 +52,27 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
         help_text="GitHub 'owner/repo'; empty for release-only pipelines.",
     )
     branch = models.CharField(max_length=255, default="main", validators=[validate_branch])
-    build_install = models.TextField(blank=True, default="", help_text="Install command, e.g. 'npm ci'.")
-    build_command = models.TextField(blank=True, default="", help_text="Build command, e.g. 'npm run build'.")
-    build_test = models.TextField(blank=True, default="", help_text="Test command; no test phase when empty.")
+    build_install = models.TextField(
+        blank=True,
+        default="",
+        max_length=COMMAND_MAX_LENGTH,
+        validators=[MaxLengthValidator(COMMAND_MAX_LENGTH)],
+        help_text="Install command, e.g. 'npm ci'.",
+    )
+    build_command = models.TextField(
+        blank=True,
+        default="",
+        max_length=COMMAND_MAX_LENGTH,
+        validators=[MaxLengthValidator(COMMAND_MAX_LENGTH)],
+        help_text="Build command, e.g. 'npm run build'.",
+    )
+    build_test = models.TextField(
+        blank=True,
+        default="",
+        max_length=COMMAND_MAX_LENGTH,
+        validators=[MaxLengthValidator(COMMAND_MAX_LENGTH)],
+        help_text="Test command; no test phase when empty.",
+    )
     build_output_dir = models.CharField(
         max_length=255,
         default="dist",

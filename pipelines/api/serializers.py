@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pipelines import services
-from pipelines.models import Build, Pipeline
+from pipelines.models import COMMAND_MAX_LENGTH, Build, Pipeline
 from pipelines.validators import validate_branch, validate_relative_path
 
 
@@ -15,13 +15,25 @@ class BuildSettingsSerializer(serializers.Serializer):
     """The pipeline's build commands, nested as ``build`` in the API (flat columns on the model)."""
 
     install = serializers.CharField(
-        source="build_install", required=False, allow_blank=True, help_text="Install command, e.g. 'npm ci'."
+        source="build_install",
+        required=False,
+        allow_blank=True,
+        max_length=COMMAND_MAX_LENGTH,
+        help_text="Install command, e.g. 'npm ci'.",
     )
     build = serializers.CharField(
-        source="build_command", required=False, allow_blank=True, help_text="Build command, e.g. 'npm run build'."
+        source="build_command",
+        required=False,
+        allow_blank=True,
+        max_length=COMMAND_MAX_LENGTH,
+        help_text="Build command, e.g. 'npm run build'.",
     )
     test = serializers.CharField(
-        source="build_test", required=False, allow_blank=True, help_text="Test command; no test phase when empty."
+        source="build_test",
+        required=False,
+        allow_blank=True,
+        max_length=COMMAND_MAX_LENGTH,
+        help_text="Test command; no test phase when empty.",
     )
     output_dir = serializers.CharField(
         source="build_output_dir",
@@ -124,6 +136,8 @@ class BuildStatsSerializer(serializers.Serializer):
 class BuildSerializer(serializers.ModelSerializer):
     stats = BuildStatsSerializer(source="*", read_only=True)
     phases = serializers.JSONField(read_only=True, help_text="CodeBuild phases with their timings, in order.")
+    # A string, not a URI: it is empty until CodeBuild reports one (and always for a release build).
+    logs_url = serializers.CharField(read_only=True, help_text="CodeBuild's logs link; empty when there is none.")
 
     class Meta:
         model = Build

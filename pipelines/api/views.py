@@ -63,6 +63,9 @@ class BuildFilter(filters.FilterSet):
         choices=BuildStatus.choices, help_text="One or more statuses, comma-separated or repeated."
     )
     kind = filters.ChoiceFilter(choices=BuildKind.choices)
+    # A plain id filter, not a choice of every pipeline: someone else's pipeline id must answer
+    # exactly like an id that does not exist (an empty list), not "valid choice" vs "invalid".
+    pipeline = filters.UUIDFilter(field_name="pipeline_id", help_text="A pipeline's id.")
 
     class Meta:
         model = Build

@@ -133,3 +133,18 @@ def test_session_auth_works_for_the_browsable_api(client, user, alices):
     client.force_login(user)
     response = client.get("/api/v1/pipelines/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200 and response.json()["count"] == 1
+
+
+def test_filtering_builds_by_someone_elses_pipeline_answers_like_an_unknown_id(alices, other_api):
+    pipeline, _, _ = alices
+    theirs = other_api.get(f"/api/v1/builds/?pipeline={pipeline.id}")
+    unknown = other_api.get("/api/v1/builds/?pipeline=00000000-0000-4000-8000-000000000000")
+    assert theirs.status_code == unknown.status_code == 200
+    assert theirs.json() == unknown.json() == {"count": 0, "next": None, "previous": None, "results": []}
+    assert other_api.get("/api/v1/builds/?pipeline=not-a-uuid").status_code == 400
+
+
+def test_filtering_builds_by_your_own_pipeline_lists_its_builds(alices, api):
+    pipeline, live, queued = alices
+    answer = api.get(f"/api/v1/builds/?pipeline={pipeline.id}").json()
+    assert {b["id"] for b in answer["results"]} == {str(live.id), str(queued.id)}

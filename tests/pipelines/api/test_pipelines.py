@@ -1,11 +1,12 @@
 """The pipelines endpoints as a client sees them: status codes, bodies, what changed."""
 
+from django.core.exceptions import ValidationError
 import pytest
 
 from events.models import Event
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
-from pipelines.models import Pipeline
+from pipelines.models import COMMAND_MAX_LENGTH, Pipeline
 from tests.factories import PipelineFactory, put_in_status
 
 pytestmark = pytest.mark.django_db
@@ -354,3 +355,36 @@ def test_staff_see_every_pipeline_and_may_act_on_it(staff_api, mixed):
     response = staff_api.post(f"{detail(theirs)}provision/")
     assert response.status_code == 202
     assert Event.objects.get().actor == "operator"
+
+
+@pytest.mark.parametrize("field", ["install", "build", "test"])
+def test_a_build_command_over_its_limit_is_refused_on_create_and_patch(api, field):
+    too_long = "x" * (COMMAND_MAX_LENGTH + 1)
+    created = api.post("/api/v1/pipelines/", {"name": "limits", "build": {field: too_long}}, format="json")
+    assert created.status_code == 400
+    assert created.json()["code"] == "invalid" and field in created.json()["errors"]["build"]
+    assert not Pipeline.objects.filter(name="limits").exists()
+
+    ok = api.post("/api/v1/pipelines/", {"name": "limits", "build": {field: "y" * COMMAND_MAX_LENGTH}}, format="json")
+    assert ok.status_code == 201
+    patched = api.patch(f"/api/v1/pipelines/{ok.json()['id']}/", {"build": {field: too_long}}, format="json")
+    assert patched.status_code == 400 and field in patched.json()["errors"]["build"]
+    assert api.get(f"/api/v1/pipelines/{ok.json()['id']}/").json()["build"][field] == "y" * COMMAND_MAX_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("branch", "b" * 256), ("repository", "o/" + "r" * 139), ("name", "n" * 64)],
+)
+def test_other_free_text_fields_are_bounded(api, field, value):
+    answer = api.post("/api/v1/pipelines/", {"name": "bounded", field: value}, format="json")
+    assert answer.status_code == 400 and field in answer.json()["errors"]
+
+
+@pytest.mark.parametrize("field", ["build_install", "build_command", "build_test"])
+def test_the_model_field_enforces_the_command_limit_too(field):
+    model_field = Pipeline._meta.get_field(field)
+    model_field.clean("x" * COMMAND_MAX_LENGTH, None)
+    with pytest.raises(ValidationError) as refused:
+        model_field.clean("x" * (COMMAND_MAX_LENGTH + 1), None)
+    assert [error.code for error in refused.value.error_list] == ["max_length"]
