@@ -24,6 +24,7 @@ class Kind(enum.StrEnum):
     FIELD = "field"
 
 
+@enum.unique
 class ErrorCode(enum.StrEnum):
     """A member is its code string (``ErrorCode.NOT_FOUND == "not_found"``), so it serialises as one."""
 
@@ -160,7 +161,6 @@ class ErrorCode(enum.StrEnum):
     NULL = "null", (400,), "The field may not be null.", Kind.FIELD
     MAX_LENGTH = "max_length", (400,), "The value is longer than allowed.", Kind.FIELD
     MIN_LENGTH = "min_length", (400,), "The value is shorter than allowed.", Kind.FIELD
-    MAX_STRING_LENGTH = "max_string_length", (400,), "The value is longer than any field may be.", Kind.FIELD
     SURROGATE_CHARACTERS_NOT_ALLOWED = (
         "surrogate_characters_not_allowed",
         (400,),
@@ -171,13 +171,8 @@ class ErrorCode(enum.StrEnum):
     UNIQUE = "unique", (400,), "Another object already has this value (e.g. a pipeline name).", Kind.FIELD
     INVALID_CHOICE = "invalid_choice", (400,), "The value is not one of the allowed choices.", Kind.FIELD
     INVALID_LIST = "invalid_list", (400,), "A list of values was expected.", Kind.FIELD
-    NOT_A_LIST = "not_a_list", (400,), "A list of values was expected.", Kind.FIELD
     NO_NAME = "no_name", (400,), "The uploaded file has no name.", Kind.FIELD
     EMPTY = "empty", (400,), "The uploaded file is empty.", Kind.FIELD
-    MAX_VALUE = "max_value", (400,), "The number is larger than allowed.", Kind.FIELD
-    MIN_VALUE = "min_value", (400,), "The number is smaller than allowed.", Kind.FIELD
-    DOES_NOT_EXIST = "does_not_exist", (400,), "The referenced object does not exist.", Kind.FIELD
-    INCORRECT_TYPE = "incorrect_type", (400,), "The value has the wrong type.", Kind.FIELD
 
 
 def _escape(text: str) -> str:
