@@ -34,7 +34,7 @@ class ApplicationError(Exception):
     """Root of every domain error. ``code`` is stable; clients branch on it."""
 
     code: ErrorCode = ErrorCode.APPLICATION_ERROR
-    http_status = http_status.HTTP_400_BAD_REQUEST
+    http_status: int = http_status.HTTP_400_BAD_REQUEST
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -79,7 +79,7 @@ class NotFound(ApplicationError):
 
 class InvalidInput(ApplicationError):
     code = ErrorCode.INVALID
-    http_status = http_status.HTTP_400_BAD_REQUEST
+    http_status: int = http_status.HTTP_400_BAD_REQUEST
 
 
 _DRF_CODES = {

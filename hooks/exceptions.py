@@ -56,7 +56,7 @@ class WebhookNotConfigured(ApplicationError):
 
 class InvalidSignature(ApplicationError):
     code = ErrorCode.INVALID_SIGNATURE
-    http_status = http_status.HTTP_401_UNAUTHORIZED
+    http_status: int = http_status.HTTP_401_UNAUTHORIZED
 
 
 class SignatureMismatch(InvalidSignature):
