@@ -79,7 +79,7 @@ class NotFound(ApplicationError):
 
 class InvalidInput(ApplicationError):
     code = ErrorCode.INVALID
-    http_status: int = http_status.HTTP_400_BAD_REQUEST
+    http_status = http_status.HTTP_400_BAD_REQUEST
 
 
 _DRF_CODES = {
