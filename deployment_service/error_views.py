@@ -4,6 +4,8 @@ Django's HTML pages elsewhere (admin, browsable pages)."""
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
+from deployment_service.error_codes import ErrorCode
+
 _JSON_PREFIXES = ("/api/", "/hooks/")
 
 
@@ -13,13 +15,13 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _wants_json(request):
-        return JsonResponse({"code": "not_found", "detail": f"No such endpoint: {request.path}"}, status=404)
+        return JsonResponse({"code": ErrorCode.NOT_FOUND, "detail": f"No such endpoint: {request.path}"}, status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(
-            {"code": "server_error", "detail": "Internal server error; it has been logged."}, status=500
+            {"code": ErrorCode.SERVER_ERROR, "detail": "Internal server error; it has been logged."}, status=500
         )
     return defaults.server_error(request)

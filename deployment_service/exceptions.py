@@ -3,6 +3,14 @@
 Domain errors subclass :class:`ApplicationError` with a stable ``code`` and an HTTP status.
 The DRF exception handler below maps them, DRF's own errors and django-fsm's errors to JSON.
 Unknown exceptions are left to DRF/Django: they stay 500 and are logged, never swallowed.
+
+Every code is a member of :class:`~deployment_service.error_codes.ErrorCode` (the registry that
+``docs/errors.md`` is checked against); defining a subclass with an unregistered code, or with a
+status its code is not registered for, fails at import.
+
+A 400 ``invalid`` body is ``{"code": "invalid", "detail": ..., "errors": {field: [message, ...]},
+"error_codes": {field: [code, ...]}}``: ``error_codes`` mirrors ``errors`` key for key (nested
+serializers nest the same way), with each message's code in its place.
 """
 
 from __future__ import annotations
@@ -15,15 +23,28 @@ from django.http import Http404
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
+from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from deployment_service.error_codes import ErrorCode, Kind
 
 
 class ApplicationError(Exception):
     """Root of every domain error. ``code`` is stable; clients branch on it."""
 
-    code = "application_error"
-    http_status = http_status.HTTP_400_BAD_REQUEST
+    code: ErrorCode = ErrorCode.APPLICATION_ERROR
+    http_status: int = http_status.HTTP_400_BAD_REQUEST
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.code, ErrorCode) or cls.code.kind != Kind.BODY:
+            raise TypeError(f"{cls.__qualname__}.code must be a body code of ErrorCode, not {cls.code!r}")
+        if cls.http_status not in cls.code.statuses:
+            raise TypeError(
+                f"{cls.__qualname__} answers {cls.http_status}, but {cls.code.value!r} is registered for "
+                f"{cls.code.statuses}"
+            )
 
     def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
@@ -37,7 +58,7 @@ class ApplicationError(Exception):
 class InvalidTransition(ApplicationError):
     """The object is not in a status from which the asked-for change is legal."""
 
-    code = "invalid_transition"
+    code = ErrorCode.INVALID_TRANSITION
     http_status = http_status.HTTP_409_CONFLICT
 
     def __init__(self, detail: str, *, status: str, allowed: list[str]) -> None:
@@ -47,31 +68,31 @@ class InvalidTransition(ApplicationError):
 
 
 class Conflict(ApplicationError):
-    code = "conflict"
+    code = ErrorCode.CONFLICT
     http_status = http_status.HTTP_409_CONFLICT
 
 
 class NotFound(ApplicationError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     http_status = http_status.HTTP_404_NOT_FOUND
 
 
 class InvalidInput(ApplicationError):
-    code = "invalid"
+    code = ErrorCode.INVALID
     http_status = http_status.HTTP_400_BAD_REQUEST
 
 
 _DRF_CODES = {
-    drf_exceptions.NotAuthenticated: "not_authenticated",
-    drf_exceptions.AuthenticationFailed: "authentication_failed",
-    drf_exceptions.PermissionDenied: "permission_denied",
-    drf_exceptions.NotFound: "not_found",
-    drf_exceptions.MethodNotAllowed: "method_not_allowed",
-    drf_exceptions.NotAcceptable: "not_acceptable",
-    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
-    drf_exceptions.Throttled: "throttled",
-    drf_exceptions.ParseError: "parse_error",
-    drf_exceptions.ValidationError: "invalid",
+    drf_exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
+    drf_exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    drf_exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    drf_exceptions.NotFound: ErrorCode.NOT_FOUND,
+    drf_exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    drf_exceptions.NotAcceptable: ErrorCode.NOT_ACCEPTABLE,
+    drf_exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    drf_exceptions.Throttled: ErrorCode.THROTTLED,
+    drf_exceptions.ParseError: ErrorCode.PARSE_ERROR,
+    drf_exceptions.ValidationError: ErrorCode.INVALID,
 }
 
 
@@ -85,7 +106,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         current = getattr(obj, "status", None)
         return Response(
             {
-                "code": "invalid_transition",
+                "code": ErrorCode.INVALID_TRANSITION,
                 "detail": str(exc) or "The status changed meanwhile.",
                 "status": current,
                 "allowed": [],
@@ -93,7 +114,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=http_status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, DjangoValidationError):
-        exc = drf_exceptions.ValidationError(detail=getattr(exc, "message_dict", None) or exc.messages)
+        # get_error_detail keeps each message's code (as DRF's own field validation does).
+        exc = drf_exceptions.ValidationError(detail=get_error_detail(exc))
     elif isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -102,9 +124,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), ErrorCode.ERROR)
     if isinstance(exc, drf_exceptions.ValidationError):
-        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": response.data}
+        response.data = {
+            "code": ErrorCode.INVALID,
+            "detail": "Invalid input.",
+            "errors": response.data,
+            "error_codes": exc.get_codes(),
+        }
     else:
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
         response.data = {"code": code, "detail": str(detail)}

@@ -5,43 +5,44 @@ retry can mend (the signing certificate could not be fetched) is a 5xx."""
 
 from rest_framework import status as http_status
 
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError, InvalidInput
 
 # --- SNS ----------------------------------------------------------------------------------------
 
 
 class InvalidSnsMessage(ApplicationError):
-    code = "invalid_sns_message"
+    code = ErrorCode.INVALID_SNS_MESSAGE
     http_status = http_status.HTTP_400_BAD_REQUEST
 
 
 class UnknownTopic(ApplicationError):
-    code = "unknown_topic"
+    code = ErrorCode.UNKNOWN_TOPIC
     http_status = http_status.HTTP_403_FORBIDDEN
 
 
 class StaleSnsMessage(ApplicationError):
-    code = "stale_sns_message"
+    code = ErrorCode.STALE_SNS_MESSAGE
     http_status = http_status.HTTP_400_BAD_REQUEST
 
 
 class InvalidSigningCertUrl(ApplicationError):
-    code = "invalid_signing_cert_url"
+    code = ErrorCode.INVALID_SIGNING_CERT_URL
     http_status = http_status.HTTP_403_FORBIDDEN
 
 
 class InvalidCertificate(ApplicationError):
-    code = "invalid_certificate"
+    code = ErrorCode.INVALID_CERTIFICATE
     http_status = http_status.HTTP_403_FORBIDDEN
 
 
 class CertificateUnavailable(ApplicationError):
-    code = "certificate_unavailable"
+    code = ErrorCode.CERTIFICATE_UNAVAILABLE
     http_status = http_status.HTTP_503_SERVICE_UNAVAILABLE
 
 
 class InvalidSnsSignature(ApplicationError):
-    code = "invalid_signature"
+    code = ErrorCode.INVALID_SIGNATURE
     http_status = http_status.HTTP_403_FORBIDDEN
 
 
@@ -49,13 +50,13 @@ class InvalidSnsSignature(ApplicationError):
 
 
 class WebhookNotConfigured(ApplicationError):
-    code = "webhook_not_configured"
+    code = ErrorCode.WEBHOOK_NOT_CONFIGURED
     http_status = http_status.HTTP_503_SERVICE_UNAVAILABLE
 
 
 class InvalidSignature(ApplicationError):
-    code = "invalid_signature"
-    http_status = http_status.HTTP_401_UNAUTHORIZED
+    code = ErrorCode.INVALID_SIGNATURE
+    http_status: int = http_status.HTTP_401_UNAUTHORIZED
 
 
 class SignatureMismatch(InvalidSignature):
@@ -63,4 +64,4 @@ class SignatureMismatch(InvalidSignature):
 
 
 class InvalidDelivery(InvalidInput):
-    code = "invalid_delivery"
+    code = ErrorCode.INVALID_DELIVERY

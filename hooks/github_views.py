@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError
 from hooks.github import github_delivery_receive
 
@@ -19,7 +20,7 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         body = request.body  # the raw bytes: the signature is over exactly these
     except RequestDataTooBig:
         return JsonResponse(
-            {"code": "too_large", "detail": "The delivery is larger than this service accepts."}, status=413
+            {"code": ErrorCode.TOO_LARGE, "detail": "The delivery is larger than this service accepts."}, status=413
         )
     try:
         receipt = github_delivery_receive(

@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError
 from hooks.sns import MAX_BODY_BYTES, sns_delivery_receive
 
@@ -15,7 +16,9 @@ from hooks.sns import MAX_BODY_BYTES, sns_delivery_receive
 @csrf_exempt
 @require_POST
 def sns_webhook(request: HttpRequest) -> JsonResponse:
-    too_large = JsonResponse({"code": "too_large", "detail": "The delivery is larger than an SNS message."}, status=413)
+    too_large = JsonResponse(
+        {"code": ErrorCode.TOO_LARGE, "detail": "The delivery is larger than an SNS message."}, status=413
+    )
     try:
         if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
             return too_large

@@ -1,27 +1,28 @@
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError, Conflict, InvalidInput
 
 
 class PipelineNotFound(ApplicationError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     http_status = 404
 
 
 class BuildNotFound(ApplicationError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     http_status = 404
 
 
 class NameLocked(InvalidInput):
-    code = "name_locked"
+    code = ErrorCode.NAME_LOCKED
 
 
 class NoRepository(InvalidInput):
-    code = "no_repository"
+    code = ErrorCode.NO_REPOSITORY
 
 
 class BuildNotCancellable(Conflict):
-    code = "build_not_cancellable"
+    code = ErrorCode.BUILD_NOT_CANCELLABLE
 
 
 class NothingToRedeploy(Conflict):
-    code = "nothing_to_redeploy"
+    code = ErrorCode.NOTHING_TO_REDEPLOY

@@ -6,11 +6,13 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
+from deployment_service.error_codes import ErrorCode
+
 # A DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
 validate_pipeline_name = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z",
     "A name is a DNS label: 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'.",
-    code="invalid_name",
+    code=ErrorCode.INVALID_NAME,
 )
 
 _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
@@ -24,7 +26,7 @@ def validate_repository(value: str) -> None:
     if not _REPOSITORY_RE.match(value) or value.split("/")[1] in {".", ".."} or value.endswith(".git"):
         raise ValidationError(
             "A repository is 'owner/repo' as on GitHub, e.g. 'octo-org/site'.",
-            code="invalid_repository",
+            code=ErrorCode.INVALID_REPOSITORY,
         )
 
 
@@ -45,7 +47,7 @@ def validate_branch(value: str) -> None:
         or value == "@"
         or any(part.startswith(".") for part in value.split("/"))
     ):
-        raise ValidationError(f"{value!r} is not a valid branch name.", code="invalid_branch")
+        raise ValidationError(f"{value!r} is not a valid branch name.", code=ErrorCode.INVALID_BRANCH)
 
 
 def validate_relative_path(value: str) -> None:
@@ -63,7 +65,7 @@ def validate_relative_path(value: str) -> None:
         raise ValidationError(
             "The output directory must be a relative path inside the repository "
             "(no leading '/', no '..', no backslashes).",
-            code="invalid_output_dir",
+            code=ErrorCode.INVALID_OUTPUT_DIR,
         )
 
 

@@ -2,27 +2,28 @@
 
 from rest_framework import status as http_status
 
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError, Conflict, NotFound
 
 
 class ReleaseNotFound(NotFound):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class UploadTooLarge(ApplicationError):
-    code = "upload_too_large"
+    code = ErrorCode.UPLOAD_TOO_LARGE
     http_status = http_status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
 class NotAZip(ApplicationError):
-    code = "not_a_zip"
+    code = ErrorCode.NOT_A_ZIP
     http_status = http_status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 
 class ArchiveRejected(ApplicationError):
     """The zip is readable but unsafe or over a limit. ``entry`` names the offending entry."""
 
-    code = "archive_rejected"
+    code = ErrorCode.ARCHIVE_REJECTED
     http_status = http_status.HTTP_400_BAD_REQUEST
 
     def __init__(self, detail: str, *, entry: str | None = None) -> None:
@@ -31,48 +32,48 @@ class ArchiveRejected(ApplicationError):
 
 
 class CorruptArchive(ArchiveRejected):
-    code = "corrupt_archive"
+    code = ErrorCode.CORRUPT_ARCHIVE
 
 
 class UnsafePath(ArchiveRejected):
-    code = "unsafe_path"
+    code = ErrorCode.UNSAFE_PATH
 
 
 class DuplicateEntry(ArchiveRejected):
-    code = "duplicate_entry"
+    code = ErrorCode.DUPLICATE_ENTRY
 
 
 class SymlinkEntry(ArchiveRejected):
-    code = "symlink_entry"
+    code = ErrorCode.SYMLINK_ENTRY
 
 
 class EncryptedEntry(ArchiveRejected):
-    code = "encrypted_entry"
+    code = ErrorCode.ENCRYPTED_ENTRY
 
 
 class EmptyArchive(ArchiveRejected):
-    code = "empty_archive"
+    code = ErrorCode.EMPTY_ARCHIVE
 
 
 class TooManyEntries(ArchiveRejected):
-    code = "too_many_entries"
+    code = ErrorCode.TOO_MANY_ENTRIES
 
 
 class FileTooLarge(ArchiveRejected):
-    code = "file_too_large"
+    code = ErrorCode.FILE_TOO_LARGE
 
 
 class ArchiveTooLarge(ArchiveRejected):
-    code = "archive_too_large"
+    code = ErrorCode.ARCHIVE_TOO_LARGE
 
 
 class CompressionRatioTooHigh(ArchiveRejected):
-    code = "compression_ratio_too_high"
+    code = ErrorCode.COMPRESSION_RATIO_TOO_HIGH
 
 
 class ReleaseNotDeployable(Conflict):
-    code = "release_not_deployable"
+    code = ErrorCode.RELEASE_NOT_DEPLOYABLE
 
 
 class PipelineNotAcceptingReleases(Conflict):
-    code = "pipeline_not_accepting_releases"
+    code = ErrorCode.PIPELINE_NOT_ACCEPTING_RELEASES

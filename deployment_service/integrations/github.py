@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from deployment_service import aws
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError
 from hooks.models import GithubInstallationToken
 
@@ -55,7 +56,7 @@ class GithubError(ApplicationError):
     """GitHub refused or failed a call. ``status`` is GitHub's HTTP status (None when it did not
     answer); ``retryable`` says whether trying again later may help (5xx, 429, network)."""
 
-    code = "github_error"
+    code = ErrorCode.GITHUB_ERROR
     http_status = 502
 
     def __init__(self, detail: str, *, status: int | None = None, retryable: bool = False) -> None:
@@ -65,12 +66,12 @@ class GithubError(ApplicationError):
 
 
 class GithubNotConfigured(GithubError):
-    code = "github_not_configured"
+    code = ErrorCode.GITHUB_NOT_CONFIGURED
     http_status = 503
 
 
 class UnsafeSourceArchive(GithubError):
-    code = "unsafe_source_archive"
+    code = ErrorCode.UNSAFE_SOURCE_ARCHIVE
     http_status = 422
 
 

@@ -73,7 +73,7 @@ class BuildFilter(filters.FilterSet):
 
 
 _CONFLICT = OpenApiResponse(description="Not allowed from the current status: `{code, detail, status, allowed}`.")
-_INVALID = OpenApiResponse(description="Invalid input: `{code, detail, errors}`.")
+_INVALID = OpenApiResponse(description="Invalid input: `{code, detail, errors, error_codes}` (docs/errors.md).")
 
 
 @extend_schema_view(

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from deployment_service.error_codes import ErrorCode
 from pipelines.choices import NAME_EDITABLE, BuildStatus
 from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import NameLocked
@@ -54,7 +55,8 @@ def _clean_and_save(pipeline: Pipeline) -> None:
             pipeline.save()
     except IntegrityError as exc:
         # Two creates of one name racing past full_clean's unique check: the constraint wins.
-        raise ValidationError({"name": ["A pipeline with this name already exists."]}) from exc
+        duplicate = ValidationError("A pipeline with this name already exists.", code=ErrorCode.UNIQUE)
+        raise ValidationError({"name": [duplicate]}) from exc
 
 
 def pipeline_create(
