@@ -39,6 +39,7 @@ JSON_MAX_DEPTH = 64
 # Multipart boundaries and the small fields around a release's file (as releases.uploads allows).
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
 _READ_CHUNK = 64 * 1024
+_SPOOL_KEY = "troy.body_spool"
 _SPOOL_IN_MEMORY = 1024 * 1024
 
 _RELEASE_UPLOAD_RE = re.compile(r"^/api/v1/pipelines/[^/]+/releases/$")
@@ -86,7 +87,12 @@ class RequestBodyLimitMiddleware:
         refusal = self.refusal(request)
         if refusal is not None:
             return refusal
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            spool = request.META.get(_SPOOL_KEY)
+            if spool is not None:
+                spool.close()  # the view has answered: nothing reads the body after it
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:
         limit, multipart_allowed = body_limit_for(request)
@@ -139,7 +145,7 @@ class RequestBodyLimitMiddleware:
         request.META["CONTENT_LENGTH"] = str(received)
         request._stream = LimitedStream(spool, received)  # type: ignore[attr-defined]
         request._read_started = False  # type: ignore[attr-defined]
-        request._closable_objects.append(spool)  # type: ignore[attr-defined]
+        request.META[_SPOOL_KEY] = spool
         return None
 
 
