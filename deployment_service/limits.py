@@ -96,7 +96,7 @@ class RequestBodyLimitMiddleware:
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:
         limit, multipart_allowed = body_limit_for(request)
-        if request.content_type.startswith("multipart/") and not multipart_allowed:
+        if (request.content_type or "").startswith("multipart/") and not multipart_allowed:
             return JsonResponse(
                 {
                     "code": "unsupported_media_type",
@@ -143,7 +143,7 @@ class RequestBodyLimitMiddleware:
         spool.seek(0)
         request.META["wsgi.input"] = spool
         request.META["CONTENT_LENGTH"] = str(received)
-        request._stream = LimitedStream(spool, received)  # type: ignore[attr-defined]
+        request._stream = LimitedStream(spool, received)  # type: ignore[assignment,arg-type]
         request._read_started = False  # type: ignore[attr-defined]
         request.META[_SPOOL_KEY] = spool
         return None
