@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # Troy's production image: one image for every role, chosen by the command.
-#   web (default)  gunicorn deployment_service.wsgi
+#   web (default)  gunicorn -c gunicorn.conf.py deployment_service.wsgi
 #   worker         python manage.py rundramatiq --processes 2 --threads 4
 #   scheduler      python manage.py scheduler
 #   migrate        python manage.py migrate --noinput
@@ -54,4 +54,5 @@ VOLUME ["/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('DJANGO_ALLOWED_HOSTS', 'localhost').split(',')[0].strip().lstrip('.').replace('*', 'localhost') or 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=4)"]
 
-CMD ["gunicorn", "deployment_service.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gunicorn.conf.py: threaded workers and timeouts chosen for slow clients and large uploads.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "deployment_service.wsgi"]

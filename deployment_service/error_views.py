@@ -1,6 +1,7 @@
 """Error pages for URLs no view answers: JSON under /api/ and /hooks/ (clients branch on ``code``),
 Django's HTML pages elsewhere (admin, browsable pages)."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
@@ -25,3 +26,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
             {"code": ErrorCode.SERVER_ERROR, "detail": "Internal server error; it has been logged."}, status=500
         )
     return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's own refusals of a request (too many fields, a body over DATA_UPLOAD_MAX_MEMORY_SIZE,
+    a bad Host): JSON under /api/ and /hooks/ like every other answer there."""
+    if not _wants_json(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"code": "body_too_large", "detail": str(exception)}, status=413)
+    return JsonResponse({"code": "bad_request", "detail": str(exception) or "Bad request."}, status=400)

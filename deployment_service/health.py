@@ -39,13 +39,15 @@ def _check_broker() -> str | None:
 
 
 def readyz(request):
-    """The database and the broker are reachable: this process can do its work."""
+    """The database and the broker are reachable: this process can do its work. Callers learn
+    only up or down; what failed (hosts, ports, users in the exception text) goes to the log, and
+    staff see it too."""
     checks = {"database": _check_database(), "broker": _check_broker()}
     ok = all(error is None for error in checks.values())
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "checks": {name: ("ok" if error is None else error) for name, error in checks.items()},
-    }
     if not ok:
-        logger.warning("readiness check failed: %s", body["checks"])
+        logger.warning("readiness check failed: %s", {name: error for name, error in checks.items() if error})
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable"}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        body["checks"] = {name: ("ok" if error is None else error) for name, error in checks.items()}
     return JsonResponse(body, status=200 if ok else 503)

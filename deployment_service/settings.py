@@ -278,7 +278,18 @@ FILE_UPLOAD_TEMP_DIR = env_str("TROY_UPLOAD_TEMP_DIR") or None
 # never call AWS). With web and workers on separate machines this must be a shared volume.
 TROY_UPLOAD_SPOOL_DIR = Path(env_str("TROY_UPLOAD_SPOOL_DIR", str(DATA_DIR / "uploads")))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload streams to a temporary file
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Request body limits (deployment_service/limits.py) ------------------------------------------
+# Checked before anything reads a body: over the limit → 413 body_too_large; multipart only on the
+# release upload (TROY_UPLOAD_MAX_BYTES above). The admin and every other route take the API's.
+TROY_API_MAX_BODY_BYTES = env_int("TROY_API_MAX_BODY_BYTES", 1024 * 1024)
+TROY_SNS_MAX_BODY_BYTES = env_int("TROY_SNS_MAX_BODY_BYTES", 256 * 1024)  # SNS's own message limit
+TROY_GITHUB_MAX_BODY_BYTES = env_int("TROY_GITHUB_MAX_BODY_BYTES", 25 * 1024 * 1024)  # GitHub's cap
+# The middleware is the gate; Django's own check (an HTML 400) must never be the stricter one.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(TROY_API_MAX_BODY_BYTES, TROY_SNS_MAX_BODY_BYTES, TROY_GITHUB_MAX_BODY_BYTES)
+MIDDLEWARE.insert(0, "deployment_service.limits.RequestBodyLimitMiddleware")  # before anything reads a body
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["deployment_service.parsers.SafeJSONParser"]
+# -------------------------------------------------------------------------------------------------
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

@@ -20,5 +20,6 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
 ]
 
+handler400 = "deployment_service.error_views.bad_request"
 handler404 = "deployment_service.error_views.not_found"
 handler500 = "deployment_service.error_views.server_error"

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 import hashlib
 import hmac
-import json
 import logging
 import re
 from typing import Any
@@ -32,6 +31,7 @@ from django.utils import timezone
 from rest_framework import status as http_status
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.limits import parse_json_body
 from hooks.exceptions import InvalidDelivery, InvalidSignature, SignatureMismatch, WebhookNotConfigured
 from hooks.models import GithubDelivery
 
@@ -140,10 +140,7 @@ def github_delivery_receive(
         raise InvalidDelivery("The X-GitHub-Event header is missing or malformed.")
     if not delivery_id or not _DELIVERY_ID_RE.fullmatch(delivery_id):
         raise InvalidDelivery("The X-GitHub-Delivery header is missing or malformed.")
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidDelivery("The body is not JSON (set the webhook's content type to application/json).") from exc
+    payload = parse_json_body(body, error=InvalidDelivery)
     if not isinstance(payload, dict):
         raise InvalidDelivery("The body is not a JSON object.")
 

@@ -30,7 +30,6 @@ import binascii
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-import json
 import logging
 import re
 import threading
@@ -47,6 +46,8 @@ from django.utils import timezone
 import requests
 from rest_framework import status as http_status
 
+from deployment_service.exceptions import ApplicationError
+from deployment_service.limits import parse_json_body
 from hooks.exceptions import (
     CertificateUnavailable,
     InvalidCertificate,
@@ -96,10 +97,7 @@ def sns_message_parse(body: bytes, headers: dict[str, str] | None = None) -> dic
     the ``x-amz-sns-*`` headers when they are present."""
     if len(body) > MAX_BODY_BYTES:
         raise InvalidSnsMessage(f"The delivery is larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        message = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidSnsMessage("The body is not JSON.") from exc
+    message = parse_json_body(body, error=InvalidSnsMessage)
     if not isinstance(message, dict):
         raise InvalidSnsMessage("The body is not a JSON object.")
     kind = message.get("Type")
@@ -352,8 +350,8 @@ def sns_delivery_handle(*, delivery_pk: int) -> str | None:
         if delivery is None or delivery.processed_at is not None:
             return None
         try:
-            event = json.loads(message.get("Message") or "")
-        except ValueError:
+            event = parse_json_body(message.get("Message") or "")
+        except ApplicationError:  # not JSON, too deep, NUL: ignored with the reason, never retried
             event = None
         if delivery.message_type != NOTIFICATION:
             result = f"ignored: nothing to do for {delivery.message_type}"

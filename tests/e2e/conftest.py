@@ -96,13 +96,13 @@ def stack(tmp_path):
             "gunicorn",
             "-m",
             "gunicorn",
+            "-c",
+            "gunicorn.conf.py",  # the documented production configuration
             "deployment_service.wsgi",
             "--bind",
             f"127.0.0.1:{web_port}",
             "--workers",
             "2",
-            "--access-logfile",
-            "-",
             "--graceful-timeout",
             "5",
         )

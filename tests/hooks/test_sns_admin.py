@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hooks.models import GithubDelivery, SnsDelivery
+from tests.form_client import FormClient
 from tests.hooks.sns_support import notification
 from tests.pipelines.codebuild_support import fixture
 
@@ -13,7 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
+def staff_client(staff_user):
+    client = FormClient()  # forms without a file field post urlencoded, as browsers do
     client.force_login(staff_user)
     return client
 

@@ -279,7 +279,8 @@ def test_headers_that_contradict_the_body_are_refused(deliver, cert_host, signer
 
 def test_a_body_over_the_sns_limit_is_refused(deliver, cert_host):
     response = deliver(b"{" + b" " * (600 * 1024) + b"}")
-    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert response.status_code == 413 and response.json()["code"] == "body_too_large"
+    assert response.json()["limit"] == 256 * 1024
     assert SnsDelivery.objects.count() == 0
 
 

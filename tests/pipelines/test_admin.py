@@ -9,12 +9,14 @@ from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from tests.factories import PipelineFactory, put_in_status
+from tests.form_client import FormClient
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def operator(client, staff_user):
+def operator(staff_user):
+    client = FormClient()  # forms without a file field post urlencoded, as browsers do
     client.force_login(staff_user)
     return client
 
