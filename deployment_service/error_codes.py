@@ -58,6 +58,21 @@ class ErrorCode(enum.StrEnum):
     SERVER_ERROR = "server_error", (500,), "Unexpected failure on Troy's side; it has been logged."
     ERROR = "error", (400, 500), "An HTTP error that has no more specific code (fallback)."
     TOO_LARGE = "too_large", (413,), "The webhook delivery is larger than this service accepts."
+    BAD_REQUEST = "bad_request", (400,), "Django refused the request before any view saw it (e.g. a bad header)."
+
+    # --- request bodies (deployment_service/limits.py) --------------------------------------------
+    BODY_TOO_LARGE = (
+        "body_too_large",
+        (413,),
+        "The request body is over this endpoint's limit (`limit`, in bytes); nothing was read past it.",
+    )
+    INVALID_CONTENT_LENGTH = "invalid_content_length", (400,), "The Content-Length header is not a number."
+    INVALID_JSON = (
+        "invalid_json",
+        (400,),
+        "The body is not strict JSON: malformed, NaN, a NUL character or a lone surrogate.",
+    )
+    JSON_TOO_DEEP = "json_too_deep", (400,), "The JSON body nests deeper than Troy accepts."
 
     # --- authentication and HTTP (raised by Django REST framework) -------------------------------
     NOT_AUTHENTICATED = "not_authenticated", (401,), "No credentials were sent."

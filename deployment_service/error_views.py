@@ -34,5 +34,5 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not _wants_json(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
-        return JsonResponse({"code": "body_too_large", "detail": str(exception)}, status=413)
-    return JsonResponse({"code": "bad_request", "detail": str(exception) or "Bad request."}, status=400)
+        return JsonResponse({"code": ErrorCode.BODY_TOO_LARGE, "detail": str(exception)}, status=413)
+    return JsonResponse({"code": ErrorCode.BAD_REQUEST, "detail": str(exception) or "Bad request."}, status=400)

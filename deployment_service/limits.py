@@ -31,6 +31,7 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import status as http_status
 
+from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError, InvalidInput
 
 # Troy's inputs nest a few levels (a GitHub push: 5); CPython's decoder and everything that walks
@@ -47,16 +48,16 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class BodyTooLarge(ApplicationError):
-    code = "body_too_large"
+    code = ErrorCode.BODY_TOO_LARGE
     http_status = http_status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
 class InvalidJson(InvalidInput):
-    code = "invalid_json"
+    code = ErrorCode.INVALID_JSON
 
 
 class JsonTooDeep(InvalidJson):
-    code = "json_too_deep"
+    code = ErrorCode.JSON_TOO_DEEP
 
 
 # --- limits per route -----------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class RequestBodyLimitMiddleware:
         if (request.content_type or "").startswith("multipart/") and not multipart_allowed:
             return JsonResponse(
                 {
-                    "code": "unsupported_media_type",
+                    "code": ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                     "detail": f"{request.path_info} does not take multipart bodies; send JSON.",
                 },
                 status=http_status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -110,7 +111,7 @@ class RequestBodyLimitMiddleware:
                 length = int(raw_length)
             except ValueError:
                 return JsonResponse(
-                    {"code": "invalid_content_length", "detail": "Content-Length is not a number."}, status=400
+                    {"code": ErrorCode.INVALID_CONTENT_LENGTH, "detail": "Content-Length is not a number."}, status=400
                 )
             # The release upload's own handler refuses an over-long Content-Length (upload_too_large)
             # and counts the bytes as they stream; the other routes are refused here.
