@@ -22,6 +22,7 @@ import uuid
 from django.utils import timezone
 
 from deployment_service import aws
+from deployment_service.observability.metrics import deploy_observe
 from pipelines import services
 from pipelines.choices import BuildKind, BuildStatus, PipelineStatus
 from pipelines.models import Build
@@ -116,6 +117,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
         services.deployment_fail(build_id=build.id, error=_describe(exc))
         return
     services.deployment_finish(build_id=build.id, stats=result.stats(), manifest=result.manifest)
+    deploy_observe(result)
     logger.info(
         "build %s live: %d uploaded, %d unchanged, %d deleted, %d kept, invalidation %s (%s)",
         build_id,
