@@ -74,6 +74,13 @@ class ErrorCode(enum.StrEnum):
     )
     JSON_TOO_DEEP = "json_too_deep", (400,), "The JSON body nests deeper than Troy accepts."
 
+    # --- operations ---------------------------------------------------------------------------------
+    METRICS_TOKEN_INVALID = (
+        "metrics_token_invalid",
+        (401,),
+        "`/metrics` wants `Authorization: Bearer <TROY_METRICS_TOKEN>`.",
+    )
+
     # --- authentication and HTTP (raised by Django REST framework) -------------------------------
     NOT_AUTHENTICATED = "not_authenticated", (401,), "No credentials were sent."
     AUTHENTICATION_FAILED = "authentication_failed", (401,), "The token is wrong or inactive."

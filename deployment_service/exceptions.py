@@ -25,6 +25,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from deployment_service.error_codes import ErrorCode, Kind
@@ -126,12 +127,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), ErrorCode.ERROR)
     if isinstance(exc, drf_exceptions.ValidationError):
-        response.data = {
-            "code": ErrorCode.INVALID,
-            "detail": "Invalid input.",
-            "errors": response.data,
-            "error_codes": exc.get_codes(),
-        }
+        errors, codes = response.data, exc.get_codes()
+        if not isinstance(errors, dict):  # errors of no one field (a filter, a service): DRF's key for them
+            errors, codes = {api_settings.NON_FIELD_ERRORS_KEY: errors}, {api_settings.NON_FIELD_ERRORS_KEY: codes}
+        response.data = {"code": ErrorCode.INVALID, "detail": "Invalid input.", "errors": errors, "error_codes": codes}
     else:
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
         response.data = {"code": code, "detail": str(detail)}

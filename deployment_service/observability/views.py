@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from deployment_service.error_codes import ErrorCode
 from deployment_service.observability.metrics import scrape_registry
 
 
@@ -26,11 +27,11 @@ def _token_matches(request: HttpRequest, token: str) -> bool:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     if not settings.TROY_METRICS:
-        return JsonResponse({"code": "not_found", "detail": f"No such endpoint: {request.path}"}, status=404)
+        return JsonResponse({"code": ErrorCode.NOT_FOUND, "detail": f"No such endpoint: {request.path}"}, status=404)
     token = settings.TROY_METRICS_TOKEN
     if token and not _token_matches(request, token):
         response = JsonResponse(
-            {"code": "metrics_token_invalid", "detail": "Send Authorization: Bearer <TROY_METRICS_TOKEN>."},
+            {"code": ErrorCode.METRICS_TOKEN_INVALID, "detail": "Send Authorization: Bearer <TROY_METRICS_TOKEN>."},
             status=401,
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'

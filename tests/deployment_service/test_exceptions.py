@@ -73,7 +73,9 @@ def test_a_django_validation_error_from_a_service_keeps_its_codes():
 def test_a_django_validation_error_without_fields_or_code_is_invalid():
     response = api_exception_handler(DjangoValidationError("Nope %(what)s.", params={"what": "here"}), {})
     assert response is not None
-    assert (response.data["errors"], response.data["error_codes"]) == (["Nope here."], ["invalid"])
+    # errors of no one field sit under DRF's non-field key, so `errors` is always an object
+    assert response.data["errors"] == {"non_field_errors": ["Nope here."]}
+    assert response.data["error_codes"] == {"non_field_errors": ["invalid"]}
 
 
 def test_other_error_bodies_carry_no_field_codes(api, other_user):
