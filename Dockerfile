@@ -5,8 +5,7 @@
 #   worker         python manage.py rundramatiq --processes 2 --threads 4
 #   scheduler      python manage.py scheduler
 #   migrate        python manage.py migrate --noinput
-# It needs DJANGO_SECRET_KEY at run time (TROY_REQUIRE_SECRET_KEY=1 refuses to start without
-# it), DATABASE_URL, DRAMATIQ_BROKER_URL and AWS settings; see compose.yaml and docs/settings.md.
+# It needs DJANGO_SECRET_KEY at run time (it refuses to start without it), DATABASE_URL, DRAMATIQ_BROKER_URL and AWS settings; see compose.yaml and docs/settings.md.
 # Only requirements.txt goes in: the test tools (moto, pytest) stay out of the image.
 
 ARG PYTHON_VERSION=3.11
@@ -24,7 +23,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=deployment_service.settings \
-    TROY_REQUIRE_SECRET_KEY=1 \
     TROY_MANIFEST_STATIC=1 \
     TROY_DATA_DIR=/data
 

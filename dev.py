@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+import secrets
 import subprocess
 import sys
 
@@ -111,6 +112,19 @@ def hand_over(cmd: list[str]) -> None:
     os.execve(cmd[0], cmd, env)
 
 
+def development_environment() -> None:
+    """What the dev run needs that production must set itself: a secret key made once per checkout
+    (kept in var/, like the dev user's password) and plain HTTP. Values already set win."""
+    if not os.environ.get("DJANGO_SECRET_KEY"):
+        key_file = Path(os.environ.get("TROY_DATA_DIR") or ROOT / "var") / "dev-secret-key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(50) + "\n")
+            key_file.chmod(0o600)
+        os.environ["DJANGO_SECRET_KEY"] = key_file.read_text().strip()
+    os.environ.setdefault("TROY_HTTPS", "0")  # the dev server speaks plain HTTP
+
+
 USAGE = __doc__.split("\n\n")[1]
 
 
@@ -125,6 +139,8 @@ def main(argv: list[str]) -> None:
     python = str(ensure_venv())
     if command == "setup":
         return
+    if command in {"run", "manage"}:
+        development_environment()
     if command == "run":
         hand_over([python, "manage.py", "devserver", *rest])
     elif command == "test":

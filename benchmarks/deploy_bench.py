@@ -115,6 +115,7 @@ def start_moto(port: int) -> subprocess.Popen:
 def bench_environment(workdir: Path, endpoint: str) -> dict[str, str]:
     return {
         "DJANGO_SETTINGS_MODULE": "deployment_service.settings",
+        "DJANGO_SECRET_KEY": "benchmark-only-key",
         "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
         "TROY_DATA_DIR": str(workdir / "var"),
         "TROY_UPLOAD_SPOOL_DIR": str(workdir / "spool"),

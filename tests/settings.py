@@ -10,21 +10,14 @@ TROY_TEST_BROKER_URL = os.environ.pop("DRAMATIQ_BROKER_URL", "")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_ENDPOINT_URL", None)  # unit tests talk to in-process moto, never a server
+# Not in debug, as in production; so the key must be given, and the test client speaks plain HTTP.
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-suite-only-key-never-used-outside-the-tests")
+os.environ["TROY_HTTPS"] = "0"
 
 from deployment_service.settings import *  # noqa: E402,F403
+from deployment_service.settings.broker import dramatiq_broker  # noqa: E402
 
-DRAMATIQ_BROKER = {
-    "BROKER": "dramatiq.brokers.stub.StubBroker",
-    "OPTIONS": {},
-    "MIDDLEWARE": [
-        "dramatiq.middleware.AgeLimit",
-        "dramatiq.middleware.TimeLimit",
-        "dramatiq.middleware.Callbacks",
-        "dramatiq.middleware.Retries",
-        "django_dramatiq.middleware.DbConnectionsMiddleware",
-        "deployment_service.observability.middleware.ActorLogContext",
-    ],
-}
+DRAMATIQ_BROKER = dramatiq_broker("")  # the StubBroker, whatever DRAMATIQ_BROKER_URL said
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not SQLite's shared-cache memory database: live_server and worker threads then wait
     # on the busy timeout (WAL, IMMEDIATE) instead of failing with "database table is locked".

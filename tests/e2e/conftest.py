@@ -49,6 +49,7 @@ def _environment(workdir, database_url: str, broker_url: str, aws_endpoint: str)
         DJANGO_SETTINGS_MODULE="deployment_service.settings",  # not the test settings pytest set
         DJANGO_SECRET_KEY=secrets.token_urlsafe(32),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        TROY_HTTPS="0",  # gunicorn is reached over plain HTTP on 127.0.0.1
         DATABASE_URL=database_url,
         DRAMATIQ_BROKER_URL=broker_url,
         TROY_REDIS_NAMESPACE=f"troy-e2e-{secrets.token_hex(4)}",
