@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "releases",
     "events",
     "hooks",
+    "operations",  # last: declares every actor once django_dramatiq has set the broker
 ]
 
 MIDDLEWARE = [
@@ -87,7 +88,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "deployment_service.urls"
+ROOT_URLCONF = "operations.urls"
 WSGI_APPLICATION = "deployment_service.wsgi.application"
 
 TEMPLATES = [

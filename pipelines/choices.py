@@ -39,6 +39,8 @@ AT_REST = (
 DEPLOYABLE = (S.READY_FOR_DEPLOYMENT, S.DEPLOYED, S.FAILED_TO_DEPLOY)
 # Statuses a deployment request joins without changing the status (a build is queued behind).
 DEPLOYMENT_IN_PROGRESS = (S.QUEUED, S.DEPLOYING)
+# A pipeline accepts a deployment request (a build, a release, a push) in these.
+ACCEPTS_DEPLOYMENT = (*DEPLOYABLE, *DEPLOYMENT_IN_PROGRESS)
 # The name (and so the domain) may change only before anything exists on AWS.
 NAME_EDITABLE = (S.PRE_PROVISIONED,)
 # Statuses a pipeline row can hold (``deleted`` never reaches a row).

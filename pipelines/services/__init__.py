@@ -5,6 +5,13 @@ Each status change: lock the pipeline row, apply the transition, save, write the
 transaction — and enqueue follow-up actors on commit.
 """
 
+from pipelines.services.build_records import (  # noqa: F401
+    SYSTEM_CODEBUILD,
+    build_apply_codebuild_report,
+    build_record_codebuild,
+    build_record_commit,
+    codebuild_outcome,
+)
 from pipelines.services.builds import (  # noqa: F401
     build_cancel,
     build_redeploy,
@@ -13,6 +20,7 @@ from pipelines.services.builds import (  # noqa: F401
     deployment_finish,
     deployment_start,
 )
+from pipelines.services.github_records import pipeline_record_installation  # noqa: F401
 from pipelines.services.pipelines import (  # noqa: F401
     pipeline_create,
     pipeline_fail_deletion,

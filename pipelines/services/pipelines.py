@@ -13,10 +13,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from deployment_service.transactions import send_on_commit
 from pipelines.choices import NAME_EDITABLE, BuildStatus
 from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
+from pipelines.services.builds import deployment_fail
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
 from pipelines.validators import normalize_relative_path
 
@@ -33,17 +35,6 @@ EDITABLE_FIELDS = (
     "build_output_dir",
     "auto_deploy",
 )
-
-
-def _enqueue(actor_name: str, *args: Any) -> None:
-    """Send ``pipelines.tasks.<actor_name>`` once the surrounding transaction commits."""
-
-    def send() -> None:
-        from pipelines import tasks
-
-        getattr(tasks, actor_name).send(*args)
-
-    transaction.on_commit(send)
 
 
 def _clean_and_save(pipeline: Pipeline) -> None:
@@ -70,7 +61,7 @@ def pipeline_create(
             apply_transition(
                 pipeline, "request_provisioning", actor=actor, message="Provisioning requested at creation."
             )
-            _enqueue("provision_pipeline", str(pipeline.id))
+            send_on_commit("provision_pipeline", str(pipeline.id))
     return pipeline
 
 
@@ -105,7 +96,7 @@ def pipeline_request_provisioning(*, pipeline_id: uuid.UUID | str, actor: str) -
             actor=actor,
             message="Provisioning retried." if retry else "Provisioning requested.",
         )
-        _enqueue("provision_pipeline", str(pipeline.id))
+        send_on_commit("provision_pipeline", str(pipeline.id))
     return pipeline
 
 
@@ -160,7 +151,7 @@ def pipeline_schedule_deletion(*, pipeline_id: uuid.UUID | str, actor: str) -> P
         for build in Build.objects.select_for_update().filter(pipeline=pipeline, status=BuildStatus.QUEUED):
             build.cancel(reason="Cancelled: the pipeline is being deleted.")
             build.save()
-        _enqueue("delete_pipeline", str(pipeline.id))
+        send_on_commit("delete_pipeline", str(pipeline.id))
     return pipeline
 
 
@@ -211,7 +202,7 @@ def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[st
     waiting = Pipeline.objects.filter(status__in=list(WAITING_ACTORS), status_changed_at__lt=cutoff)
     resent = []
     for pipeline_id, name, status in waiting.values_list("id", "name", "status"):
-        _enqueue(WAITING_ACTORS[status], str(pipeline_id))
+        send_on_commit(WAITING_ACTORS[status], str(pipeline_id))
         resent.append(name)
     return resent
 
@@ -233,8 +224,6 @@ def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:
     Returns the names of the pipelines failed. Each is handled in its own transaction and re-checked
     under the lock, so a worker finishing at the same moment wins cleanly.
     """
-    from pipelines.services.builds import deployment_fail
-
     now = now or timezone.now()
     reaped: list[str] = []
     for status, seconds in _deadlines().items():

@@ -234,10 +234,9 @@ def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
 def artifact_keys(pipeline: Pipeline) -> set[str]:
     """The pipeline's zips in the artifact bucket: uploaded releases, downloaded sources and
     CodeBuild artifacts (by convention and as recorded on its builds and releases)."""
-    from releases.models import Release
-
     keys: set[str] = set()
-    for release_id, key in Release.objects.filter(pipeline=pipeline).values_list("id", "artifact_key"):
+    # Through the reverse relation releases declares on Pipeline: this layer does not import releases.
+    for release_id, key in pipeline.releases.values_list("id", "artifact_key"):
         keys.update({f"releases/{release_id}.zip", key})
     for build_id, key in pipeline.builds.values_list("id", "artifact_key"):
         keys.update({f"sources/{build_id}.zip", f"artifacts/{build_id}.zip", key})
