@@ -13,6 +13,8 @@ from typing import Any
 from django.db import transaction
 import dramatiq
 
+MINUTE = 60_000  # Dramatiq's time limits and delays are in milliseconds
+
 
 def send_on_commit(actor_name: str, *args: Any) -> None:
     """Send ``actor_name(*args)`` when the current transaction commits (at once outside one)."""

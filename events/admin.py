@@ -1,13 +1,13 @@
 """The event log in the admin: read-only. Events are written only by the pipeline services."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from deployment_service.admin import ReadOnlyAdminMixin
 from events.models import Event
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "pipeline_name",
@@ -35,15 +35,6 @@ class EventAdmin(admin.ModelAdmin):
         "message",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
 
     @admin.display(description="Message")
     def short_message(self, event: Event) -> str:

@@ -23,9 +23,9 @@ class PipelineStatus(models.TextChoices):
 S = PipelineStatus
 
 # A worker is (or should be) doing something right now; the reaper watches these.
-IN_FLIGHT = (S.PROVISIONING, S.DEPLOYING, S.DELETING)
+IN_FLIGHT = (S.PROVISIONING, S.DEPLOYING, S.DELETING)  # order: TROY_STUCK_*_SECONDS in the reaper
 # Waiting for a worker to pick the pipeline up.
-WAITING = (S.PROVISION_REQUEST, S.QUEUED, S.SCHEDULED_FOR_DELETION)
+WAITING = (S.PROVISION_REQUEST, S.QUEUED, S.SCHEDULED_FOR_DELETION)  # order: WAITING_ACTORS
 # Nothing is happening; a user may act.
 AT_REST = (
     S.PRE_PROVISIONED,
@@ -54,14 +54,6 @@ class BuildStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     SUPERSEDED = "superseded", "Superseded"
-
-
-BUILD_FINISHED = (
-    BuildStatus.SUCCEEDED,
-    BuildStatus.FAILED,
-    BuildStatus.CANCELLED,
-    BuildStatus.SUPERSEDED,
-)
 
 
 class BuildKind(models.TextChoices):

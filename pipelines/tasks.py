@@ -13,6 +13,7 @@ import logging
 import dramatiq
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.transactions import MINUTE
 from pipelines import services
 from pipelines.flows.codebuild import (
     codebuild_reconcile,
@@ -24,8 +25,6 @@ from pipelines.flows.deploy import deploy_build_run
 from pipelines.flows.provisioning import deletion_run, provision_run
 
 logger = logging.getLogger(__name__)
-
-MINUTE = 60_000  # Dramatiq takes milliseconds
 
 
 @dramatiq.actor(

@@ -1,7 +1,7 @@
 """Every write to releases.
 
 Upload design (web requests never call AWS): the request streams the zip to a temporary file
-(:mod:`releases.uploads`), validates it completely (:mod:`deployment_service.archive`, pure Python), moves
+(:mod:`releases.uploads`), validates it completely (:mod:`releases.archive`, pure Python), moves
 it into the upload spool (``TROY_UPLOAD_SPOOL_DIR``) and records the release as ``pending`` —
 with, when asked, its queued build — in one transaction. On commit the ``store_release`` actor
 puts the zip in the artifact bucket (``releases/{id}.zip``) and marks it ``stored``. A deploy
@@ -26,13 +26,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from deployment_service.archive import archive_validate
+from deployment_service import artifact_keys
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from pipelines.services import build_request
 from pipelines.services.transitions import refuse
+from releases.archive import archive_validate
 from releases.choices import ReleaseStatus
 from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound
 from releases.models import Release
@@ -100,7 +101,7 @@ def release_upload(
             files={f.path: [f.sha256, f.size] for f in summary.files},
             uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
         )
-        release.artifact_key = f"releases/{release.id}.zip"
+        release.artifact_key = artifact_keys.release_key(release.id)
         shutil.move(source, release.spool_path)
     except BaseException:
         if copied:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dramatiq
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.transactions import MINUTE
 from releases import services
 from releases.storage import release_store_run
-
-MINUTE = 60_000
 
 
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=30 * MINUTE, throws=(ApplicationError,))

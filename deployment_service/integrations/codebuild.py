@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 import yaml
 
-from deployment_service import aws
+from deployment_service import artifact_keys, aws
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +100,6 @@ def usable_logs_url(url: str | None) -> str:
     return url
 
 
-def artifact_key_for(build_id: object) -> str:
-    return f"artifacts/{build_id}.zip"
-
-
-def source_key_for(build_id: object) -> str:
-    return f"sources/{build_id}.zip"
-
-
 def start_build(*, build_id: object, buildspec: str) -> StartedBuild:
     """StartBuild on the shared project for Troy build ``build_id``, whose source zip is already at
     ``sources/{build_id}.zip`` in the artifact bucket. The artifact lands at exactly
@@ -121,7 +113,7 @@ def start_build(*, build_id: object, buildspec: str) -> StartedBuild:
     answer = aws.client("codebuild").start_build(
         projectName=settings.TROY_CODEBUILD_PROJECT,
         sourceTypeOverride="S3",
-        sourceLocationOverride=f"{bucket}/{source_key_for(build_id)}",
+        sourceLocationOverride=f"{bucket}/{artifact_keys.source_key(build_id)}",
         buildspecOverride=buildspec,
         artifactsOverride={
             "type": "S3",
@@ -141,7 +133,7 @@ def start_build(*, build_id: object, buildspec: str) -> StartedBuild:
     return StartedBuild(
         id=codebuild_build_id,
         logs_url=usable_logs_url(answer.get("logs", {}).get("deepLink")) or console_logs_url(codebuild_build_id),
-        artifact_key=artifact_key_for(build_id),
+        artifact_key=artifact_keys.build_artifact_key(build_id),
     )
 
 

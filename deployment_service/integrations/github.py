@@ -28,6 +28,7 @@ from urllib3.util.retry import Retry
 
 from deployment_service import aws
 from deployment_service.exceptions import ApplicationError
+from deployment_service.github_names import repository_split
 from hooks.models import GithubInstallationToken
 
 logger = logging.getLogger(__name__)
@@ -47,21 +48,19 @@ CHUNK_BYTES = 1024 * 1024
 SOURCE_MAX_ENTRIES = 500_000
 
 _SHA_RE = re.compile(r"[0-9a-f]{40}")
-_REPOSITORY_RE = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})")
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class GithubError(ApplicationError):
     """GitHub refused or failed a call. ``status`` is GitHub's HTTP status (None when it did not
-    answer); ``retryable`` says whether trying again later may help (5xx, 429, network)."""
+    answer)."""
 
     code = "github_error"
     http_status = 502
 
-    def __init__(self, detail: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__(detail, extra={"github_status": status} if status is not None else None)
         self.status = status
-        self.retryable = retryable
 
 
 class GithubNotConfigured(GithubError):
@@ -154,9 +153,7 @@ def _send(
             **kwargs,
         )
     except requests.RequestException as exc:
-        raise GithubError(
-            f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}", retryable=True
-        ) from exc
+        raise GithubError(f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}") from exc
 
 
 def _error(response: requests.Response, what: str) -> GithubError:
@@ -173,11 +170,10 @@ def _error(response: requests.Response, what: str) -> GithubError:
         message = response.text[:200].strip()
     status = response.status_code
     hint = " (was the repository renamed or moved?)" if status in _REDIRECTS else ""
-    rate_limited = status == 429 or (status == 403 and response.headers.get("x-ratelimit-remaining") == "0")
     detail = f"GitHub answered {status} {response.reason or ''}".rstrip() + f" to {what}{hint}"
     if message:
         detail += f": {message[:300]}"
-    return GithubError(detail, status=status, retryable=status >= 500 or rate_limited)
+    return GithubError(detail, status=status)
 
 
 def installation_token(installation_id: int) -> str:
@@ -236,10 +232,10 @@ def _installation_call(
 
 
 def _repo_path(repository: str) -> str:
-    match = _REPOSITORY_RE.fullmatch(repository or "")
-    if not match:
+    parts = repository_split(repository)
+    if parts is None:
         raise GithubError(f"{repository!r} is not a GitHub repository ('owner/repo').")
-    owner, repo = match.groups()
+    owner, repo = parts
     return f"/repos/{quote(owner)}/{quote(repo)}"
 
 
@@ -344,8 +340,7 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
                 )
             except requests.RequestException as exc:
                 raise GithubError(
-                    f"The archive download host did not answer for {repository}@{sha}: {type(exc).__name__}",
-                    retryable=True,
+                    f"The archive download host did not answer for {repository}@{sha}: {type(exc).__name__}"
                 ) from exc
         if response.status_code != 200:
             raise _error(response, f"GET {path}" + (" (download host)" if hops else ""))
@@ -359,9 +354,7 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
                         raise GithubError(f"The archive of {repository}@{sha} is larger than {limit} bytes.")
                     out.write(chunk)
         except requests.RequestException as exc:
-            raise GithubError(
-                f"The archive download of {repository}@{sha} broke off: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise GithubError(f"The archive download of {repository}@{sha} broke off: {type(exc).__name__}") from exc
     return size
 
 

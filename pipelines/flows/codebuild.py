@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.utils import timezone
 
-from deployment_service import aws
+from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import github
@@ -84,7 +84,7 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
             ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
             installation_id=installation_id,
             bucket=settings.TROY_ARTIFACT_BUCKET,
-            key=cb.source_key_for(build.id),
+            key=artifact_keys.source_key(build.id),
         )
         build_record_commit(build_id=build.id, commit_sha=commit_sha)
 

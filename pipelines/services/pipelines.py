@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deployment_service.transactions import send_on_commit
-from pipelines.choices import NAME_EDITABLE, BuildStatus
+from pipelines.choices import IN_FLIGHT, NAME_EDITABLE, WAITING, BuildStatus
 from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
@@ -188,11 +188,7 @@ def pipeline_fail_deletion(*, pipeline_id: uuid.UUID | str, error: str, actor: s
 
 # The actor that moves a pipeline out of each waiting status (all of them guard on the status, so a
 # message sent twice does the work once).
-WAITING_ACTORS = {
-    S.PROVISION_REQUEST: "provision_pipeline",
-    S.QUEUED: "run_deployment",
-    S.SCHEDULED_FOR_DELETION: "delete_pipeline",
-}
+WAITING_ACTORS = dict(zip(WAITING, ("provision_pipeline", "run_deployment", "delete_pipeline"), strict=True))
 
 
 def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[str]:
@@ -211,11 +207,12 @@ def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[st
 
 
 def _deadlines() -> dict[str, int]:
-    return {
-        S.PROVISIONING: settings.TROY_STUCK_PROVISIONING_SECONDS,
-        S.DEPLOYING: settings.TROY_STUCK_DEPLOYING_SECONDS,
-        S.DELETING: settings.TROY_STUCK_DELETING_SECONDS,
-    }
+    seconds = (
+        settings.TROY_STUCK_PROVISIONING_SECONDS,
+        settings.TROY_STUCK_DEPLOYING_SECONDS,
+        settings.TROY_STUCK_DELETING_SECONDS,
+    )
+    return dict(zip(IN_FLIGHT, seconds, strict=True))
 
 
 def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:

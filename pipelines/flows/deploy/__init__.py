@@ -22,7 +22,7 @@ import uuid
 from django.utils import timezone
 import dramatiq
 
-from deployment_service import aws
+from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
 from pipelines import services
 from pipelines.choices import BuildKind, BuildStatus, PipelineStatus
@@ -40,7 +40,7 @@ def build_artifact_key(build: Build) -> str:
     if build.artifact_key:
         return build.artifact_key
     if build.kind == BuildKind.AUTOMATED:
-        return f"artifacts/{build.id}.zip"
+        return artifact_keys.build_artifact_key(build.id)
     return ""
 
 
