@@ -22,7 +22,7 @@ from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionCo
 from deployment_service.admin import ReadOnlyAdminMixin
 from deployment_service.exceptions import ApplicationError
 from events.models import Event
-from pipelines import services
+from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
 from pipelines.models import Build, Pipeline
 from pipelines.services.pipelines import EDITABLE_FIELDS

@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 import time
+from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 import zipfile
 
@@ -29,7 +30,6 @@ from urllib3.util.retry import Retry
 from deployment_service import aws
 from deployment_service.exceptions import ApplicationError
 from deployment_service.github_names import repository_split
-from hooks.models import GithubInstallationToken
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,40 @@ class GithubNotConfigured(GithubError):
 class UnsafeSourceArchive(GithubError):
     code = "unsafe_source_archive"
     http_status = 422
+
+
+# --- the installation token cache -----------------------------------------------------------------
+
+
+class TokenStore(Protocol):
+    """Where installation tokens are kept between calls (hooks.github_tokens keeps them in a table).
+    The client holds no models: the app that owns the table passes its store in."""
+
+    def valid_token(self, *, installation_id: int, valid_after: datetime) -> str | None: ...
+
+    def keep(self, *, installation_id: int, token: str, expires_at: datetime) -> None: ...
+
+    def forget(self, *, installation_id: int, token: str) -> None: ...
+
+
+class _NoTokenStore:
+    def valid_token(self, *, installation_id: int, valid_after: datetime) -> str | None:
+        return None
+
+    def keep(self, *, installation_id: int, token: str, expires_at: datetime) -> None:
+        return None
+
+    def forget(self, *, installation_id: int, token: str) -> None:
+        return None
+
+
+_token_store: TokenStore = _NoTokenStore()
+
+
+def use_token_store(store: TokenStore) -> None:
+    """Cache installation tokens in ``store`` (set once at start-up by operations.apps)."""
+    global _token_store
+    _token_store = store
 
 
 # --- configuration and authentication -----------------------------------------------------------
@@ -183,12 +217,8 @@ def installation_token(installation_id: int) -> str:
     Two workers refreshing at once both get valid tokens; the last one written is cached."""
     _require_configured()
     installation_id = int(installation_id)
-    cached = (
-        GithubInstallationToken.objects.filter(
-            installation_id=installation_id, expires_at__gt=timezone.now() + TOKEN_REFRESH_MARGIN
-        )
-        .values_list("token", flat=True)
-        .first()
+    cached = _token_store.valid_token(
+        installation_id=installation_id, valid_after=timezone.now() + TOKEN_REFRESH_MARGIN
     )
     if cached:
         return cached
@@ -207,10 +237,7 @@ def installation_token(installation_id: int) -> str:
         raise GithubError(f"GitHub's answer to POST {path} holds no token.")
     if timezone.is_naive(expires_at):
         expires_at = timezone.make_aware(expires_at, UTC)
-    GithubInstallationToken.objects.update_or_create(
-        installation_id=installation_id,
-        defaults={"token": token, "expires_at": expires_at},
-    )
+    _token_store.keep(installation_id=installation_id, token=token, expires_at=expires_at)
     logger.info("GitHub installation %s: new access token, valid until %s", installation_id, expires_at.isoformat())
     return token
 
@@ -225,7 +252,7 @@ def _installation_call(
         response = _send(session, method, path, authorization=f"Bearer {token}", **kwargs)
         if response.status_code == 401 and attempt == 1:
             response.close()
-            GithubInstallationToken.objects.filter(installation_id=int(installation_id), token=token).delete()
+            _token_store.forget(installation_id=int(installation_id), token=token)
             continue
         return response
     raise AssertionError("unreachable")
