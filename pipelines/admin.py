@@ -25,7 +25,7 @@ from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
 from pipelines.models import Build, Pipeline
-from pipelines.services.pipelines import EDITABLE_FIELDS
+from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
 INLINE_BUILDS = 20

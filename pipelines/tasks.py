@@ -136,5 +136,5 @@ def reap_stuck_pipelines() -> None:
 
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
 def reconcile_codebuild_builds() -> None:
-    """Ask BatchGetBuilds about builds that stay running; apply answers like SNS events."""
+    """Ask BatchGetBuilds about builds that stay running; apply each answer as the report an event gives."""
     codebuild_reconcile()

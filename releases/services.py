@@ -31,8 +31,7 @@ from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
-from pipelines.services import build_request
-from pipelines.services.transitions import refuse
+from pipelines.services import build_request, refuse
 from releases.archive import archive_validate
 from releases.choices import ReleaseStatus
 from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound

@@ -21,7 +21,7 @@ from deployment_service.integrations.codebuild import CodebuildReport
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
-from pipelines.services.builds import _lock_build, deployment_fail
+from pipelines.services.builds import build_lock, deployment_fail
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def build_record_codebuild(
     Returns None when the build stopped running meanwhile. If a cancel was asked for while
     StartBuild was on its way, StopBuild is enqueued now that there is something to stop."""
     with transaction.atomic():
-        _pipeline, build = _lock_build(build_id)
+        _pipeline, build = build_lock(build_id)
         if build.status != BuildStatus.RUNNING:
             logger.info("build %s is %s: not recording CodeBuild build %s", build_id, build.status, codebuild_build_id)
             return None
@@ -217,7 +217,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
         return f"ignored: no build has CodeBuild id {report.codebuild_build_id}"
     build_status = (report.build_status or "").upper()
     with transaction.atomic():
-        _pipeline, build = _lock_build(build_id)
+        _pipeline, build = build_lock(build_id)
         name = f"build #{build.number} of {_pipeline.name}"
         if build.status != BuildStatus.RUNNING:
             return f"ignored: {name} is already {build.status}"

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 STAT_FIELDS = ("files_uploaded", "files_unchanged", "files_deleted", "bytes_uploaded", "invalidation_id")
 
 
-def _lock_build(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
+def build_lock(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
     """Lock the build's pipeline, then the build (always in that order: no deadlocks)."""
     try:
         pipeline_id = Build.objects.values_list("pipeline_id", flat=True).get(pk=build_id)
@@ -145,7 +145,7 @@ def deployment_finish(
 
     Returns None when the build is not running (a duplicate: it already finished)."""
     with transaction.atomic():
-        pipeline, build = _lock_build(build_id)
+        pipeline, build = build_lock(build_id)
         if build.status != BuildStatus.RUNNING or pipeline.status != S.DEPLOYING:
             logger.info("build %s is %s (pipeline %s): not finishing again", build_id, build.status, pipeline.status)
             return None
@@ -174,7 +174,7 @@ def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTE
     """Worker, CodeBuild handler or reaper: the build failed. → failed_to_deploy (the site keeps
     serving what was live), and the next queued build runs. None when the build already ended."""
     with transaction.atomic():
-        pipeline, build = _lock_build(build_id)
+        pipeline, build = build_lock(build_id)
         if build.status != BuildStatus.RUNNING:
             logger.info("build %s is %s: not failing it", build_id, build.status)
             return None
@@ -201,7 +201,7 @@ def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
     A running release deploy cannot be cancelled (it is short and stopping it halfway would leave a
     half-updated site)."""
     with transaction.atomic():
-        pipeline, build = _lock_build(build_id)
+        pipeline, build = build_lock(build_id)
         if build.status == BuildStatus.QUEUED:
             build.cancel(reason=f"Cancelled by {actor}.")
             build.save()
