@@ -222,8 +222,8 @@ class S3Calls:
 
 def provisioned_pipeline(name: str, owner):
     from pipelines import services
+    from pipelines.flows.provisioning import provision_run
     from pipelines.models import Pipeline
-    from pipelines.provisioning import provision_run
 
     pipeline = services.pipeline_create(owner=owner, name=name, repository="", provision=True, actor="bench")
     provision_run(pipeline_id=pipeline.id)
@@ -250,8 +250,8 @@ def queue_release(pipeline, zip_path: Path):
 
 def timed_deploy(pipeline, zip_path: Path) -> dict:
     from deployment_service import aws
+    from pipelines.flows.deploy import deploy_build_run
     from pipelines.models import Build
-    from releases.deploy import deploy_build_run
 
     build = queue_release(pipeline, zip_path)
     with S3Calls(aws.client("s3")) as calls:
@@ -273,7 +273,7 @@ def put_loop(tree: Path, prefix: str) -> dict:
     from django.conf import settings
 
     from deployment_service import aws
-    from releases.deploy.content import object_headers
+    from pipelines.flows.deploy.content import object_headers
 
     s3 = aws.client("s3")
     paths = sorted(p for p in tree.rglob("*") if p.is_file())
@@ -359,8 +359,8 @@ def rss_child() -> None:
     exec, so a child forked later would report its parent's peak. VmHWM is printed beside it."""
     build_id = sys.stdin.readline().strip()
     django_setup({})
+    from pipelines.flows.deploy import deploy_build_run
     from pipelines.models import Build
-    from releases.deploy import deploy_build_run
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()

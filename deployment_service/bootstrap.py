@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
+from deployment_service.integrations.route53 import public_zone_id
 
 
 @dataclass
@@ -93,12 +94,10 @@ def _ensure_hosted_zone(report: BootstrapReport) -> str:
         report.found.append(f"hosted zone {zone['Name']} ({settings.TROY_HOSTED_ZONE_ID}, from TROY_HOSTED_ZONE_ID)")
         return settings.TROY_HOSTED_ZONE_ID
     wanted = settings.TROY_BASE_DOMAIN.rstrip(".") + "."
-    zones = route53.list_hosted_zones_by_name(DNSName=wanted).get("HostedZones", [])
-    for zone in zones:
-        if zone["Name"] == wanted and not zone.get("Config", {}).get("PrivateZone"):
-            zone_id = zone["Id"].split("/")[-1]
-            report.found.append(f"hosted zone {wanted} ({zone_id})")
-            return zone_id
+    zone_id = public_zone_id(wanted)
+    if zone_id is not None:
+        report.found.append(f"hosted zone {wanted} ({zone_id})")
+        return zone_id
     zone = route53.create_hosted_zone(Name=wanted, CallerReference=f"troy-{wanted}")["HostedZone"]
     zone_id = zone["Id"].split("/")[-1]
     report.made.append(f"hosted zone {wanted} ({zone_id}); set TROY_HOSTED_ZONE_ID={zone_id}")

@@ -2,8 +2,6 @@
 
 from django.db import models
 
-from pipelines.choices import PipelineStatus
-
 
 class Event(models.Model):
     # Not foreign keys: the log outlives the pipeline and build rows it describes.
@@ -14,8 +12,10 @@ class Event(models.Model):
     owner_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     build_id = models.UUIDField(null=True, blank=True)
     build_number = models.PositiveIntegerField(null=True, blank=True)
-    from_status = models.CharField(max_length=32, choices=PipelineStatus.choices)
-    to_status = models.CharField(max_length=32, choices=PipelineStatus.choices, db_index=True)
+    # Pipeline status values (pipelines.choices.PipelineStatus). No field choices: the log sits
+    # below pipelines and imports nothing of it; the API's filter validates the values.
+    from_status = models.CharField(max_length=32)
+    to_status = models.CharField(max_length=32, db_index=True)
     transition = models.CharField(max_length=64)
     actor = models.CharField(max_length=150, help_text="Username, or 'system:<worker|reaper|…>'.")
     message = models.TextField(blank=True, default="")

@@ -8,18 +8,8 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from deployment_service.admin import ReadOnlyAdminMixin
 from hooks.models import GithubDelivery, SnsDelivery
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _pretty(value) -> str:
@@ -27,7 +17,7 @@ def _pretty(value) -> str:
 
 
 @admin.register(SnsDelivery)
-class SnsDeliveryAdmin(ReadOnlyAdmin):
+class SnsDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("message_id", "message_type", "topic_arn", "received_at", "processed_at", "result")
     list_filter = ("message_type", "topic_arn", ("processed_at", admin.EmptyFieldListFilter))
     search_fields = ("message_id", "result", "subject")
@@ -59,7 +49,7 @@ class SnsDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GithubDelivery)
-class GithubDeliveryAdmin(ReadOnlyAdmin):
+class GithubDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("delivery_id", "event", "received_at", "processed_at", "result")
     list_filter = ("event", ("processed_at", admin.EmptyFieldListFilter))
     search_fields = ("delivery_id", "result")

@@ -32,8 +32,12 @@ from rest_framework import status as http_status
 
 from deployment_service.exceptions import ApplicationError
 from deployment_service.limits import parse_json_body
+from deployment_service.transactions import send_on_commit
 from hooks.exceptions import InvalidDelivery, InvalidSignature, SignatureMismatch, WebhookNotConfigured
 from hooks.models import GithubDelivery
+from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
+from pipelines.models import Pipeline
+from pipelines.services import build_request, pipeline_record_installation
 
 logger = logging.getLogger(__name__)
 
@@ -166,14 +170,8 @@ def github_delivery_receive(
             return Receipt("duplicate", http_status.HTTP_200_OK, delivery_id)
         if handled_now:
             return Receipt("ignored", http_status.HTTP_200_OK, delivery_id)
-        transaction.on_commit(lambda: _enqueue_handling(delivery.pk))
+        send_on_commit("handle_github_delivery", delivery.pk)
     return Receipt("queued", http_status.HTTP_202_ACCEPTED, delivery_id)
-
-
-def _enqueue_handling(delivery_pk: int) -> None:
-    from hooks.github_tasks import handle_github_delivery
-
-    handle_github_delivery.send(delivery_pk)
 
 
 # --- handling (worker) ---------------------------------------------------------------------------
@@ -208,11 +206,6 @@ def _push_handle(push: Push) -> str:
     """Start a build on every pipeline that deploys the pushed branch. Runs inside the delivery's
     transaction, so a crash part-way leaves nothing half done and the retry starts afresh.
     Pipelines are locked in name order (as every handler does), so two deliveries never deadlock."""
-    from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger
-    from pipelines.models import Pipeline
-    from pipelines.services import build_request
-    from pipelines.services.github_records import pipeline_record_installation
-
     where = f"{push.repository} {push.ref}"
     if push.deleted:
         return f"ignored: {where} was deleted"
@@ -235,7 +228,7 @@ def _push_handle(push: Push) -> str:
         if not pipeline.auto_deploy:
             notes.append(f"{pipeline.name}: skipped, auto_deploy is off")
             continue
-        if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
+        if pipeline.status not in ACCEPTS_DEPLOYMENT:
             notes.append(f"{pipeline.name}: skipped, it is {pipeline.status} and cannot deploy")
             continue
         try:

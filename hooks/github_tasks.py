@@ -6,9 +6,8 @@ from __future__ import annotations
 import dramatiq
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.transactions import MINUTE
 from hooks.github import github_delivery_handle
-
-MINUTE = 60_000  # Dramatiq takes milliseconds
 
 
 @dramatiq.actor(

@@ -47,7 +47,9 @@ import requests
 from rest_framework import status as http_status
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.integrations.sns import sns_confirm_subscription
 from deployment_service.limits import parse_json_body
+from deployment_service.transactions import send_on_commit
 from hooks.exceptions import (
     CertificateUnavailable,
     InvalidCertificate,
@@ -58,6 +60,7 @@ from hooks.exceptions import (
     UnknownTopic,
 )
 from hooks.models import SnsDelivery
+from pipelines.flows.codebuild import codebuild_event_apply
 
 logger = logging.getLogger(__name__)
 
@@ -311,14 +314,8 @@ def sns_delivery_receive(*, body: bytes, headers: dict[str, str] | None = None) 
             )
             return Receipt("logged", message["MessageId"])
         pk = delivery.pk
-        transaction.on_commit(lambda: _enqueue_handling(pk))
+        send_on_commit("handle_sns_delivery", pk)
     return Receipt("queued", message["MessageId"])
-
-
-def _enqueue_handling(delivery_pk: int) -> None:
-    from hooks.tasks import handle_sns_delivery
-
-    handle_sns_delivery.send(delivery_pk)
 
 
 # --- handling (worker) ----------------------------------------------------------------------------
@@ -328,9 +325,6 @@ def sns_delivery_handle(*, delivery_pk: int) -> str | None:
     """Handle a stored delivery once. Notification: its Message is a CodeBuild event, applied to
     its build. SubscriptionConfirmation: ConfirmSubscription in the topic's region. Returns the
     result kept on the delivery, or None when it was handled before."""
-    from deployment_service.integrations.sns import sns_confirm_subscription
-    from pipelines.codebuild import codebuild_event_apply
-
     delivery = SnsDelivery.objects.filter(pk=delivery_pk).first()
     if delivery is None or delivery.processed_at is not None:
         return None

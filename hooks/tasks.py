@@ -5,9 +5,8 @@ from __future__ import annotations
 import dramatiq
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.transactions import MINUTE
 from hooks.sns import sns_delivery_handle
-
-MINUTE = 60_000  # Dramatiq takes milliseconds
 
 
 @dramatiq.actor(

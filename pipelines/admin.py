@@ -19,12 +19,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
 
+from deployment_service.admin import ReadOnlyAdminMixin
 from deployment_service.exceptions import ApplicationError
 from events.models import Event
-from pipelines import services
+from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
 from pipelines.models import Build, Pipeline
-from pipelines.services.pipelines import EDITABLE_FIELDS
+from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
 INLINE_BUILDS = 20
@@ -60,7 +61,7 @@ OPERATOR_ACTIONS = ("request_provisioning", "queue_deployment", "schedule_deleti
 URL_FIELDS_ASSUME_HTTPS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class BuildInline(admin.TabularInline):
+class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
     formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     model = Build
     fk_name = "pipeline"
@@ -88,15 +89,6 @@ class BuildInline(admin.TabularInline):
         # so the limit sits in a correlated subquery rather than a slice).
         latest = Build.objects.filter(pipeline=OuterRef("pipeline")).order_by("-number").values("pk")[:INLINE_BUILDS]
         return super().get_queryset(request).filter(pk__in=Subquery(latest))
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Build")
     def build_link(self, build: Build) -> str:
@@ -273,7 +265,7 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Build)
-class BuildAdmin(admin.ModelAdmin):
+class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     list_display = ["__str__", "number", "kind", "trigger", "status", "phase", "ref", "created_at", "finished_at"]
     list_filter = ["status", "kind", "trigger"]
@@ -281,15 +273,6 @@ class BuildAdmin(admin.ModelAdmin):
     list_select_related = ["pipeline"]
     actions = ["cancel_builds"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Build | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Build | None = None) -> bool:
-        return False
 
     @admin.action(description="Cancel selected builds (queued, or running automated ones)")
     def cancel_builds(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:

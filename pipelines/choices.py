@@ -23,9 +23,9 @@ class PipelineStatus(models.TextChoices):
 S = PipelineStatus
 
 # A worker is (or should be) doing something right now; the reaper watches these.
-IN_FLIGHT = (S.PROVISIONING, S.DEPLOYING, S.DELETING)
+IN_FLIGHT = (S.PROVISIONING, S.DEPLOYING, S.DELETING)  # order: TROY_STUCK_*_SECONDS in the reaper
 # Waiting for a worker to pick the pipeline up.
-WAITING = (S.PROVISION_REQUEST, S.QUEUED, S.SCHEDULED_FOR_DELETION)
+WAITING = (S.PROVISION_REQUEST, S.QUEUED, S.SCHEDULED_FOR_DELETION)  # order: WAITING_ACTORS
 # Nothing is happening; a user may act.
 AT_REST = (
     S.PRE_PROVISIONED,
@@ -39,6 +39,8 @@ AT_REST = (
 DEPLOYABLE = (S.READY_FOR_DEPLOYMENT, S.DEPLOYED, S.FAILED_TO_DEPLOY)
 # Statuses a deployment request joins without changing the status (a build is queued behind).
 DEPLOYMENT_IN_PROGRESS = (S.QUEUED, S.DEPLOYING)
+# A pipeline accepts a deployment request (a build, a release, a push) in these.
+ACCEPTS_DEPLOYMENT = (*DEPLOYABLE, *DEPLOYMENT_IN_PROGRESS)
 # The name (and so the domain) may change only before anything exists on AWS.
 NAME_EDITABLE = (S.PRE_PROVISIONED,)
 # Statuses a pipeline row can hold (``deleted`` never reaches a row).
@@ -52,14 +54,6 @@ class BuildStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     SUPERSEDED = "superseded", "Superseded"
-
-
-BUILD_FINISHED = (
-    BuildStatus.SUCCEEDED,
-    BuildStatus.FAILED,
-    BuildStatus.CANCELLED,
-    BuildStatus.SUPERSEDED,
-)
 
 
 class BuildKind(models.TextChoices):

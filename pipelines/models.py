@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from pipelines.choices import (
-    BUILD_FINISHED,
+    AT_REST,
     DEPLOYABLE,
     ROW_STATUSES,
     BuildKind,
@@ -184,16 +184,8 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[
-            S.PRE_PROVISIONED,
-            S.PROVISION_REQUEST,
-            S.READY_FOR_DEPLOYMENT,
-            S.QUEUED,
-            S.DEPLOYED,
-            S.FAILED_TO_PROVISION,
-            S.FAILED_TO_DEPLOY,
-            S.FAILED_TO_DELETE,
-        ],
+        # At rest, or waiting for a worker that has not started (deletion itself excepted).
+        source=[*AT_REST, S.PROVISION_REQUEST, S.QUEUED],
         target=S.SCHEDULED_FOR_DELETION,
         custom={**_USER, "label": "Delete"},
     )
@@ -279,10 +271,6 @@ class Build(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} #{self.number}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in BUILD_FINISHED
 
     # --- transitions (state only) ---------------------------------------------------------------
 

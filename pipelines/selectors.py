@@ -5,8 +5,9 @@ own pipelines and their builds; staff see everything."""
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from events.models import Event
 from pipelines.models import Build, Pipeline
 
 
@@ -30,3 +31,17 @@ def build_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Build]:
     if not getattr(user, "is_authenticated", False):
         return builds.none()
     return builds.filter(pipeline__owner=user)
+
+
+def event_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Event]:
+    """The event log scoped to who asks. Events are not foreign keys (the log outlives the
+    pipeline rows), so ownership comes from the ``owner_id`` recorded with each event, plus the
+    pipelines the user owns now (in case an operator reassigned one). Staff see every event.
+    Here rather than in events/: it reads pipelines, and events sit below them."""
+    events = Event.objects.all()
+    if user_sees_all(user):
+        return events
+    if not getattr(user, "is_authenticated", False):
+        return events.none()
+    owned_now = Pipeline.objects.filter(owner=user).values("id")
+    return events.filter(Q(owner_id=user.pk) | Q(pipeline_id__in=owned_now))

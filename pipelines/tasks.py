@@ -13,11 +13,18 @@ import logging
 import dramatiq
 
 from deployment_service.exceptions import ApplicationError
+from deployment_service.transactions import MINUTE
 from pipelines import services
+from pipelines.flows.codebuild import (
+    codebuild_reconcile,
+    codebuild_report_commit_status,
+    codebuild_start_run,
+    codebuild_stop_run,
+)
+from pipelines.flows.deploy import deploy_build_run
+from pipelines.flows.provisioning import deletion_run, provision_run
 
 logger = logging.getLogger(__name__)
-
-MINUTE = 60_000  # Dramatiq takes milliseconds
 
 
 @dramatiq.actor(
@@ -30,8 +37,6 @@ MINUTE = 60_000  # Dramatiq takes milliseconds
 )
 def provision_pipeline(pipeline_id: str) -> None:
     """provision_request → provisioning → ready_for_deployment (or failed_to_provision)."""
-    from pipelines.provisioning import provision_run
-
     provision_run(pipeline_id=pipeline_id)
 
 
@@ -48,8 +53,6 @@ def delete_pipeline(pipeline_id: str, attempt: int = 0) -> None:
 
     Disabling a CloudFront distribution takes minutes: the flow answers how long to wait, and the
     actor sends itself again with that delay instead of sleeping."""
-    from pipelines.provisioning import deletion_run
-
     wait_seconds = deletion_run(pipeline_id=pipeline_id, attempt=attempt)
     if wait_seconds is not None:
         delete_pipeline.send_with_options(args=(pipeline_id, attempt + 1), delay=int(wait_seconds * 1000))
@@ -78,8 +81,6 @@ def run_deployment(pipeline_id: str) -> None:
 )
 def deploy_build(build_id: str) -> None:
     """The deploy step: the build's artifact zip → live bucket, invalidation → deployed."""
-    from releases.deploy import deploy_build_run
-
     deploy_build_run(build_id=build_id)
 
 
@@ -93,8 +94,6 @@ def deploy_build(build_id: str) -> None:
 )
 def run_codebuild(build_id: str) -> None:
     """Download Source from GitHub into the artifact bucket, then StartBuild on CodeBuild."""
-    from pipelines.codebuild import codebuild_start_run
-
     codebuild_start_run(build_id=build_id)
 
 
@@ -108,8 +107,6 @@ def run_codebuild(build_id: str) -> None:
 )
 def stop_codebuild(build_id: str) -> None:
     """StopBuild for a cancelled running build; its STOPPED event then fails the build."""
-    from pipelines.codebuild import codebuild_stop_run
-
     codebuild_stop_run(build_id=build_id)
 
 
@@ -123,8 +120,6 @@ def stop_codebuild(build_id: str) -> None:
 )
 def report_commit_status(build_id: str) -> None:
     """The build's current state as a GitHub commit status (pending, success, failure)."""
-    from pipelines.codebuild import codebuild_report_commit_status
-
     codebuild_report_commit_status(build_id=build_id)
 
 
@@ -141,7 +136,5 @@ def reap_stuck_pipelines() -> None:
 
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
 def reconcile_codebuild_builds() -> None:
-    """Ask BatchGetBuilds about builds that stay running; apply answers like SNS events."""
-    from pipelines.codebuild import codebuild_reconcile
-
+    """Ask BatchGetBuilds about builds that stay running; apply each answer as the report an event gives."""
     codebuild_reconcile()

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from deployment_service.error_codes import ErrorCode
+from deployment_service.github_names import repository_split
 
 # A DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
 validate_pipeline_name = RegexValidator(
@@ -15,15 +16,11 @@ validate_pipeline_name = RegexValidator(
     code=ErrorCode.INVALID_NAME,
 )
 
-_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
-_REPO = r"[A-Za-z0-9._-]{1,100}"
-_REPOSITORY_RE = re.compile(rf"^{_OWNER}/{_REPO}\Z")
-
 
 def validate_repository(value: str) -> None:
     """GitHub's ``owner/repo``: owner up to 39 of letters, digits and single hyphens; repo up to
     100 of letters, digits, '.', '_', '-' (but not '.' or '..')."""
-    if not _REPOSITORY_RE.match(value) or value.split("/")[1] in {".", ".."} or value.endswith(".git"):
+    if repository_split(value) is None:
         raise ValidationError(
             "A repository is 'owner/repo' as on GitHub, e.g. 'octo-org/site'.",
             code=ErrorCode.INVALID_REPOSITORY,

@@ -26,11 +26,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildTrigger
+from deployment_service import artifact_keys
+from deployment_service.transactions import send_on_commit
+from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
-from pipelines.services import build_request
-from pipelines.services.transitions import refuse
+from pipelines.services import build_request, refuse
 from releases.archive import archive_validate
 from releases.choices import ReleaseStatus
 from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound
@@ -49,15 +50,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _enqueue_store(release_id: str) -> None:
-    def send() -> None:
-        from releases.tasks import store_release
-
-        store_release.send(release_id)
-
-    transaction.on_commit(send)
-
-
 def _upload_on_disk(upload: UploadedFile, spool_dir: Path) -> tuple[str, bool]:
     """A path to the uploaded bytes, and whether it is a copy this function made."""
     if hasattr(upload, "temporary_file_path"):
@@ -70,7 +62,7 @@ def _upload_on_disk(upload: UploadedFile, spool_dir: Path) -> tuple[str, bool]:
 
 
 def _check_can_deploy(pipeline: Pipeline) -> None:
-    if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
+    if pipeline.status not in ACCEPTS_DEPLOYMENT:
         raise refuse(pipeline, "queue_deployment")
 
 
@@ -108,7 +100,7 @@ def release_upload(
             files={f.path: [f.sha256, f.size] for f in summary.files},
             uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
         )
-        release.artifact_key = f"releases/{release.id}.zip"
+        release.artifact_key = artifact_keys.release_key(release.id)
         shutil.move(source, release.spool_path)
     except BaseException:
         if copied:
@@ -127,7 +119,7 @@ def release_upload(
                     requested_by=uploaded_by,
                     release=release,
                 )
-            _enqueue_store(str(release.id))
+            send_on_commit("store_release", str(release.id))
     except BaseException:
         release.spool_path.unlink(missing_ok=True)
         raise
@@ -196,7 +188,7 @@ def releases_resend_pending(*, now: timezone.datetime | None = None) -> list[str
         )
     ]
     for release_id in ids:
-        _enqueue_store(release_id)
+        send_on_commit("store_release", release_id)
     return ids
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import dramatiq
 
 from deployment_service.exceptions import ApplicationError
-
-MINUTE = 60_000
+from deployment_service.transactions import MINUTE
+from releases import services
+from releases.storage import release_store_run
 
 
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=30 * MINUTE, throws=(ApplicationError,))
 def store_release(release_id: str, attempt: int = 0) -> None:
     """A validated upload waiting in the spool → the artifact bucket. Retries re-send the actor
     with a delay (counted in ``attempt``); after the last one the release is marked failed."""
-    from releases.storage import release_store_run
-
     wait_seconds = release_store_run(release_id=release_id, attempt=attempt)
     if wait_seconds is not None:
         store_release.send_with_options(args=(release_id, attempt + 1), delay=int(wait_seconds * 1000))
@@ -23,7 +22,5 @@ def store_release(release_id: str, attempt: int = 0) -> None:
 @dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
 def care_for_releases() -> None:
     """Periodic: re-send lost store messages; clear orphaned spool files."""
-    from releases import services
-
     services.releases_resend_pending()
     services.release_spool_sweep()

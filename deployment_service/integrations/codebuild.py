@@ -1,5 +1,6 @@
 """CodeBuild for automated builds: the buildspec, StartBuild with overrides, StopBuild,
-BatchGetBuilds, and the conversion of a BatchGetBuilds answer into the EventBridge event shape.
+BatchGetBuilds, and one report type that both CodeBuild's EventBridge events and BatchGetBuilds
+answers are read into (:class:`CodebuildReport`).
 
 Small functions over ``aws.client("codebuild")`` that take and return plain data. The project is
 shared by every pipeline (``TROY_CODEBUILD_PROJECT``); everything that differs per build travels
@@ -9,7 +10,7 @@ in StartBuild's overrides.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
 import logging
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 import yaml
 
-from deployment_service import aws
+from deployment_service import artifact_keys, aws
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,6 @@ def buildspec_for(*, install: str, build: str, test: str, output_dir: str) -> st
 @dataclass(frozen=True)
 class StartedBuild:
     id: str  # "project:uuid", what BatchGetBuilds and StopBuild take
-    arn: str
     logs_url: str
     artifact_key: str
 
@@ -100,14 +100,6 @@ def usable_logs_url(url: str | None) -> str:
     return url
 
 
-def artifact_key_for(build_id: object) -> str:
-    return f"artifacts/{build_id}.zip"
-
-
-def source_key_for(build_id: object) -> str:
-    return f"sources/{build_id}.zip"
-
-
 def start_build(*, build_id: object, buildspec: str) -> StartedBuild:
     """StartBuild on the shared project for Troy build ``build_id``, whose source zip is already at
     ``sources/{build_id}.zip`` in the artifact bucket. The artifact lands at exactly
@@ -121,7 +113,7 @@ def start_build(*, build_id: object, buildspec: str) -> StartedBuild:
     answer = aws.client("codebuild").start_build(
         projectName=settings.TROY_CODEBUILD_PROJECT,
         sourceTypeOverride="S3",
-        sourceLocationOverride=f"{bucket}/{source_key_for(build_id)}",
+        sourceLocationOverride=f"{bucket}/{artifact_keys.source_key(build_id)}",
         buildspecOverride=buildspec,
         artifactsOverride={
             "type": "S3",
@@ -140,9 +132,8 @@ def start_build(*, build_id: object, buildspec: str) -> StartedBuild:
     codebuild_build_id = answer["id"]
     return StartedBuild(
         id=codebuild_build_id,
-        arn=answer.get("arn", ""),
         logs_url=usable_logs_url(answer.get("logs", {}).get("deepLink")) or console_logs_url(codebuild_build_id),
-        artifact_key=artifact_key_for(build_id),
+        artifact_key=artifact_keys.build_artifact_key(build_id),
     )
 
 
@@ -226,65 +217,168 @@ def parse_codebuild_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _event_time(value: Any) -> str | None:
-    """A datetime as CodeBuild's events write it."""
-    when = parse_codebuild_time(value)
-    if when is None:
-        return None
-    when = when.astimezone(UTC)
-    return f"{when:%b} {when.day}, {when.year} {when.hour % 12 or 12}:{when:%M:%S} {'PM' if when.hour >= 12 else 'AM'}"
+STATE_CHANGE = "CodeBuild Build State Change"
+PHASE_CHANGE = "CodeBuild Build Phase Change"
 
 
-def _context_text(items: Any) -> list[str]:
-    """BatchGetBuilds' phase contexts ``[{statusCode, message}]`` → the events' ``["CODE: message"]``."""
+@dataclass(frozen=True)
+class CodebuildReport:
+    """What one CodeBuild event (or BatchGetBuilds answer) says about one build, normalized.
+
+    ``phases`` entries: ``{"phase", "status", "start", "end", "duration", "context"}`` with ISO
+    times. ``build_status`` is empty for phase-change events."""
+
+    codebuild_build_id: str
+    build_status: str = ""
+    current_phase: str = ""
+    current_context: list[str] = field(default_factory=list)
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    logs_url: str = ""
+    timeout_minutes: Any = None
+
+
+# --- events and BatchGetBuilds answers → one report -------------------------------------------------------------------------------------
+
+
+def _context(value: Any) -> list[str]:
+    """Phase contexts come as lists of strings or as one string ("[]", "[: ]", "[CODE: message]")."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = [text[1:-1] if text.startswith("[") and text.endswith("]") else text]
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return []
     out = []
-    for item in items or []:
+    for item in value:
         if isinstance(item, dict):
-            code, message = item.get("statusCode") or "", item.get("message") or ""
-            text = f"{code}: {message}" if code and message else code or message
-            if text:
-                out.append(text)
-        elif item:
-            out.append(str(item))
+            item = ": ".join(str(v) for v in (item.get("statusCode"), item.get("message")) if v)
+        text = str(item).strip()
+        if text and text.strip(": ") and text not in out:
+            out.append(text)
     return out
 
 
-def build_to_event(build: dict[str, Any]) -> dict[str, Any]:
-    """A BatchGetBuilds build → a "CodeBuild Build State Change" event, so the reconciler's
-    answers go through exactly the code path SNS deliveries take."""
-    phases = []
-    for phase in build.get("phases") or []:
-        item: dict[str, Any] = {"phase-type": phase.get("phaseType")}
-        if phase.get("phaseStatus"):
-            item["phase-status"] = phase["phaseStatus"]
-        if phase.get("startTime"):
-            item["start-time"] = _event_time(phase["startTime"])
-        if phase.get("endTime"):
-            item["end-time"] = _event_time(phase["endTime"])
-        if phase.get("durationInSeconds") is not None:
-            item["duration-in-seconds"] = phase["durationInSeconds"]
-        if phase.get("contexts"):
-            item["phase-context"] = _context_text(phase["contexts"])
-        phases.append(item)
-    arn = build.get("arn") or ""
-    current_context = next(
-        (_context_text(p.get("contexts")) for p in reversed(build.get("phases") or []) if p.get("contexts")), []
-    )
+def _iso(value: Any) -> str | None:
+    when = parse_codebuild_time(value)
+    return when.isoformat() if when else None
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def _phase(*, name: Any, status: Any, start: Any, end: Any, duration: Any, context: Any) -> dict[str, Any] | None:
+    if not isinstance(name, str) or not name:
+        return None
     return {
-        "detail-type": "CodeBuild Build State Change",
-        "source": "aws.codebuild",
-        "resources": [arn] if arn else [],
-        "detail": {
-            "build-status": build.get("buildStatus", ""),
-            "project-name": build.get("projectName") or build.get("id", "").split(":", 1)[0],
-            "build-id": arn or build.get("id", ""),
-            "current-phase": build.get("currentPhase", ""),
-            "current-phase-context": json.dumps(current_context),
-            "additional-information": {
-                "build-complete": bool(build.get("buildComplete")),
-                "build-start-time": _event_time(build.get("startTime")),
-                "logs": {"deep-link": (build.get("logs") or {}).get("deepLink", "")},
-                "phases": phases,
-            },
-        },
+        "phase": name.upper(),
+        "status": status.upper() if isinstance(status, str) and status else None,
+        "start": _iso(start),
+        "end": _iso(end),
+        "duration": _number(duration),
+        "context": _context(context),
     }
+
+
+def codebuild_report_from_event(event: dict[str, Any]) -> CodebuildReport | str:
+    """An EventBridge CodeBuild event → a report on one build of our project, or the reason it is
+    not one (another project's build, another kind of event, a malformed one)."""
+    if not isinstance(event, dict):
+        return "ignored: not an event"
+    detail_type = event.get("detail-type")
+    detail = event.get("detail")
+    if (
+        event.get("source") != "aws.codebuild"
+        or detail_type not in (STATE_CHANGE, PHASE_CHANGE)
+        or not isinstance(detail, dict)
+    ):
+        return f"ignored: not a CodeBuild build event ({detail_type!r})"
+    resources = event.get("resources") or [""]
+    codebuild_build_id = codebuild_id_from_arn(str(detail.get("build-id") or resources[0] or ""))
+    project = detail.get("project-name") or codebuild_build_id.split(":", 1)[0]
+    if project != settings.TROY_CODEBUILD_PROJECT or codebuild_build_id.split(":", 1)[0] != project:
+        return f"ignored: build {codebuild_build_id or '?'} of project {project!r}, not ours"
+    info = detail.get("additional-information")
+    info = info if isinstance(info, dict) else {}
+    logs = info.get("logs") if isinstance(info.get("logs"), dict) else {}
+
+    phases = [
+        _phase(
+            name=p.get("phase-type"),
+            status=p.get("phase-status"),
+            start=p.get("start-time"),
+            end=p.get("end-time"),
+            duration=p.get("duration-in-seconds"),
+            context=p.get("phase-context"),
+        )
+        for p in (info.get("phases") or [])
+        if isinstance(p, dict)
+    ]
+    build_status = ""
+    current = ""
+    current_context: list[str] = []
+    if detail_type == PHASE_CHANGE:
+        phases.append(
+            _phase(
+                name=detail.get("completed-phase"),
+                status=detail.get("completed-phase-status"),
+                start=detail.get("completed-phase-start"),
+                end=detail.get("completed-phase-end"),
+                duration=detail.get("completed-phase-duration-seconds"),
+                context=detail.get("completed-phase-context"),
+            )
+        )
+    else:
+        build_status = str(detail.get("build-status") or "").upper()
+        if not build_status:
+            return f"ignored: state change of {codebuild_build_id} without a build status"
+        current = str(detail.get("current-phase") or "").upper()
+        current_context = _context(detail.get("current-phase-context"))
+    return CodebuildReport(
+        codebuild_build_id=codebuild_build_id,
+        build_status=build_status,
+        current_phase=current,
+        current_context=current_context,
+        phases=[p for p in phases if p],
+        logs_url=usable_logs_url(logs.get("deep-link")),
+        timeout_minutes=info.get("timeout-in-minutes"),
+    )
+
+
+def _answer_time(value: Any) -> str | None:
+    """A BatchGetBuilds time as the report holds it: UTC, whole seconds (as events carry them)."""
+    when = parse_codebuild_time(value)
+    return when.astimezone(UTC).replace(microsecond=0).isoformat() if when else None
+
+
+def codebuild_report_from_build(build: dict[str, Any]) -> CodebuildReport:
+    """A BatchGetBuilds answer (a build of our project: the reconciler asked for it by id) → a report."""
+    phases = [
+        {
+            "phase": phase["phaseType"].upper(),
+            "status": phase["phaseStatus"].upper() if phase.get("phaseStatus") else None,
+            "start": _answer_time(phase.get("startTime")),
+            "end": _answer_time(phase.get("endTime")),
+            "duration": _number(phase.get("durationInSeconds")),
+            "context": _context(phase.get("contexts")),
+        }
+        for phase in build.get("phases") or []
+        if isinstance(phase.get("phaseType"), str) and phase.get("phaseType")
+    ]
+    current_context = next(
+        (_context(p.get("contexts")) for p in reversed(build.get("phases") or []) if p.get("contexts")), []
+    )
+    return CodebuildReport(
+        codebuild_build_id=codebuild_id_from_arn(str(build.get("arn") or build.get("id") or "")),
+        build_status=str(build.get("buildStatus") or "").upper(),
+        current_phase=str(build.get("currentPhase") or "").upper(),
+        current_context=current_context,
+        phases=phases,
+        logs_url=usable_logs_url((build.get("logs") or {}).get("deepLink")),
+    )

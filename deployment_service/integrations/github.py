@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 import time
+from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 import zipfile
 
@@ -29,7 +30,7 @@ from urllib3.util.retry import Retry
 from deployment_service import aws
 from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError
-from hooks.models import GithubInstallationToken
+from deployment_service.github_names import repository_split
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +49,19 @@ CHUNK_BYTES = 1024 * 1024
 SOURCE_MAX_ENTRIES = 500_000
 
 _SHA_RE = re.compile(r"[0-9a-f]{40}")
-_REPOSITORY_RE = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})")
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class GithubError(ApplicationError):
     """GitHub refused or failed a call. ``status`` is GitHub's HTTP status (None when it did not
-    answer); ``retryable`` says whether trying again later may help (5xx, 429, network)."""
+    answer)."""
 
     code = ErrorCode.GITHUB_ERROR
     http_status = 502
 
-    def __init__(self, detail: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__(detail, extra={"github_status": status} if status is not None else None)
         self.status = status
-        self.retryable = retryable
 
 
 class GithubNotConfigured(GithubError):
@@ -73,6 +72,40 @@ class GithubNotConfigured(GithubError):
 class UnsafeSourceArchive(GithubError):
     code = ErrorCode.UNSAFE_SOURCE_ARCHIVE
     http_status = 422
+
+
+# --- the installation token cache -----------------------------------------------------------------
+
+
+class TokenStore(Protocol):
+    """Where installation tokens are kept between calls (hooks.github_tokens keeps them in a table).
+    The client holds no models: the app that owns the table passes its store in."""
+
+    def valid_token(self, *, installation_id: int, valid_after: datetime) -> str | None: ...
+
+    def keep(self, *, installation_id: int, token: str, expires_at: datetime) -> None: ...
+
+    def forget(self, *, installation_id: int, token: str) -> None: ...
+
+
+class _NoTokenStore:
+    def valid_token(self, *, installation_id: int, valid_after: datetime) -> str | None:
+        return None
+
+    def keep(self, *, installation_id: int, token: str, expires_at: datetime) -> None:
+        return None
+
+    def forget(self, *, installation_id: int, token: str) -> None:
+        return None
+
+
+_token_store: TokenStore = _NoTokenStore()
+
+
+def use_token_store(store: TokenStore) -> None:
+    """Cache installation tokens in ``store`` (set once at start-up by operations.apps)."""
+    global _token_store
+    _token_store = store
 
 
 # --- configuration and authentication -----------------------------------------------------------
@@ -155,9 +188,7 @@ def _send(
             **kwargs,
         )
     except requests.RequestException as exc:
-        raise GithubError(
-            f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}", retryable=True
-        ) from exc
+        raise GithubError(f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}") from exc
 
 
 def _error(response: requests.Response, what: str) -> GithubError:
@@ -174,11 +205,10 @@ def _error(response: requests.Response, what: str) -> GithubError:
         message = response.text[:200].strip()
     status = response.status_code
     hint = " (was the repository renamed or moved?)" if status in _REDIRECTS else ""
-    rate_limited = status == 429 or (status == 403 and response.headers.get("x-ratelimit-remaining") == "0")
     detail = f"GitHub answered {status} {response.reason or ''}".rstrip() + f" to {what}{hint}"
     if message:
         detail += f": {message[:300]}"
-    return GithubError(detail, status=status, retryable=status >= 500 or rate_limited)
+    return GithubError(detail, status=status)
 
 
 def installation_token(installation_id: int) -> str:
@@ -188,12 +218,8 @@ def installation_token(installation_id: int) -> str:
     Two workers refreshing at once both get valid tokens; the last one written is cached."""
     _require_configured()
     installation_id = int(installation_id)
-    cached = (
-        GithubInstallationToken.objects.filter(
-            installation_id=installation_id, expires_at__gt=timezone.now() + TOKEN_REFRESH_MARGIN
-        )
-        .values_list("token", flat=True)
-        .first()
+    cached = _token_store.valid_token(
+        installation_id=installation_id, valid_after=timezone.now() + TOKEN_REFRESH_MARGIN
     )
     if cached:
         return cached
@@ -212,10 +238,7 @@ def installation_token(installation_id: int) -> str:
         raise GithubError(f"GitHub's answer to POST {path} holds no token.")
     if timezone.is_naive(expires_at):
         expires_at = timezone.make_aware(expires_at, UTC)
-    GithubInstallationToken.objects.update_or_create(
-        installation_id=installation_id,
-        defaults={"token": token, "expires_at": expires_at},
-    )
+    _token_store.keep(installation_id=installation_id, token=token, expires_at=expires_at)
     logger.info("GitHub installation %s: new access token, valid until %s", installation_id, expires_at.isoformat())
     return token
 
@@ -230,17 +253,17 @@ def _installation_call(
         response = _send(session, method, path, authorization=f"Bearer {token}", **kwargs)
         if response.status_code == 401 and attempt == 1:
             response.close()
-            GithubInstallationToken.objects.filter(installation_id=int(installation_id), token=token).delete()
+            _token_store.forget(installation_id=int(installation_id), token=token)
             continue
         return response
     raise AssertionError("unreachable")
 
 
 def _repo_path(repository: str) -> str:
-    match = _REPOSITORY_RE.fullmatch(repository or "")
-    if not match:
+    parts = repository_split(repository)
+    if parts is None:
         raise GithubError(f"{repository!r} is not a GitHub repository ('owner/repo').")
-    owner, repo = match.groups()
+    owner, repo = parts
     return f"/repos/{quote(owner)}/{quote(repo)}"
 
 
@@ -345,8 +368,7 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
                 )
             except requests.RequestException as exc:
                 raise GithubError(
-                    f"The archive download host did not answer for {repository}@{sha}: {type(exc).__name__}",
-                    retryable=True,
+                    f"The archive download host did not answer for {repository}@{sha}: {type(exc).__name__}"
                 ) from exc
         if response.status_code != 200:
             raise _error(response, f"GET {path}" + (" (download host)" if hops else ""))
@@ -360,9 +382,7 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
                         raise GithubError(f"The archive of {repository}@{sha} is larger than {limit} bytes.")
                     out.write(chunk)
         except requests.RequestException as exc:
-            raise GithubError(
-                f"The archive download of {repository}@{sha} broke off: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise GithubError(f"The archive download of {repository}@{sha} broke off: {type(exc).__name__}") from exc
     return size
 
 

@@ -19,15 +19,23 @@ def _fqdn(name: str) -> str:
     return name.rstrip(".").lower() + "."
 
 
+def public_zone_id(name: str) -> str | None:
+    """The id of the public hosted zone named ``name`` (fully qualified, with the trailing dot)."""
+    answer = aws.client("route53").list_hosted_zones_by_name(DNSName=name)
+    for zone in answer.get("HostedZones", []):
+        if zone["Name"] == name and not zone.get("Config", {}).get("PrivateZone"):
+            return zone["Id"].split("/")[-1]
+    return None
+
+
 def hosted_zone_id() -> str:
     """``TROY_HOSTED_ZONE_ID``, or the public hosted zone named after ``TROY_BASE_DOMAIN``."""
     if settings.TROY_HOSTED_ZONE_ID:
         return settings.TROY_HOSTED_ZONE_ID
     wanted = _fqdn(settings.TROY_BASE_DOMAIN)
-    answer = aws.client("route53").list_hosted_zones_by_name(DNSName=wanted)
-    for zone in answer.get("HostedZones", []):
-        if zone["Name"] == wanted and not zone.get("Config", {}).get("PrivateZone"):
-            return zone["Id"].split("/")[-1]
+    zone_id = public_zone_id(wanted)
+    if zone_id is not None:
+        return zone_id
     raise HostedZoneNotFound(
         f"No public hosted zone {wanted} in Route53; set TROY_HOSTED_ZONE_ID or run manage.py bootstrap_aws."
     )

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "releases",
     "events",
     "hooks",
+    "operations",  # last: declares every actor once django_dramatiq has set the broker
 ]
 
 MIDDLEWARE = [
@@ -72,7 +73,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "deployment_service.urls"
+ROOT_URLCONF = "operations.urls"
 WSGI_APPLICATION = "deployment_service.wsgi.application"
 
 TEMPLATES = [

@@ -3,8 +3,18 @@ calls a transition or writes a status.
 
 Each status change: lock the pipeline row, apply the transition, save, write the event — one
 transaction — and enqueue follow-up actors on commit.
+
+Callers outside pipelines/services import from here (``from pipelines import services`` or
+``from pipelines.services import …``), never from its modules: those are how the package is split.
 """
 
+from pipelines.services.build_records import (  # noqa: F401
+    SYSTEM_CODEBUILD,
+    build_apply_codebuild_report,
+    build_record_codebuild,
+    build_record_commit,
+    codebuild_outcome,
+)
 from pipelines.services.builds import (  # noqa: F401
     build_cancel,
     build_redeploy,
@@ -13,7 +23,9 @@ from pipelines.services.builds import (  # noqa: F401
     deployment_finish,
     deployment_start,
 )
+from pipelines.services.github_records import pipeline_record_installation  # noqa: F401
 from pipelines.services.pipelines import (  # noqa: F401
+    EDITABLE_FIELDS,
     pipeline_create,
     pipeline_fail_deletion,
     pipeline_fail_provisioning,
@@ -33,4 +45,5 @@ from pipelines.services.transitions import (  # noqa: F401
     SYSTEM_WORKER,
     actor_of,
     allowed_actions,
+    refuse,
 )

@@ -11,17 +11,17 @@ SUCCEEDED never hands the build to the deploy step twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import logging
 from typing import Any
 import uuid
 
 from django.db import transaction
 
+from deployment_service.integrations.codebuild import CodebuildReport
+from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
-from pipelines.services.builds import _lock_build, deployment_fail
-from pipelines.services.pipelines import _enqueue
+from pipelines.services.builds import build_lock, deployment_fail
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +70,6 @@ _STATUS_RANK = {
 PHASE_FAILURES = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED", "CLIENT_ERROR")
 
 
-@dataclass(frozen=True)
-class CodebuildReport:
-    """What one CodeBuild event (or BatchGetBuilds answer) says about one build, normalized.
-
-    ``phases`` entries: ``{"phase", "status", "start", "end", "duration", "context"}`` with ISO
-    times. ``build_status`` is empty for phase-change events."""
-
-    codebuild_build_id: str
-    build_status: str = ""
-    current_phase: str = ""
-    current_context: list[str] = field(default_factory=list)
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    logs_url: str = ""
-
-
 # --- small writes -------------------------------------------------------------------------------
 
 
@@ -101,7 +86,7 @@ def build_record_codebuild(
     Returns None when the build stopped running meanwhile. If a cancel was asked for while
     StartBuild was on its way, StopBuild is enqueued now that there is something to stop."""
     with transaction.atomic():
-        _pipeline, build = _lock_build(build_id)
+        _pipeline, build = build_lock(build_id)
         if build.status != BuildStatus.RUNNING:
             logger.info("build %s is %s: not recording CodeBuild build %s", build_id, build.status, codebuild_build_id)
             return None
@@ -118,9 +103,9 @@ def build_record_codebuild(
         build.artifact_key = artifact_key
         build.phase = build.phase or "SUBMITTED"
         build.save(update_fields=["codebuild_build_id", "logs_url", "artifact_key", "phase", "updated_at"])
-        _enqueue("report_commit_status", str(build.id))
+        send_on_commit("report_commit_status", str(build.id))
         if build.cancel_requested:
-            _enqueue("stop_codebuild", str(build.id))
+            send_on_commit("stop_codebuild", str(build.id))
     return build
 
 
@@ -223,7 +208,7 @@ def failure_text(
 # --- applying a report --------------------------------------------------------------------------
 
 
-def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: Any = None) -> str:
+def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
     """Apply what CodeBuild says about one build. Returns what it did, in words (kept on the
     delivery). Only a running build with no recorded outcome changes; the first terminal status
     decides: SUCCEEDED hands the build to the deploy step, anything else fails it."""
@@ -232,7 +217,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: An
         return f"ignored: no build has CodeBuild id {report.codebuild_build_id}"
     build_status = (report.build_status or "").upper()
     with transaction.atomic():
-        _pipeline, build = _lock_build(build_id)
+        _pipeline, build = build_lock(build_id)
         name = f"build #{build.number} of {_pipeline.name}"
         if build.status != BuildStatus.RUNNING:
             return f"ignored: {name} is already {build.status}"
@@ -255,7 +240,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: An
             return f"recorded: {name} is in {build.phase or 'an unknown phase'}"
 
         if build_status == "SUCCEEDED" and not build.cancel_requested:
-            _enqueue("deploy_build", str(build.id))
+            send_on_commit("deploy_build", str(build.id))
             return f"succeeded: {name} handed to the deploy step"
         error = failure_text(
             build_status=build_status,
@@ -263,7 +248,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport, timeout_minutes: An
             current_context=report.current_context,
             cancel_requested=build.cancel_requested,
             cancelled_by=build.cancel_requested_by,
-            timeout_minutes=timeout_minutes,
+            timeout_minutes=report.timeout_minutes,
         )
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
         return f"failed: {name}: {error}"

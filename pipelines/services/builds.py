@@ -16,11 +16,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
-from pipelines.choices import DEPLOYABLE, DEPLOYMENT_IN_PROGRESS, BuildKind, BuildStatus, BuildTrigger
+from deployment_service.transactions import send_on_commit
+from pipelines.choices import ACCEPTS_DEPLOYMENT, DEPLOYABLE, BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import BuildNotCancellable, BuildNotFound, NoRepository, NothingToRedeploy
 from pipelines.models import Build, Pipeline
-from pipelines.services.pipelines import _enqueue
 from pipelines.services.transitions import SYSTEM_WORKER, apply_transition, lock_pipeline, refuse
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 STAT_FIELDS = ("files_uploaded", "files_unchanged", "files_deleted", "bytes_uploaded", "invalidation_id")
 
 
-def _lock_build(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
+def build_lock(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
     """Lock the build's pipeline, then the build (always in that order: no deadlocks)."""
     try:
         pipeline_id = Build.objects.values_list("pipeline_id", flat=True).get(pk=build_id)
@@ -60,7 +60,7 @@ def build_request(
     its status and the build waits its turn."""
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
-        if pipeline.status not in DEPLOYABLE and pipeline.status not in DEPLOYMENT_IN_PROGRESS:
+        if pipeline.status not in ACCEPTS_DEPLOYMENT:
             raise refuse(pipeline, "queue_deployment")
         if kind == BuildKind.AUTOMATED and source_build is None and not pipeline.repository:
             raise NoRepository(
@@ -82,7 +82,7 @@ def build_request(
         what = f"Build #{number} queued ({BuildTrigger(trigger).label.lower()})."
         if pipeline.status in DEPLOYABLE:
             apply_transition(pipeline, "queue_deployment", actor=actor, build=build, message=what)
-            _enqueue("run_deployment", str(pipeline.id))
+            send_on_commit("run_deployment", str(pipeline.id))
         else:
             logger.info("%s: %s behind the current deployment", pipeline.name, what)
     return build
@@ -114,7 +114,7 @@ def deployment_start(*, pipeline_id: uuid.UUID | str) -> Build | None:
         apply_transition(
             pipeline, "start_deployment", actor=SYSTEM_WORKER, build=build, message=f"Build #{build.number} started."
         )
-        _enqueue("run_codebuild" if build_needs_codebuild(build) else "deploy_build", str(build.id))
+        send_on_commit("run_codebuild" if build_needs_codebuild(build) else "deploy_build", str(build.id))
     return build
 
 
@@ -129,13 +129,13 @@ def _advance_queue(pipeline: Pipeline) -> None:
             build=newest,
             message=f"Build #{newest.number} runs next.",
         )
-        _enqueue("run_deployment", str(pipeline.id))
+        send_on_commit("run_deployment", str(pipeline.id))
 
 
 def _report_commit_status(build: Build) -> None:
     """An automated build's end goes back to its commit as a GitHub status (in a worker)."""
     if build.kind == BuildKind.AUTOMATED and build.commit_sha:
-        _enqueue("report_commit_status", str(build.id))
+        send_on_commit("report_commit_status", str(build.id))
 
 
 def deployment_finish(
@@ -145,7 +145,7 @@ def deployment_finish(
 
     Returns None when the build is not running (a duplicate: it already finished)."""
     with transaction.atomic():
-        pipeline, build = _lock_build(build_id)
+        pipeline, build = build_lock(build_id)
         if build.status != BuildStatus.RUNNING or pipeline.status != S.DEPLOYING:
             logger.info("build %s is %s (pipeline %s): not finishing again", build_id, build.status, pipeline.status)
             return None
@@ -174,7 +174,7 @@ def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTE
     """Worker, CodeBuild handler or reaper: the build failed. → failed_to_deploy (the site keeps
     serving what was live), and the next queued build runs. None when the build already ended."""
     with transaction.atomic():
-        pipeline, build = _lock_build(build_id)
+        pipeline, build = build_lock(build_id)
         if build.status != BuildStatus.RUNNING:
             logger.info("build %s is %s: not failing it", build_id, build.status)
             return None
@@ -201,7 +201,7 @@ def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
     A running release deploy cannot be cancelled (it is short and stopping it halfway would leave a
     half-updated site)."""
     with transaction.atomic():
-        pipeline, build = _lock_build(build_id)
+        pipeline, build = build_lock(build_id)
         if build.status == BuildStatus.QUEUED:
             build.cancel(reason=f"Cancelled by {actor}.")
             build.save()
@@ -219,7 +219,7 @@ def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
                 build.cancel_requested = True
                 build.cancel_requested_by = actor
                 build.save(update_fields=["cancel_requested", "cancel_requested_by", "updated_at"])
-                _enqueue("stop_codebuild", str(build.id))
+                send_on_commit("stop_codebuild", str(build.id))
         else:
             raise BuildNotCancellable(
                 f"Build #{build.number} is {build.status}; only queued builds and running automated builds "

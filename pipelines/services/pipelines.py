@@ -14,10 +14,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deployment_service.error_codes import ErrorCode
-from pipelines.choices import NAME_EDITABLE, BuildStatus
+from deployment_service.transactions import send_on_commit
+from pipelines.choices import IN_FLIGHT, NAME_EDITABLE, WAITING, BuildStatus
 from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
+from pipelines.services.builds import deployment_fail
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
 from pipelines.validators import normalize_relative_path
 
@@ -34,17 +36,6 @@ EDITABLE_FIELDS = (
     "build_output_dir",
     "auto_deploy",
 )
-
-
-def _enqueue(actor_name: str, *args: Any) -> None:
-    """Send ``pipelines.tasks.<actor_name>`` once the surrounding transaction commits."""
-
-    def send() -> None:
-        from pipelines import tasks
-
-        getattr(tasks, actor_name).send(*args)
-
-    transaction.on_commit(send)
 
 
 def _clean_and_save(pipeline: Pipeline) -> None:
@@ -72,7 +63,7 @@ def pipeline_create(
             apply_transition(
                 pipeline, "request_provisioning", actor=actor, message="Provisioning requested at creation."
             )
-            _enqueue("provision_pipeline", str(pipeline.id))
+            send_on_commit("provision_pipeline", str(pipeline.id))
     return pipeline
 
 
@@ -107,7 +98,7 @@ def pipeline_request_provisioning(*, pipeline_id: uuid.UUID | str, actor: str) -
             actor=actor,
             message="Provisioning retried." if retry else "Provisioning requested.",
         )
-        _enqueue("provision_pipeline", str(pipeline.id))
+        send_on_commit("provision_pipeline", str(pipeline.id))
     return pipeline
 
 
@@ -162,7 +153,7 @@ def pipeline_schedule_deletion(*, pipeline_id: uuid.UUID | str, actor: str) -> P
         for build in Build.objects.select_for_update().filter(pipeline=pipeline, status=BuildStatus.QUEUED):
             build.cancel(reason="Cancelled: the pipeline is being deleted.")
             build.save()
-        _enqueue("delete_pipeline", str(pipeline.id))
+        send_on_commit("delete_pipeline", str(pipeline.id))
     return pipeline
 
 
@@ -199,11 +190,7 @@ def pipeline_fail_deletion(*, pipeline_id: uuid.UUID | str, error: str, actor: s
 
 # The actor that moves a pipeline out of each waiting status (all of them guard on the status, so a
 # message sent twice does the work once).
-WAITING_ACTORS = {
-    S.PROVISION_REQUEST: "provision_pipeline",
-    S.QUEUED: "run_deployment",
-    S.SCHEDULED_FOR_DELETION: "delete_pipeline",
-}
+WAITING_ACTORS = dict(zip(WAITING, ("provision_pipeline", "run_deployment", "delete_pipeline"), strict=True))
 
 
 def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[str]:
@@ -213,7 +200,7 @@ def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[st
     waiting = Pipeline.objects.filter(status__in=list(WAITING_ACTORS), status_changed_at__lt=cutoff)
     resent = []
     for pipeline_id, name, status in waiting.values_list("id", "name", "status"):
-        _enqueue(WAITING_ACTORS[status], str(pipeline_id))
+        send_on_commit(WAITING_ACTORS[status], str(pipeline_id))
         resent.append(name)
     return resent
 
@@ -222,11 +209,12 @@ def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[st
 
 
 def _deadlines() -> dict[str, int]:
-    return {
-        S.PROVISIONING: settings.TROY_STUCK_PROVISIONING_SECONDS,
-        S.DEPLOYING: settings.TROY_STUCK_DEPLOYING_SECONDS,
-        S.DELETING: settings.TROY_STUCK_DELETING_SECONDS,
-    }
+    seconds = (
+        settings.TROY_STUCK_PROVISIONING_SECONDS,
+        settings.TROY_STUCK_DEPLOYING_SECONDS,
+        settings.TROY_STUCK_DELETING_SECONDS,
+    )
+    return dict(zip(IN_FLIGHT, seconds, strict=True))
 
 
 def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:
@@ -235,8 +223,6 @@ def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:
     Returns the names of the pipelines failed. Each is handled in its own transaction and re-checked
     under the lock, so a worker finishing at the same moment wins cleanly.
     """
-    from pipelines.services.builds import deployment_fail
-
     now = now or timezone.now()
     reaped: list[str] = []
     for status, seconds in _deadlines().items():

@@ -1,8 +1,8 @@
 import pytest
 
 from events.models import Event
-from events.selectors import event_list_for
 from pipelines import services
+from pipelines.selectors import event_list_for
 from tests.factories import PipelineFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from deployment_service import aws as aws_clients
 from deployment_service.integrations import codebuild as cb
 from pipelines.choices import BuildStatus
 from pipelines.choices import PipelineStatus as S
-from pipelines.codebuild import (
+from pipelines.flows.codebuild import (
     codebuild_reconcile,
     codebuild_report_commit_status,
     codebuild_start_run,

@@ -10,7 +10,7 @@ from django.db import connection
 import pytest
 
 from pipelines.choices import BuildStatus
-from pipelines.codebuild import codebuild_event_apply
+from pipelines.flows.codebuild import codebuild_event_apply
 from pipelines.models import Build
 from tests.pipelines.codebuild_support import codebuild_events, new_codebuild_id, running_build, sent
 

@@ -14,7 +14,7 @@ from deployment_service.integrations.codebuild import parse_codebuild_time
 from events.models import Event
 from pipelines.choices import BuildStatus
 from pipelines.choices import PipelineStatus as S
-from pipelines.codebuild import codebuild_event_apply
+from pipelines.flows.codebuild import codebuild_event_apply
 from pipelines.models import Build
 from tests.pipelines.codebuild_support import (
     BUILD_ERROR,

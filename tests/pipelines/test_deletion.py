@@ -12,9 +12,10 @@ import pytest
 from deployment_service import aws as aws_clients
 from deployment_service.integrations import cloudfront, s3_cleanup
 from events.models import Event
-from pipelines import provisioning, services, tasks
+from pipelines import services, tasks
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
+from pipelines.flows import provisioning
 from pipelines.models import Build, Pipeline
 from releases.models import Release
 from tests.factories import PipelineFactory, put_in_status

@@ -10,8 +10,9 @@ import pytest
 from deployment_service import aws as aws_clients
 from deployment_service.integrations import cloudfront
 from events.models import Event
-from pipelines import provisioning, services
+from pipelines import services
 from pipelines.choices import PipelineStatus as S
+from pipelines.flows import provisioning
 from pipelines.models import Pipeline
 from tests.factories import PipelineFactory
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from dramatiq import Message
 import pytest
 
-from deployment_service.scheduler import run_scheduler
 from events.models import Event
+from operations.scheduler import run_scheduler
 from pipelines import services, tasks
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S

@@ -11,9 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from deployment_service import aws
 from pipelines import services as pipeline_services
+from pipelines.flows.deploy import deploy_build_run
 from pipelines.models import Build, Pipeline
 from releases import services
-from releases.deploy import deploy_build_run
 from releases.storage import release_store_run
 
 

@@ -4,8 +4,8 @@ from datetime import UTC
 
 import pytest
 
-from releases.deploy.content import CACHE_IMMUTABLE, CACHE_PAGE, CACHE_SHORT, is_fingerprinted, object_headers
-from releases.deploy.invalidation import collapse_paths, invalidation_paths_for
+from pipelines.flows.deploy.content import CACHE_IMMUTABLE, CACHE_PAGE, CACHE_SHORT, is_fingerprinted, object_headers
+from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_paths_for
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_a_retried_deploy_reuses_the_invalidation_its_build_id_already_made(aws)
     from botocore.stub import Stubber
 
     from deployment_service import aws as aws_clients
-    from releases.deploy.invalidation import invalidation_create
+    from pipelines.flows.deploy.invalidation import invalidation_create
 
     now = datetime(2026, 11, 1, tzinfo=UTC)
     client = aws_clients.client("cloudfront")

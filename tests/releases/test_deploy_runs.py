@@ -11,10 +11,10 @@ from deployment_service import aws
 from pipelines import services as pipeline_services
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
+from pipelines.flows.deploy import deploy_build_run
 from pipelines.models import Pipeline
 from releases import services
 from releases.choices import ReleaseStatus
-from releases.deploy import deploy_build_run
 from releases.storage import release_store_run
 from tests.factories import PipelineFactory, put_in_status
 from tests.releases.helpers import (

@@ -12,9 +12,9 @@ from events.models import Event
 from pipelines import services as pipeline_services
 from pipelines.choices import BuildStatus
 from pipelines.choices import PipelineStatus as S
+from pipelines.flows.deploy import deploy_build_run
 from pipelines.models import Build, Pipeline
 from releases.choices import ReleaseStatus
-from releases.deploy import deploy_build_run
 from releases.models import Release
 from releases.storage import release_store_run
 from tests.factories import PipelineFactory, put_in_status

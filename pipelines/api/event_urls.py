@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from events.api.views import EventViewSet, PipelineEventList
+from pipelines.api.event_views import EventViewSet, PipelineEventList
 
 router = SimpleRouter()
 router.register("events", EventViewSet, basename="event")

@@ -14,6 +14,7 @@ import uuid
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from deployment_service import artifact_keys as key_names
 from deployment_service import aws
 from deployment_service.exceptions import InvalidTransition
 from deployment_service.integrations import cloudfront, route53, s3_cleanup
@@ -39,7 +40,6 @@ DELETION_WAIT_FIRST_SECONDS = 15
 DELETION_WAIT_MAX_SECONDS = 120
 
 # Artifact-bucket folders that hold a pipeline's zips; nothing outside them is ever deleted.
-ARTIFACT_FOLDERS = ("releases/", "sources/", "artifacts/")
 
 
 def deletion_wait_seconds(attempt: int) -> float:
@@ -234,11 +234,10 @@ def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
 def artifact_keys(pipeline: Pipeline) -> set[str]:
     """The pipeline's zips in the artifact bucket: uploaded releases, downloaded sources and
     CodeBuild artifacts (by convention and as recorded on its builds and releases)."""
-    from releases.models import Release
-
     keys: set[str] = set()
-    for release_id, key in Release.objects.filter(pipeline=pipeline).values_list("id", "artifact_key"):
-        keys.update({f"releases/{release_id}.zip", key})
+    # Through the reverse relation releases declares on Pipeline: this layer does not import releases.
+    for release_id, key in pipeline.releases.values_list("id", "artifact_key"):
+        keys.update({key_names.release_key(release_id), key})
     for build_id, key in pipeline.builds.values_list("id", "artifact_key"):
-        keys.update({f"sources/{build_id}.zip", f"artifacts/{build_id}.zip", key})
-    return {key for key in keys if key and key.startswith(ARTIFACT_FOLDERS)}
+        keys.update({key_names.source_key(build_id), key_names.build_artifact_key(build_id), key})
+    return {key for key in keys if key and key.startswith(key_names.FOLDERS)}

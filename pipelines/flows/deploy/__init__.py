@@ -8,7 +8,7 @@ Contract (called by the actor ``pipelines.tasks.deploy_build``): ``deploy_build_
   actor is sent again with a delay, never sleeping; a release that could not be stored, or that
   stays pending past ``RELEASE_WAIT_SECONDS``, fails the build;
 * reads the artifact from ``build.artifact_key`` (``artifacts/{build id}.zip`` for an automated
-  build that has none recorded), puts it live (:func:`releases.deploy.sync.deploy_artifact`) and
+  build that has none recorded), puts it live (:func:`pipelines.flows.deploy.sync.deploy_artifact`) and
   calls ``pipelines.services.deployment_finish`` with the stats and manifest; on any error,
   ``deployment_fail`` with the message (→ failed_to_deploy, the next queued build runs).
 """
@@ -20,11 +20,14 @@ import logging
 import uuid
 
 from django.utils import timezone
+import dramatiq
 
-from deployment_service import aws
+from deployment_service import artifact_keys, aws
+from deployment_service.exceptions import ApplicationError
 from deployment_service.observability.metrics import deploy_observe
 from pipelines import services
 from pipelines.choices import BuildKind, BuildStatus, PipelineStatus
+from pipelines.flows.deploy.sync import ArtifactMismatch, ArtifactMissing, deploy_artifact
 from pipelines.models import Build
 from releases.choices import ReleaseStatus
 
@@ -38,7 +41,7 @@ def build_artifact_key(build: Build) -> str:
     if build.artifact_key:
         return build.artifact_key
     if build.kind == BuildKind.AUTOMATED:
-        return f"artifacts/{build.id}.zip"
+        return artifact_keys.build_artifact_key(build.id)
     return ""
 
 
@@ -53,10 +56,8 @@ def _wait_for_release(build: Build) -> bool:
     if timezone.now() - release.created_at > timedelta(seconds=RELEASE_WAIT_SECONDS):
         services.deployment_fail(build_id=build.id, error="The release upload was never stored (no worker stored it).")
         return False
-    from pipelines.tasks import deploy_build
-
     logger.info("build %s waits for release %s to be stored", build.id, release.id)
-    deploy_build.send_with_options(args=(str(build.id),), delay=RELEASE_POLL_MS)
+    dramatiq.get_broker().get_actor("deploy_build").send_with_options(args=(str(build.id),), delay=RELEASE_POLL_MS)
     return False
 
 
@@ -72,9 +73,6 @@ def _failed_since(build: Build, live: Build) -> bool:
 
 
 def _describe(exc: Exception) -> str:
-    from deployment_service.exceptions import ApplicationError
-    from releases.deploy.sync import ArtifactMismatch, ArtifactMissing
-
     if isinstance(exc, ApplicationError):
         return f"The artifact was refused ({exc.code}): {exc.detail}"
     if isinstance(exc, (ArtifactMissing, ArtifactMismatch)):
@@ -83,8 +81,6 @@ def _describe(exc: Exception) -> str:
 
 
 def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
-    from releases.deploy.sync import deploy_artifact
-
     build = Build.objects.select_related("pipeline", "pipeline__live_build", "release").filter(pk=build_id).first()
     if build is None:
         logger.info("build %s no longer exists: nothing to deploy", build_id)

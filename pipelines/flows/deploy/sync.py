@@ -30,6 +30,8 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
+from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
+from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
 from releases.archive import (
     HEAD_BYTES,
     ArchiveFile,
@@ -39,8 +41,6 @@ from releases.archive import (
     archive_scan,
     member_chunks,
 )
-from releases.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
-from releases.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ class DeployResult:
     invalidation_paths: list[str] = field(default_factory=list)
     invalidation_id: str = ""
     manifest: dict[str, dict[str, Any]] = field(default_factory=dict)
-    listed: bool = False  # whether the bucket was listed (False: the live manifest was trusted)
     timings: dict[str, float] = field(default_factory=dict)
 
     def stats(self) -> dict[str, Any]:
@@ -337,7 +336,6 @@ def deploy_artifact(
                 _run_all(pool, uploader.sync, pages)
                 lap("pages")
     result = uploader.result
-    result.listed = listing is not None
     in_release = {f.path for f in files}
 
     # What the live build served and this release drops: fingerprinted assets stay one more

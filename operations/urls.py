@@ -8,7 +8,7 @@ from deployment_service.observability.views import metrics
 api_v1 = [
     path("", include("pipelines.api.urls")),
     path("", include("releases.api.urls")),
-    path("", include("events.api.urls")),
+    path("", include("pipelines.api.event_urls")),
 ]
 
 urlpatterns = [

@@ -2,7 +2,7 @@
 reaper and the CodeBuild reconciler (what celery beat would do, for two jobs).
 
 It only sends messages; workers do the work, so it is cheap and safe to run as one small
-process (``manage.py scheduler``) or as a thread of the dev server (``run_scheduler``). Running
+process (``manage.py scheduler``) or as a thread of the dev server (``run_scheduler``, operations/devserver.py). Running
 two by mistake only sends each message twice, and both actors are idempotent.
 """
 
@@ -13,14 +13,14 @@ import threading
 
 from django.conf import settings
 
+from pipelines import tasks
+from releases.tasks import care_for_releases
+
 logger = logging.getLogger(__name__)
 
 
 def enqueue_periodic_jobs() -> list[str]:
     """Send one message to each periodic actor; returns the actor names sent."""
-    from pipelines import tasks
-    from releases.tasks import care_for_releases
-
     sent = []
     for actor in (tasks.reap_stuck_pipelines, tasks.reconcile_codebuild_builds, care_for_releases):
         try:

@@ -1,5 +1,5 @@
 """``manage.py devserver``: the whole service in one process for development (see
-deployment_service/devserver.py). ``python3 dev.py run`` runs it inside the project's venv."""
+operations/devserver.py). ``python3 dev.py run`` runs it inside the project's venv."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 import dramatiq
 
-from deployment_service import devserver as dev
+from operations import devserver as dev
 
 
 def _interrupt(signum, frame):

@@ -5,7 +5,7 @@
 * :func:`codebuild_stop_run` — StopBuild for a build whose cancel was asked for;
 * :func:`codebuild_event_apply` — one CodeBuild event (EventBridge shape, as SNS delivers it);
 * :func:`codebuild_reconcile` — BatchGetBuilds for builds that stay running (events are best
-  effort), applied through :func:`codebuild_event_apply`;
+  effort), each answer read into the same report an event gives;
 * :func:`codebuild_report_commit_status` — the build's state as a GitHub commit status.
 
 AWS and GitHub are called outside any transaction; every write goes through the services.
@@ -14,7 +14,6 @@ AWS and GitHub are called outside any transaction; every write goes through the 
 from __future__ import annotations
 
 from datetime import timedelta
-import json
 import logging
 from typing import Any
 import uuid
@@ -23,26 +22,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.utils import timezone
 
-from deployment_service import aws
+from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import codebuild as cb
+from deployment_service.integrations import github
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
-from pipelines.services import deployment_fail
-from pipelines.services.build_records import (
+from pipelines.services import (
     SYSTEM_CODEBUILD,
-    CodebuildReport,
     build_apply_codebuild_report,
     build_record_codebuild,
     build_record_commit,
     codebuild_outcome,
+    deployment_fail,
+    pipeline_record_installation,
 )
-from pipelines.services.github_records import pipeline_record_installation
 
 logger = logging.getLogger(__name__)
-
-STATE_CHANGE = "CodeBuild Build State Change"
-PHASE_CHANGE = "CodeBuild Build Phase Change"
 
 
 def _describe(exc: BaseException) -> str:
@@ -61,8 +57,6 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     """Download Source, then StartBuild. Idempotent: a build that is not running, or that already
     has its CodeBuild build, is left alone. Any failure fails the build (and the pipeline) with
     the step and the reason kept on the build."""
-    from deployment_service.integrations import github
-
     build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
     if build is None or build.status != BuildStatus.RUNNING:
         logger.info("build %s is %s: not starting CodeBuild", build_id, build.status if build else "gone")
@@ -90,7 +84,7 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
             ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
             installation_id=installation_id,
             bucket=settings.TROY_ARTIFACT_BUCKET,
-            key=cb.source_key_for(build.id),
+            key=artifact_keys.source_key(build.id),
         )
         build_record_commit(build_id=build.id, commit_sha=commit_sha)
 
@@ -144,120 +138,10 @@ def codebuild_stop_run(*, build_id: uuid.UUID | str) -> str:
         return "failed: CodeBuild does not know the build"
     if answer.get("buildStatus") == "IN_PROGRESS":
         return f"stop asked: CodeBuild build {build.codebuild_build_id} is stopping"
-    return codebuild_event_apply(cb.build_to_event(answer))
+    return build_apply_codebuild_report(report=cb.codebuild_report_from_build(answer))
 
 
 # --- events -------------------------------------------------------------------------------------
-
-
-def _context(value: Any) -> list[str]:
-    """Phase contexts come as lists of strings or as one string ("[]", "[: ]", "[CODE: message]")."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = [text[1:-1] if text.startswith("[") and text.endswith("]") else text]
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list):
-        return []
-    out = []
-    for item in value:
-        if isinstance(item, dict):
-            item = ": ".join(str(v) for v in (item.get("statusCode"), item.get("message")) if v)
-        text = str(item).strip()
-        if text and text.strip(": ") and text not in out:
-            out.append(text)
-    return out
-
-
-def _iso(value: Any) -> str | None:
-    when = cb.parse_codebuild_time(value)
-    return when.isoformat() if when else None
-
-
-def _number(value: Any) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return int(value) if float(value).is_integer() else value
-
-
-def _phase(*, name: Any, status: Any, start: Any, end: Any, duration: Any, context: Any) -> dict[str, Any] | None:
-    if not isinstance(name, str) or not name:
-        return None
-    return {
-        "phase": name.upper(),
-        "status": status.upper() if isinstance(status, str) and status else None,
-        "start": _iso(start),
-        "end": _iso(end),
-        "duration": _number(duration),
-        "context": _context(context),
-    }
-
-
-def codebuild_event_report(event: dict[str, Any]) -> CodebuildReport | str:
-    """An EventBridge CodeBuild event → a report on one build of our project, or the reason it is
-    not one (another project's build, another kind of event, a malformed one)."""
-    if not isinstance(event, dict):
-        return "ignored: not an event"
-    detail_type = event.get("detail-type")
-    detail = event.get("detail")
-    if (
-        event.get("source") != "aws.codebuild"
-        or detail_type not in (STATE_CHANGE, PHASE_CHANGE)
-        or not isinstance(detail, dict)
-    ):
-        return f"ignored: not a CodeBuild build event ({detail_type!r})"
-    resources = event.get("resources") or [""]
-    codebuild_build_id = cb.codebuild_id_from_arn(str(detail.get("build-id") or resources[0] or ""))
-    project = detail.get("project-name") or codebuild_build_id.split(":", 1)[0]
-    if project != settings.TROY_CODEBUILD_PROJECT or codebuild_build_id.split(":", 1)[0] != project:
-        return f"ignored: build {codebuild_build_id or '?'} of project {project!r}, not ours"
-    info = detail.get("additional-information")
-    info = info if isinstance(info, dict) else {}
-    logs = info.get("logs") if isinstance(info.get("logs"), dict) else {}
-
-    phases = [
-        _phase(
-            name=p.get("phase-type"),
-            status=p.get("phase-status"),
-            start=p.get("start-time"),
-            end=p.get("end-time"),
-            duration=p.get("duration-in-seconds"),
-            context=p.get("phase-context"),
-        )
-        for p in (info.get("phases") or [])
-        if isinstance(p, dict)
-    ]
-    build_status = ""
-    current = ""
-    current_context: list[str] = []
-    if detail_type == PHASE_CHANGE:
-        phases.append(
-            _phase(
-                name=detail.get("completed-phase"),
-                status=detail.get("completed-phase-status"),
-                start=detail.get("completed-phase-start"),
-                end=detail.get("completed-phase-end"),
-                duration=detail.get("completed-phase-duration-seconds"),
-                context=detail.get("completed-phase-context"),
-            )
-        )
-    else:
-        build_status = str(detail.get("build-status") or "").upper()
-        if not build_status:
-            return f"ignored: state change of {codebuild_build_id} without a build status"
-        current = str(detail.get("current-phase") or "").upper()
-        current_context = _context(detail.get("current-phase-context"))
-    return CodebuildReport(
-        codebuild_build_id=codebuild_build_id,
-        build_status=build_status,
-        current_phase=current,
-        current_context=current_context,
-        phases=[p for p in phases if p],
-        logs_url=cb.usable_logs_url(logs.get("deep-link")),
-    )
 
 
 def codebuild_event_apply(event: dict[str, Any]) -> str:
@@ -267,12 +151,10 @@ def codebuild_event_apply(event: dict[str, Any]) -> str:
     IN_PROGRESS does the same; SUCCEEDED hands the build to the deploy step (once); FAILED, FAULT,
     STOPPED, TIMED_OUT or any other terminal status fails the build with the failed phase and its
     message. Duplicates, late and out-of-order events change nothing harmful."""
-    report = codebuild_event_report(event)
+    report = cb.codebuild_report_from_event(event)
     if isinstance(report, str):
         return report
-    info = (event.get("detail") or {}).get("additional-information") or {}
-    timeout = info.get("timeout-in-minutes") if isinstance(info, dict) else None
-    return build_apply_codebuild_report(report=report, timeout_minutes=timeout)
+    return build_apply_codebuild_report(report=report)
 
 
 # --- the reconciler -----------------------------------------------------------------------------
@@ -297,7 +179,7 @@ def codebuild_reconcile(*, now=None) -> list[str]:
     results = []
     for answer in found:
         try:
-            results.append(codebuild_event_apply(cb.build_to_event(answer)))
+            results.append(build_apply_codebuild_report(report=cb.codebuild_report_from_build(answer)))
         except Exception:  # one bad build must not stop the sweep
             logger.exception("reconciler could not apply CodeBuild build %s", answer.get("id"))
     for cb_id in missing:
@@ -322,8 +204,6 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
     """Put the build's current state on its commit as a GitHub status (pending while it runs,
     success when live, failure with the reason). It reports the state at the time it runs, so
     late or repeated calls converge on the final state. Best effort: a GitHub error is logged."""
-    from deployment_service.integrations import github
-
     build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
     if build is None or not build.commit_sha or not build.pipeline.repository:
         return "skipped: no commit to report on"

@@ -4,7 +4,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from deployment_service.scheduler import run_scheduler
+from operations.scheduler import run_scheduler
 
 
 class Command(BaseCommand):

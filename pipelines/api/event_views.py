@@ -8,12 +8,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, viewsets
 from rest_framework.exceptions import NotFound
 
-from events.api.serializers import EventSerializer
 from events.models import Event
-from events.selectors import event_list_for
+from pipelines.api.event_serializers import EventSerializer
 from pipelines.api.views import MultiChoiceFilter, Pagination
 from pipelines.choices import PipelineStatus
-from pipelines.selectors import pipeline_list_for
+from pipelines.selectors import event_list_for, pipeline_list_for
 
 
 class EventFilter(filters.FilterSet):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import importlib
+from io import StringIO
 import logging
 import os
 from pathlib import Path
@@ -23,6 +23,15 @@ import socketserver
 import threading
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.management import call_command
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application
+import dramatiq
+
+from deployment_service import aws
+from deployment_service.bootstrap import bootstrap_aws_resources
+from operations.scheduler import run_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +88,7 @@ class AwsEmulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> str:
+        # moto is a development requirement only: a production image without it never starts the emulator.
         from moto.server import ThreadedMotoServer
 
         # moto's server logs every request through werkzeug; the dev console is for Troy.
@@ -97,8 +107,6 @@ class AwsEmulator:
 def point_aws_at(endpoint: str) -> None:
     """Every boto3 client made from now on (any thread) talks to ``endpoint`` with dummy
     credentials: set in the environment (boto3) and in Django's settings (deployment_service.aws)."""
-    from deployment_service import aws
-
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     for name, value in EMULATOR_CREDENTIALS.items():
         os.environ[name] = value
@@ -112,8 +120,6 @@ def point_aws_at(endpoint: str) -> None:
 
 def bootstrap_aws() -> list[str]:
     """Create (or find) the shared AWS resources and put their ids into the settings."""
-    from deployment_service.bootstrap import bootstrap_aws_resources
-
     report = bootstrap_aws_resources()
     settings.TROY_HOSTED_ZONE_ID = report.hosted_zone_id
     if report.sns_topic_arn and report.sns_topic_arn not in settings.TROY_SNS_TOPIC_ARNS:
@@ -135,11 +141,6 @@ def ensure_dev_user(username: str = DEV_USERNAME) -> DevUser:
     """A staff user for the admin and the API. Its password is made once, kept beside the SQLite
     file (``TROY_DATA_DIR``, mode 600) and set again if it no longer matches, so what the run
     prints always logs in."""
-    from io import StringIO
-
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-
     password_file = Path(settings.DATA_DIR) / f"{username}-password"
     password_file.parent.mkdir(parents=True, exist_ok=True)
     password = password_file.read_text().strip() if password_file.exists() else ""
@@ -162,8 +163,6 @@ def ensure_dev_user(username: str = DEV_USERNAME) -> DevUser:
 
 def start_worker(threads: int):
     """A Dramatiq worker in threads of this process, on whatever broker the settings chose."""
-    import dramatiq
-
     broker = dramatiq.get_broker()
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=250)
     worker.start()
@@ -172,14 +171,7 @@ def start_worker(threads: int):
 
 def start_scheduler(stop: threading.Event) -> tuple[threading.Thread | None, str]:
     """Run the periodic scheduler (stuck-pipeline reaper, CodeBuild reconciler) in a thread."""
-    try:
-        module = importlib.import_module("deployment_service.scheduler")
-    except ModuleNotFoundError as exc:
-        if exc.name != "deployment_service.scheduler":
-            raise
-        return None, "no deployment_service.scheduler module: the periodic reaper is not running"
-    run: Callable[..., object] = module.run_scheduler
-    thread = threading.Thread(target=run, args=(stop,), name="troy-scheduler", daemon=True)
+    thread = threading.Thread(target=run_scheduler, args=(stop,), name="troy-scheduler", daemon=True)
     thread.start()
     return thread, "running in a thread (stuck-pipeline reaper, CodeBuild reconciler)"
 
@@ -190,9 +182,6 @@ def start_scheduler(stop: threading.Event) -> tuple[threading.Thread | None, str
 def make_web_server(host: str, port: int):
     """Django's development WSGI server, threaded, serving static files (admin, API docs) itself
     whatever DEBUG says, like ``runserver --insecure``; no autoreloader (the worker lives here)."""
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application
-
     server_cls = type("ThreadedWSGIServer", (socketserver.ThreadingMixIn, WSGIServer), {"daemon_threads": True})
     ipv6 = ":" in host
     httpd = server_cls((host.strip("[]"), port), WSGIRequestHandler, ipv6=ipv6)
