@@ -15,7 +15,8 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build
 COPY requirements.txt .
-RUN pip wheel --wheel-dir /wheels -r requirements.txt
+# requirements.txt pins every package with its hashes; a download that does not match fails the build.
+RUN pip wheel --require-hashes --wheel-dir /wheels -r requirements.txt
 
 # --- runtime ----------------------------------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
@@ -34,7 +35,7 @@ RUN groupadd --system --gid 10001 troy \
 # this step and never become a layer of the image.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
-    pip install --no-cache-dir --no-index --find-links=/wheels -r /tmp/requirements.txt
+    pip install --no-cache-dir --no-index --find-links=/wheels --require-hashes -r /tmp/requirements.txt
 
 WORKDIR /app
 # The code stays owned by root: the service user can read it, not change it.

@@ -6,7 +6,8 @@
     python3 dev.py manage <command> [args]                 # any manage.py command in the venv
     python3 dev.py setup                                   # only create/update .venv (CI uses it)
 
-Each command first makes sure ``.venv`` exists (stdlib ``venv``) and holds ``requirements-dev.txt``.
+Each command first makes sure ``.venv`` exists (stdlib ``venv``) and holds ``requirements-dev.txt``
+(hash-checked: ``pip install --require-hashes``).
 The install runs only when the requirements files (or the Python version) changed since the last
 one: a hash of them is stamped into ``.venv``. This file uses the standard library only.
 """
@@ -86,9 +87,21 @@ def ensure_venv() -> Path:
     wanted = requirements_hash()
     current = STAMP.read_text().strip() if STAMP.exists() else ""
     if current != wanted:
-        say(f"installing {REQUIREMENTS.name} into {VENV} (requirements changed since the last install)")
+        why = "requirements changed since the last install" if current else "first install, about a minute"
+        say(f"installing {REQUIREMENTS.name} into {VENV} ({why})")
+        # Every package comes pinned with its hashes (a lock generated from requirements-dev.in), so
+        # nothing unpinned or altered gets in. pip's own output stays on: it is the progress.
         run_checked(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--require-hashes",
+                "-r",
+                str(REQUIREMENTS),
+            ],
             "pip install",
         )
         STAMP.write_text(wanted + "\n")

@@ -36,7 +36,7 @@ def _ensure_bucket(name: str, report: BootstrapReport) -> None:
     except ClientError as exc:
         if aws.error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
             raise
-    kwargs = {"Bucket": name}
+    kwargs: dict[str, object] = {"Bucket": name}
     if settings.AWS_REGION != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.AWS_REGION}
     s3.create_bucket(**kwargs)

@@ -21,6 +21,7 @@ from pathlib import Path
 import secrets
 import socketserver
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -81,7 +82,7 @@ class AwsEmulator:
 
     host: str = "127.0.0.1"
     port: int = 0
-    _server: object | None = None
+    _server: Any = None  # moto.server.ThreadedMotoServer, imported only when the dev run starts
 
     @property
     def endpoint(self) -> str:

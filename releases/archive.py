@@ -195,7 +195,7 @@ def archive_scan(
     summary = archive_list(zf, limits=limits)
     if archive_bytes is None:
         try:
-            archive_bytes = os.fstat(zf.fp.fileno()).st_size
+            archive_bytes = os.fstat(zf.fp.fileno()).st_size  # type: ignore[union-attr]  # fp None: caught below
         except (AttributeError, OSError, ValueError):
             archive_bytes = 0
     infos = {info.filename: info for info in zf.infolist()}

@@ -11,7 +11,7 @@ A rejected upload leaves nothing: no row, no spool file, no object, no status ch
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 import hashlib
 import logging
 import os
@@ -176,7 +176,7 @@ def release_mark_failed(*, release_id: uuid.UUID | str, error: str) -> bool:
 # --- periodic care ------------------------------------------------------------------------------
 
 
-def releases_resend_pending(*, now: timezone.datetime | None = None) -> list[str]:
+def releases_resend_pending(*, now: datetime | None = None) -> list[str]:
     """Send ``store_release`` again for releases pending longer than
     ``TROY_RESEND_WAITING_AFTER_SECONDS`` (its message may have been lost; the actor ignores a
     release that is no longer pending). Returns their ids."""

@@ -306,7 +306,7 @@ def codebuild_report_from_event(event: dict[str, Any]) -> CodebuildReport | str:
         return f"ignored: build {codebuild_build_id or '?'} of project {project!r}, not ours"
     info = detail.get("additional-information")
     info = info if isinstance(info, dict) else {}
-    logs = info.get("logs") if isinstance(info.get("logs"), dict) else {}
+    logs: dict[str, Any] = info["logs"] if isinstance(info.get("logs"), dict) else {}
 
     phases = [
         _phase(

@@ -45,15 +45,23 @@ for _action in DEPLOY_FILE_ACTIONS:  # every series exists from the start: rate(
 
 
 class DeployOutcome(Protocol):
-    """What a finished deploy reports (``releases.deploy.sync.DeployResult`` has this shape)."""
+    """What a finished deploy reports (``pipelines.flows.deploy.sync.DeployResult`` has this shape)."""
 
-    uploaded: Sequence[str]
-    unchanged: Sequence[str]
-    deleted: Sequence[str]
-    kept: Sequence[str]
-    invalidation_paths: Sequence[str]
-    invalidation_id: str
-    timings: Mapping[str, float]
+    # Read-only properties: a protocol's plain attributes would be invariant (list ≠ Sequence).
+    @property
+    def uploaded(self) -> Sequence[str]: ...
+    @property
+    def unchanged(self) -> Sequence[str]: ...
+    @property
+    def deleted(self) -> Sequence[str]: ...
+    @property
+    def kept(self) -> Sequence[str]: ...
+    @property
+    def invalidation_paths(self) -> Sequence[str]: ...
+    @property
+    def invalidation_id(self) -> str: ...
+    @property
+    def timings(self) -> Mapping[str, float]: ...
 
 
 def deploy_observe(outcome: DeployOutcome) -> None:

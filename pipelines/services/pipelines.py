@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
 from typing import Any
 import uuid
@@ -193,7 +193,7 @@ def pipeline_fail_deletion(*, pipeline_id: uuid.UUID | str, error: str, actor: s
 WAITING_ACTORS = dict(zip(WAITING, ("provision_pipeline", "run_deployment", "delete_pipeline"), strict=True))
 
 
-def pipelines_resend_waiting(*, now: timezone.datetime | None = None) -> list[str]:
+def pipelines_resend_waiting(*, now: datetime | None = None) -> list[str]:
     """Send the worker message again for pipelines waiting longer than
     ``TROY_RESEND_WAITING_AFTER_SECONDS`` (no status change). Returns their names."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.TROY_RESEND_WAITING_AFTER_SECONDS)
@@ -217,7 +217,7 @@ def _deadlines() -> dict[str, int]:
     return dict(zip(IN_FLIGHT, seconds, strict=True))
 
 
-def pipelines_reap_stuck(*, now: timezone.datetime | None = None) -> list[str]:
+def pipelines_reap_stuck(*, now: datetime | None = None) -> list[str]:
     """Fail every pipeline that has been in an in-flight status past its deadline.
 
     Returns the names of the pipelines failed. Each is handled in its own transaction and re-checked

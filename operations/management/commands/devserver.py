@@ -129,7 +129,7 @@ class Command(BaseCommand):
             stop_scheduler = threading.Event()
             thread, scheduler_line = dev.start_scheduler(stop_scheduler)
             if thread is not None:
-                stack.add("scheduler", lambda: (stop_scheduler.set(), thread.join(timeout=10)))
+                stack.add("scheduler", lambda: (stop_scheduler.set(), thread.join(timeout=10)))  # type: ignore[func-returns-value]  # both calls, in order
 
         # 5. Web server.
         try:

@@ -213,7 +213,7 @@ class _Uploader:
     def sync(self, file: ArchiveFile, headers: ObjectHeaders) -> None:
         etag, existed = self._already_there(file, headers)
         uploaded = etag is None
-        if uploaded:
+        if etag is None:
             etag = self._put(file, headers)
         self._record(file, headers, etag, uploaded=uploaded, existed=existed)
 
