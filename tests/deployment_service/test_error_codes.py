@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 from pathlib import Path
+import pkgutil
 import re
 
 from django.conf import settings
@@ -186,10 +188,22 @@ def test_the_server_code_names_every_error_code_through_the_registry():
 # --- codes that input fields can produce --------------------------------------------------------
 
 
+def api_modules(kind: str) -> list:
+    """Every ``{app}.api`` module whose name says ``kind`` (serializers, views), in every app."""
+    modules = []
+    for app in ["pipelines", "releases", "events", "hooks", "operations"]:
+        if importlib.util.find_spec(f"{app}.api") is None:
+            continue
+        package = importlib.import_module(f"{app}.api")
+        for info in pkgutil.iter_modules(package.__path__):
+            if kind in info.name:
+                modules.append(importlib.import_module(f"{app}.api.{info.name}"))
+    return modules
+
+
 def input_serializers() -> list[type[serializers.Serializer]]:
     found = []
-    for package in ["pipelines", "releases", "events"]:
-        module = importlib.import_module(f"{package}.api.serializers")
+    for module in api_modules("serializers"):
         found += [
             value
             for value in vars(module).values()
@@ -202,8 +216,7 @@ def input_serializers() -> list[type[serializers.Serializer]]:
 
 def filtersets() -> list[type[django_filters.FilterSet]]:
     found = []
-    for package in ["pipelines", "events"]:
-        module = importlib.import_module(f"{package}.api.views")
+    for module in api_modules("views"):
         found += [
             value
             for value in vars(module).values()
