@@ -54,8 +54,9 @@ def viewer() -> ViewerFunction:
     return ViewerFunction(VECTORS["pointers"].get)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def s3_bucket():
+    """Module-wide: no test writes to it, and filling it per test would dominate the run."""
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
@@ -64,6 +65,6 @@ def s3_bucket():
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def local_edge(s3_bucket) -> LocalEdge:
     return LocalEdge(VECTORS["pointers"].get, s3_bucket, BUCKET)
