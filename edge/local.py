@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from botocore.exceptions import ClientError
-from py_mini_racer import MiniRacer
+from py_mini_racer import JSPromise, MiniRacer
 
 from edge.origin_request import OriginRouter
 
@@ -97,7 +97,10 @@ class ViewerFunction:
                 self._ctx.eval(f"__troyStart({json.dumps(event)}, {json.dumps(answers)})")
                 raw = self._ctx.eval("__troyOutcome")
                 if raw is None:  # still pending: wait for it the slow way
-                    raw = self._ctx.eval("__troyPending").get()
+                    pending = self._ctx.eval("__troyPending")
+                    assert isinstance(pending, JSPromise)
+                    raw = pending.get()
+                assert isinstance(raw, str), "__troyRun resolves to a JSON string"
                 outcome = json.loads(raw)
             asked = [key for key in outcome["asked"] if key not in answers]
             if not asked:
