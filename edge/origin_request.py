@@ -99,7 +99,8 @@ class OriginRouter:
         found = resolve(manifest, unquote(raw_path), allow_index=not immutable)
         if isinstance(found, Redirect):
             query = request.get("querystring") or ""
-            location = raw_path + "/" + (f"?{query}" if query else "")
+            # One leading slash: "//evil.example/" would be a redirect to another host.
+            location = "/" + raw_path.lstrip("/") + "/" + (f"?{query}" if query else "")
             return redirect_response(location)
         if found is None:
             return self.not_found(bucket, manifest)
