@@ -8,15 +8,18 @@ import base64
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 import json
+import logging
 from pathlib import Path
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from botocore.exceptions import ClientError
-from py_mini_racer import JSPromise, MiniRacer
+from py_mini_racer import JSEvalException, JSPromise, JSPromiseError, MiniRacer
 
 from edge.origin_request import OriginRouter
+
+logger = logging.getLogger(__name__)
 
 VIEWER_FUNCTION = Path(__file__).with_name("viewer_request.js")
 IMPORT_LINE = "import cf from 'cloudfront';"
@@ -65,6 +68,7 @@ function __troyStart(event, answers) {
 """
 
 MAX_PASSES = 4
+FUNCTION_FAILED = b"503 The CloudFront function failed (see the edge log)\n"
 PointerLookup = Callable[[str], "str | None"]
 
 
@@ -81,11 +85,11 @@ class ViewerFunction:
     """The compiled viewer function, one V8 context shared under a lock (a run takes well
     under a millisecond; a context per thread would cost a V8 isolate per dev-server thread)."""
 
-    def __init__(self, lookup_pointer: PointerLookup) -> None:
+    def __init__(self, lookup_pointer: PointerLookup, source: str | None = None) -> None:
         self.lookup_pointer = lookup_pointer
         self._lock = threading.Lock()
         self._ctx = MiniRacer()
-        self._ctx.eval(load_viewer_function())
+        self._ctx.eval(load_viewer_function(source))
 
     def run(self, event: dict[str, Any], likely_key: str | None = None) -> dict[str, Any]:
         """CloudFront's answer to a viewer-request event: the (rewritten) request, or a response
@@ -141,7 +145,12 @@ class LocalEdge:
                 "cookies": {},
             },
         }
-        viewed = self.viewer.run(viewer_event, likely_key=host.lower().rsplit(":", 1)[0].rstrip("."))
+        try:
+            viewed = self.viewer.run(viewer_event, likely_key=host.lower().rsplit(":", 1)[0].rstrip("."))
+        except (JSEvalException, JSPromiseError):
+            # What CloudFront answers when a viewer function throws.
+            logger.exception("viewer function failed for %s%s", host, path)
+            return _finish(503, [("Content-Type", "text/plain; charset=utf-8")], FUNCTION_FAILED, method)
         if "statusCode" in viewed:
             return self._from_function_response(viewed, method)
         origin_event = {

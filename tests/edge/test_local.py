@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from edge.local import LocalEdge, make_wsgi_app
+from edge.local import LocalEdge, ViewerFunction, make_wsgi_app
 from tests.edge.conftest import BUCKET, VECTORS, file_body, vector_id
 
 
@@ -125,3 +125,12 @@ class KeepRedirects(HTTPRedirectHandler):
 
 def _opener():
     return build_opener(KeepRedirects)
+
+
+def test_a_failing_viewer_function_is_a_503_as_at_cloudfront(local_edge):
+    failing = "import cf from 'cloudfront';\nasync function handler(event) { throw new Error('boom'); }\n"
+    edge = LocalEdge(VECTORS["pointers"].get, local_edge.s3, BUCKET)
+    edge.viewer = ViewerFunction(VECTORS["pointers"].get, source=failing)
+    status, _headers, body = edge.handle("GET", "site.example.com", "/", "", {})
+    assert status == 503
+    assert b"function failed" in body
