@@ -1,0 +1,271 @@
+"""The local edge: serves every pipeline's live build by Host header, running the same code as
+CloudFront: viewer_request.js in an embedded V8 (mini-racer) and origin_request in-process, over
+the configured S3. Used by `manage.py edge` and the dev run (wired in by the caller)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+import json
+import logging
+from pathlib import Path
+import threading
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from botocore.exceptions import ClientError
+from py_mini_racer import JSEvalException, JSPromise, JSPromiseError, MiniRacer
+
+from edge.origin_request import OriginRouter
+
+logger = logging.getLogger(__name__)
+
+VIEWER_FUNCTION = Path(__file__).with_name("viewer_request.js")
+IMPORT_LINE = "import cf from 'cloudfront';"
+
+# The emulated `cloudfront` module. kvs().get cannot call into Python synchronously from
+# mini-racer, so the function runs in passes: a key not answered yet is recorded and rejected
+# as missing; Python looks the recorded keys up and runs the function again with the answers.
+# The function is deterministic (no clock, no randomness), so the last pass is what CloudFront
+# would have answered.
+EMULATED_CLOUDFRONT = """
+var __troyKvsAnswers = {};
+var __troyKvsAsked = [];
+var cf = {
+  kvs: function () {
+    return {
+      get: function (key) {
+        if (Object.prototype.hasOwnProperty.call(__troyKvsAnswers, key)) {
+          var value = __troyKvsAnswers[key];
+          return value === null ? Promise.reject(new Error('Key not found')) : Promise.resolve(value);
+        }
+        __troyKvsAsked.push(key);
+        return Promise.reject(new Error('Key not found'));
+      },
+    };
+  },
+};
+"""
+
+# The run's result is left in a global: V8 runs the promise jobs when an eval returns, so the next
+# eval reads it (about 1 ms cheaper than mini-racer's JSPromise.get(), which waits on a thread).
+RUNNER = """
+var __troyOutcome = null;
+var __troyPending = null;
+async function __troyRun(event, answers) {
+  __troyKvsAnswers = answers;
+  __troyKvsAsked = [];
+  var result = await handler(event);
+  return JSON.stringify({result: result, asked: __troyKvsAsked});
+}
+function __troyStart(event, answers) {
+  __troyOutcome = null;
+  __troyPending = __troyRun(event, answers);
+  __troyPending.then(function (outcome) { __troyOutcome = outcome; });
+  return 0;
+}
+"""
+
+MAX_PASSES = 4
+FUNCTION_FAILED = b"503 The CloudFront function failed (see the edge log)\n"
+PointerLookup = Callable[[str], "str | None"]
+
+
+def load_viewer_function(source: str | None = None) -> str:
+    """The function's source with its one ES-module line replaced by the emulated module: the
+    only difference between what CloudFront runs and what runs here."""
+    source = VIEWER_FUNCTION.read_text() if source is None else source
+    if source.count(IMPORT_LINE) != 1:
+        raise ValueError(f"the viewer function must contain exactly one {IMPORT_LINE!r} line")
+    return source.replace(IMPORT_LINE, EMULATED_CLOUDFRONT) + RUNNER
+
+
+class ViewerFunction:
+    """The compiled viewer function, one V8 context shared under a lock (a run takes well
+    under a millisecond; a context per thread would cost a V8 isolate per dev-server thread)."""
+
+    def __init__(self, lookup_pointer: PointerLookup, source: str | None = None) -> None:
+        self.lookup_pointer = lookup_pointer
+        self._lock = threading.Lock()
+        self._ctx = MiniRacer()
+        self._ctx.eval(load_viewer_function(source))
+
+    def run(self, event: dict[str, Any], likely_key: str | None = None) -> dict[str, Any]:
+        """CloudFront's answer to a viewer-request event: the (rewritten) request, or a response
+        when it has `statusCode`. likely_key is looked up before the first pass, which saves a
+        pass when the function asks for it; what the function asks for still decides."""
+        answers: dict[str, str | None] = {} if likely_key is None else {likely_key: self.lookup_pointer(likely_key)}
+        for _ in range(MAX_PASSES):
+            with self._lock:
+                self._ctx.eval(f"__troyStart({json.dumps(event)}, {json.dumps(answers)})")
+                raw = self._ctx.eval("__troyOutcome")
+                if raw is None:  # still pending: wait for it the slow way
+                    pending = self._ctx.eval("__troyPending")
+                    assert isinstance(pending, JSPromise)
+                    raw = pending.get()
+                assert isinstance(raw, str), "__troyRun resolves to a JSON string"
+                outcome = json.loads(raw)
+            asked = [key for key in outcome["asked"] if key not in answers]
+            if not asked:
+                return outcome["result"]
+            for key in asked:
+                answers[key] = self.lookup_pointer(key)
+        raise RuntimeError(f"the viewer function asked for new keys in each of {MAX_PASSES} passes")
+
+    def is_fingerprinted(self, uri: str) -> bool:
+        with self._lock:
+            return bool(self._ctx.call("isFingerprinted", uri))
+
+
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+class LocalEdge:
+    def __init__(self, lookup_pointer: PointerLookup, s3_client: Any, bucket: str) -> None:
+        """lookup_pointer(host) → "{pipeline}/{build}" for a live host, "" for a known host with
+        nothing live, None for an unknown host (host lowercased, without port)."""
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.viewer = ViewerFunction(lookup_pointer)
+        self.origin = OriginRouter(self._fetch_object)
+
+    def handle(self, method: str, host: str, path: str, query: str, headers: dict[str, str]) -> Response:
+        """path is the raw (percent-encoded) path, query the raw query string."""
+        viewer_event = {
+            "version": "1.0",
+            "context": {"eventType": "viewer-request"},
+            "viewer": {"ip": "127.0.0.1"},
+            "request": {
+                "method": method,
+                "uri": path,
+                "querystring": {name: {"value": value} for name, value in parse_qsl(query, keep_blank_values=True)},
+                "headers": {name.lower(): {"value": value} for name, value in headers.items()}
+                | {"host": {"value": host}},
+                "cookies": {},
+            },
+        }
+        try:
+            viewed = self.viewer.run(viewer_event, likely_key=host.lower().rsplit(":", 1)[0].rstrip("."))
+        except (JSEvalException, JSPromiseError):
+            # What CloudFront answers when a viewer function throws.
+            logger.exception("viewer function failed for %s%s", host, path)
+            return _finish(503, [("Content-Type", "text/plain; charset=utf-8")], FUNCTION_FAILED, method)
+        if "statusCode" in viewed:
+            return self._from_function_response(viewed, method)
+        origin_event = {
+            "Records": [
+                {
+                    "cf": {
+                        "config": {"eventType": "origin-request", "distributionId": "LOCAL"},
+                        "request": {
+                            "clientIp": "127.0.0.1",
+                            "method": method,
+                            "uri": viewed["uri"],
+                            "querystring": query,
+                            "headers": {
+                                name: [{"key": name, "value": header["value"]}]
+                                for name, header in viewed["headers"].items()
+                            },
+                            "origin": {
+                                "s3": {
+                                    "domainName": f"{self.bucket}.s3.amazonaws.com",
+                                    "path": "",
+                                    "customHeaders": {},
+                                    "authMethod": "origin-access-identity",
+                                }
+                            },
+                        },
+                    }
+                }
+            ]
+        }
+        routed = self.origin.handle(origin_event)
+        if "status" in routed:
+            return self._from_generated_response(routed, method)
+        return self._from_s3(routed["uri"].lstrip("/"), method)
+
+    def _fetch_object(self, bucket: str, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise KeyError(key) from exc
+            raise
+
+    def _from_s3(self, key: str, method: str) -> Response:
+        try:
+            if method == "HEAD":
+                found = self.s3.head_object(Bucket=self.bucket, Key=key)
+                body = b""
+            else:
+                found = self.s3.get_object(Bucket=self.bucket, Key=key)
+                body = found["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                # The manifest names a blob that is gone: what CloudFront would pass on from S3.
+                return 502, [("Content-Type", "text/plain; charset=utf-8")], b"blob missing from the bucket\n"
+            raise
+        headers = [("Content-Type", found.get("ContentType", "application/octet-stream"))]
+        if found.get("CacheControl"):
+            headers.append(("Cache-Control", found["CacheControl"]))
+        if found.get("ETag"):
+            headers.append(("ETag", found["ETag"]))
+        headers.append(("Content-Length", str(found["ContentLength"])))
+        return 200, headers, body
+
+    @staticmethod
+    def _from_function_response(response: dict[str, Any], method: str) -> Response:
+        body_spec = response.get("body") or {}
+        if isinstance(body_spec, str):
+            body = body_spec.encode("utf-8")
+        elif body_spec.get("encoding") == "base64":
+            body = base64.b64decode(body_spec.get("data", ""))
+        else:
+            body = body_spec.get("data", "").encode("utf-8")
+        headers = [(name, value["value"]) for name, value in (response.get("headers") or {}).items()]
+        return _finish(int(response["statusCode"]), headers, body, method)
+
+    @staticmethod
+    def _from_generated_response(response: dict[str, Any], method: str) -> Response:
+        raw = response.get("body", "")
+        body = base64.b64decode(raw) if response.get("bodyEncoding") == "base64" else raw.encode("utf-8")
+        headers = [
+            (entry["key"], entry["value"]) for values in response.get("headers", {}).values() for entry in values
+        ]
+        return _finish(int(response["status"]), headers, body, method)
+
+
+def _finish(status: int, headers: list[tuple[str, str]], body: bytes, method: str) -> Response:
+    headers = [*headers, ("Content-Length", str(len(body)))]
+    return status, headers, b"" if method == "HEAD" else body
+
+
+def make_wsgi_app(edge: LocalEdge) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """A WSGI app over the local edge, for wsgiref or Django's threaded server."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # WSGI hands PATH_INFO decoded (as latin-1 of the raw bytes); CloudFront sees the URI as
+        # sent, so encode it back.
+        raw_path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/!$&'()*+,;=:@~-._")
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        status, response_headers, body = edge.handle(
+            environ.get("REQUEST_METHOD", "GET"), host, raw_path or "/", environ.get("QUERY_STRING", ""), headers
+        )
+        start_response(f"{status} {_reason(status)}", response_headers)
+        return [body]
+
+    return app
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+__all__ = ["LocalEdge", "ViewerFunction", "load_viewer_function", "make_wsgi_app"]

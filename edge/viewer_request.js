@@ -1,0 +1,111 @@
+// Troy viewer-request router (CloudFront Functions, runtime cloudfront-js-2.0; keep < 10 KB).
+// Looks the Host up in the KeyValueStore and puts the live build into the URI, so the build is
+// part of the cache key and a deploy or rollback is one KVS write with no invalidation.
+// The local edge (edge/local.py) runs this same file; see docs/edge.md.
+import cf from 'cloudfront';
+
+const kvs = cf.kvs();
+
+// Pipeline and build ids as Troy writes them; "_" cannot start one, so "_immutable" never
+// collides with a build id.
+const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+// Names that bundlers fingerprint. HTML, text and XML never are: a page must follow its build.
+const ASSET_EXT = /^(js|mjs|cjs|css|wasm|woff2?|ttf|otf|eot|svg|png|jpe?g|gif|webp|avif|ico|json)$/;
+const HEX_HASH = /[.-]([0-9a-f]{8,64})$/;
+const B64_HASH = /-([A-Za-z0-9_-]{8})$/;
+
+// The fingerprint rule (edge/manifest.py is_fingerprinted is the same rule; docs/edge.md):
+// the last path segment is {base}{sep}{hash}.{ext}[.map] with a non-empty base, ext an asset
+// extension, and hash either 8-64 lowercase hex chars with a digit and a letter (sep "." or "-"),
+// or 8 base64url chars with a digit and an upper-case letter (sep "-", Vite/Rollup).
+function isFingerprinted(uri) {
+  let path;
+  try {
+    path = decodeURIComponent(uri);
+  } catch (e) {
+    return false;
+  }
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  let dot = name.lastIndexOf('.');
+  if (dot <= 0) return false;
+  let ext = name.slice(dot + 1).toLowerCase();
+  let stem = name.slice(0, dot);
+  if (ext === 'map') {
+    dot = stem.lastIndexOf('.');
+    if (dot <= 0) return false;
+    ext = stem.slice(dot + 1).toLowerCase();
+    stem = stem.slice(0, dot);
+  }
+  if (ext === 'map' || !ASSET_EXT.test(ext)) return false;
+  let m = HEX_HASH.exec(stem);
+  if (m && m.index > 0 && /[0-9]/.test(m[1]) && /[a-f]/.test(m[1])) return true;
+  m = B64_HASH.exec(stem);
+  return m !== null && m.index > 0 && /[0-9]/.test(m[1]) && /[A-Z]/.test(m[1]);
+}
+
+// A pointer is "{pipeline id}/{build id}" today; a value starting with "{" is reserved for a
+// JSON object {"pipeline": …, "build": …, …} so later fields (previews, rules) fit in one key.
+// An empty value means the host is known but nothing is live.
+function parsePointer(value) {
+  if (value === '') return { empty: true };
+  let pipeline, build;
+  if (value.charAt(0) === '{') {
+    try {
+      const obj = JSON.parse(value);
+      pipeline = obj.pipeline;
+      build = obj.build;
+    } catch (e) {
+      return null;
+    }
+  } else {
+    const slash = value.indexOf('/');
+    if (slash < 0) return null;
+    pipeline = value.slice(0, slash);
+    build = value.slice(slash + 1);
+  }
+  if (typeof pipeline !== 'string' || typeof build !== 'string') return null;
+  if (!ID.test(pipeline) || !ID.test(build)) return null;
+  return { pipeline: pipeline, build: build };
+}
+
+function notFound(message) {
+  return {
+    statusCode: 404,
+    statusDescription: 'Not Found',
+    headers: {
+      'content-type': { value: 'text/html; charset=utf-8' },
+      'cache-control': { value: 'no-store' },
+    },
+    body: {
+      encoding: 'text',
+      data: '<!doctype html><meta charset="utf-8"><title>Not found</title><h1>Not found</h1><p>' + message + '</p>',
+    },
+  };
+}
+
+async function handler(event) {
+  const request = event.request;
+  // The build comes from the pointer only: a visitor must not choose it.
+  delete request.headers['x-troy-build'];
+  const hostHeader = request.headers.host;
+  const host = hostHeader ? hostHeader.value.toLowerCase().replace(/:\d*$/, '').replace(/\.$/, '') : '';
+  if (host === '') return notFound('No site is served at this address.');
+  let value;
+  try {
+    value = await kvs.get(host);
+  } catch (e) {
+    // kvs.get throws when the key is missing.
+    return notFound('No site is served at this address.');
+  }
+  const pointer = parsePointer(value);
+  if (pointer === null) return notFound('No site is served at this address.');
+  if (pointer.empty) return notFound('This site has nothing deployed yet.');
+  const uri = request.uri.charAt(0) === '/' ? request.uri : '/' + request.uri;
+  if (isFingerprinted(uri)) {
+    request.uri = '/' + pointer.pipeline + '/_immutable' + uri;
+    request.headers['x-troy-build'] = { value: pointer.build };
+  } else {
+    request.uri = '/' + pointer.pipeline + '/' + pointer.build + uri;
+  }
+  return request;
+}

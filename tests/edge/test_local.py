@@ -1,0 +1,136 @@
+"""The local edge end to end: the real viewer function in V8, the origin handler in-process and
+moto S3, answering the same vectors; and over HTTP through its WSGI app."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from socketserver import ThreadingMixIn
+import threading
+from urllib.error import HTTPError
+from urllib.request import HTTPRedirectHandler, Request, build_opener
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+
+from edge.local import LocalEdge, ViewerFunction, make_wsgi_app
+from tests.edge.conftest import BUCKET, VECTORS, file_body, vector_id
+
+
+def expected_build(vector: dict) -> str:
+    uri, build = vector["viewer"]["uri"], vector["viewer"].get("build")
+    pipeline, second = uri.split("/")[1:3]
+    return f"{pipeline}/{build or second}"
+
+
+def check_answer(vector: dict, status: int, headers: dict[str, str], body: bytes) -> None:
+    viewed, expected = vector["viewer"], vector.get("origin")
+    if "status" in viewed:
+        assert status == viewed["status"]
+        assert viewed["says"].encode() in body
+        return
+    if "file" in expected:
+        assert status == 200
+        assert body == file_body(expected_build(vector), expected["file"])
+        assert headers["content-length"] == str(len(body))
+        assert headers["cache-control"].startswith("public, max-age=")
+        return
+    assert status == expected["status"]
+    if status == 301:
+        assert headers["location"] == expected["location"]
+    elif expected["page"] is not None:
+        assert body == file_body(expected_build(vector), expected["page"])
+    else:
+        assert b"<h1>Not found</h1>" in body
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=vector_id)
+def test_local_edge_vector(local_edge, vector):
+    status, headers, body = local_edge.handle(
+        "GET", vector["host"], vector["uri"], vector.get("qs", ""), vector.get("headers", {})
+    )
+    check_answer(vector, status, {name.lower(): value for name, value in headers}, body)
+
+
+def test_stored_headers_are_served(local_edge):
+    status, headers, _body = local_edge.handle("GET", "site.example.com", "/assets/app.3f9a1c2b.js", "", {})
+    headers = dict(headers)
+    assert status == 200
+    assert headers["Content-Type"] in ("application/javascript", "text/javascript")
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_head_answers_headers_without_body(local_edge):
+    status, headers, body = local_edge.handle("HEAD", "site.example.com", "/docs/guide.html", "", {})
+    assert (status, body) == (200, b"")
+    assert dict(headers)["Content-Length"] == str(len(file_body("p1/b1", "docs/guide.html")))
+    status, _headers, body = local_edge.handle("HEAD", "unknown.example.com", "/", "", {})
+    assert (status, body) == (404, b"")
+
+
+def test_a_pointer_write_switches_every_following_request(s3_bucket):
+    pointers = {"site.example.com": "p1/b1"}
+    edge = LocalEdge(pointers.get, s3_bucket, BUCKET)
+    assert edge.handle("GET", "site.example.com", "/", "", {})[2] == file_body("p1/b1", "index.html")
+    pointers["site.example.com"] = "p2/b7"
+    assert edge.handle("GET", "site.example.com", "/", "", {})[2] == file_body("p2/b7", "index.html")
+
+
+def test_concurrent_requests_share_the_edge(local_edge):
+    paths = ["/", "/about/", "/docs/guide.html", "/assets/app.3f9a1c2b.js"] * 10
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda path: local_edge.handle("GET", "site.example.com", path, "", {}), paths))
+    assert {status for status, _headers, _body in answers} == {200}
+    assert answers[3][2] == file_body("p1/b1", "assets/app.3f9a1c2b.js")
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_edge(local_edge):
+    server = make_server("127.0.0.1", 0, make_wsgi_app(local_edge), ThreadingWSGIServer, QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=vector_id)
+def test_vector_over_http(http_edge, vector):
+    if vector["host"] == "":
+        pytest.skip("HTTP/1.1 clients always send a Host")
+    url = http_edge + vector["uri"] + (f"?{vector['qs']}" if vector.get("qs") else "")
+    request = Request(url, headers={"Host": vector["host"], **vector.get("headers", {})})
+    try:
+        with _opener().open(request) as response:
+            status, headers, body = response.status, dict(response.headers), response.read()
+    except HTTPError as error:
+        status, headers, body = error.code, dict(error.headers), error.read()
+    check_answer(vector, status, {name.lower(): value for name, value in headers.items()}, body)
+
+
+class KeepRedirects(HTTPRedirectHandler):
+    """The redirect itself is what the vector checks."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _opener():
+    return build_opener(KeepRedirects)
+
+
+def test_a_failing_viewer_function_is_a_503_as_at_cloudfront(local_edge):
+    failing = "import cf from 'cloudfront';\nasync function handler(event) { throw new Error('boom'); }\n"
+    edge = LocalEdge(VECTORS["pointers"].get, local_edge.s3, BUCKET)
+    edge.viewer = ViewerFunction(VECTORS["pointers"].get, source=failing)
+    status, _headers, body = edge.handle("GET", "site.example.com", "/", "", {})
+    assert status == 503
+    assert b"function failed" in body
