@@ -50,6 +50,7 @@ def main() -> None:
         env.update(
             DJANGO_SETTINGS_MODULE="deployment_service.settings",
             DJANGO_SECRET_KEY=secrets.token_urlsafe(32),
+            TROY_HTTPS="0",  # gunicorn is reached over plain HTTP on 127.0.0.1
             DATABASE_URL=f"sqlite:///{tmp}/troy.sqlite3",
             DRAMATIQ_BROKER_URL="",
             TROY_DATA_DIR=f"{tmp}/var",

@@ -33,6 +33,7 @@ def web(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="deployment_service.settings",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(32),
+        TROY_HTTPS="0",  # gunicorn is reached over plain HTTP on 127.0.0.1
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"sqlite:///{tmp_path / 'troy.sqlite3'}",
         DRAMATIQ_BROKER_URL="",
