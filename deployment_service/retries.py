@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -83,6 +84,8 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, ClientError):
         return _client_error_transient(exc)
+    if isinstance(exc, S3UploadFailedError):  # boto3's upload_file hides the ClientError it raises for
+        return isinstance(exc.__context__, ClientError) and _client_error_transient(exc.__context__)
     return isinstance(exc, BOTOCORE_NETWORK_ERRORS + REQUESTS_NETWORK_ERRORS)
 
 
