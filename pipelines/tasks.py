@@ -1,9 +1,12 @@
 """Dramatiq actors for pipelines and builds.
 
 Actors are thin: ids in, re-read the row, guard on its status (a duplicate or stale message logs
-and returns), call the flow, which calls services and integrations. Retries, time limits and
-``throws`` are set on every actor: Dramatiq's defaults (20 retries over a month, 10 minutes) are
-wrong for deployments. Nothing here sleeps waiting for AWS; waits re-enqueue with a delay.
+and returns), call the flow, which calls services and integrations. Every actor takes the one
+retry policy of ``deployment_service.retries``: transient errors (throttling, 5xx, timeouts, broken
+connections) are retried with backoff, permanent ones are not, and an actor that owns a row names
+an ``on_retry_exhausted`` actor that fails the row with the last error. Time limits are explicit:
+Dramatiq's defaults (20 retries over a month, 10 minutes) are wrong for deployments. Nothing here
+sleeps waiting for AWS; waits re-enqueue with a delay.
 """
 
 from __future__ import annotations
@@ -12,41 +15,50 @@ import logging
 
 import dramatiq
 
-from deployment_service.exceptions import ApplicationError
+from deployment_service.retries import RetryPolicy, last_error, message_arg
 from deployment_service.transactions import MINUTE
 from pipelines import services
 from pipelines.flows.codebuild import (
+    build_give_up,
     codebuild_reconcile,
     codebuild_report_commit_status,
     codebuild_start_run,
     codebuild_stop_run,
 )
 from pipelines.flows.deploy import deploy_build_run
-from pipelines.flows.provisioning import deletion_run, provision_run
+from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 
 logger = logging.getLogger(__name__)
 
 
+# Provisioning and deletion: a few tries spread over minutes (throttling passes; a 5xx outage that
+# lasts longer fails the row, which the user can retry). The deploy step reads and writes the most,
+# so it waits longer between tries. Commit statuses are best effort: long waits, no row to fail.
+RETRY = RetryPolicy(max_retries=4)
+RETRY_DEPLOY = RetryPolicy(max_retries=3)
+RETRY_GIVE_UP = RetryPolicy(max_retries=3)  # the exhausted-retries actors themselves (a database blip)
+
+
 @dramatiq.actor(
     queue_name="troy",
-    max_retries=3,
-    min_backoff=5_000,
-    max_backoff=60_000,
     time_limit=10 * MINUTE,
-    throws=(ApplicationError,),
+    **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000, on_retry_exhausted="provision_retries_exhausted"),
 )
 def provision_pipeline(pipeline_id: str) -> None:
     """provision_request → provisioning → ready_for_deployment (or failed_to_provision)."""
     provision_run(pipeline_id=pipeline_id)
 
 
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY_GIVE_UP.actor_options(min_backoff=1_000))
+def provision_retries_exhausted(message_data: dict, retry_info: dict) -> None:
+    """provisioning → failed_to_provision with the last error, once provision_pipeline's retries are used up."""
+    provision_give_up(pipeline_id=message_arg(message_data), error=last_error(message_data))
+
+
 @dramatiq.actor(
     queue_name="troy",
-    max_retries=3,
-    min_backoff=5_000,
-    max_backoff=60_000,
     time_limit=10 * MINUTE,
-    throws=(ApplicationError,),
+    **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000, on_retry_exhausted="deletion_retries_exhausted"),
 )
 def delete_pipeline(pipeline_id: str, attempt: int = 0) -> None:
     """scheduled_for_deletion → deleting → (row removed) or failed_to_delete.
@@ -58,26 +70,24 @@ def delete_pipeline(pipeline_id: str, attempt: int = 0) -> None:
         delete_pipeline.send_with_options(args=(pipeline_id, attempt + 1), delay=int(wait_seconds * 1000))
 
 
-@dramatiq.actor(
-    queue_name="troy",
-    max_retries=3,
-    min_backoff=1_000,
-    max_backoff=30_000,
-    time_limit=1 * MINUTE,
-    throws=(ApplicationError,),
-)
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY_GIVE_UP.actor_options(min_backoff=1_000))
+def deletion_retries_exhausted(message_data: dict, retry_info: dict) -> None:
+    """deleting → failed_to_delete with the last error, once delete_pipeline's retries are used up."""
+    deletion_give_up(pipeline_id=message_arg(message_data), error=last_error(message_data))
+
+
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY.actor_options(min_backoff=1_000, max_backoff=30_000))
 def run_deployment(pipeline_id: str) -> None:
-    """queued → deploying with the newest queued build; enqueues its CodeBuild run or deploy step."""
+    """queued → deploying with the newest queued build; enqueues its CodeBuild run or deploy step.
+
+    No exhausted-retries actor: a pipeline left queued is sent again by the periodic care."""
     services.deployment_start(pipeline_id=pipeline_id)
 
 
 @dramatiq.actor(
     queue_name="troy-deploy",
-    max_retries=2,
-    min_backoff=10_000,
-    max_backoff=60_000,
     time_limit=60 * MINUTE,
-    throws=(ApplicationError,),
+    **RETRY_DEPLOY.actor_options(min_backoff=10_000, max_backoff=60_000, on_retry_exhausted="build_retries_exhausted"),
 )
 def deploy_build(build_id: str) -> None:
     """The deploy step: the build's artifact zip → live bucket, invalidation → deployed."""
@@ -86,44 +96,39 @@ def deploy_build(build_id: str) -> None:
 
 @dramatiq.actor(
     queue_name="troy",
-    max_retries=3,
-    min_backoff=5_000,
-    max_backoff=60_000,
     time_limit=15 * MINUTE,
-    throws=(ApplicationError,),
+    **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000, on_retry_exhausted="build_retries_exhausted"),
 )
 def run_codebuild(build_id: str) -> None:
     """Download Source from GitHub into the artifact bucket, then StartBuild on CodeBuild."""
     codebuild_start_run(build_id=build_id)
 
 
-@dramatiq.actor(
-    queue_name="troy",
-    max_retries=3,
-    min_backoff=5_000,
-    max_backoff=60_000,
-    time_limit=1 * MINUTE,
-    throws=(ApplicationError,),
-)
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY_GIVE_UP.actor_options(min_backoff=1_000))
+def build_retries_exhausted(message_data: dict, retry_info: dict) -> None:
+    """The build (still running) fails with the last error once deploy_build's or run_codebuild's
+    retries are used up; its pipeline → failed_to_deploy and the next queued build runs."""
+    build_give_up(build_id=message_arg(message_data), error=last_error(message_data))
+
+
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000))
 def stop_codebuild(build_id: str) -> None:
-    """StopBuild for a cancelled running build; its STOPPED event then fails the build."""
+    """StopBuild for a cancelled running build; its STOPPED event then fails the build.
+
+    No exhausted-retries actor: the reconciler asks CodeBuild about builds that stay running."""
     codebuild_stop_run(build_id=build_id)
 
 
 @dramatiq.actor(
-    queue_name="troy",
-    max_retries=3,
-    min_backoff=10_000,
-    max_backoff=120_000,
-    time_limit=2 * MINUTE,
-    throws=(ApplicationError,),
+    queue_name="troy", time_limit=2 * MINUTE, **RETRY.actor_options(min_backoff=10_000, max_backoff=120_000)
 )
 def report_commit_status(build_id: str) -> None:
     """The build's current state as a GitHub commit status (pending, success, failure)."""
     codebuild_report_commit_status(build_id=build_id)
 
 
-@dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
+# Periodic sweeps: the next run is the retry.
+@dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
 def reap_stuck_pipelines() -> None:
     """Fail pipelines stuck in an in-flight status past their deadline (run periodically)."""
     reaped = services.pipelines_reap_stuck()
@@ -134,7 +139,7 @@ def reap_stuck_pipelines() -> None:
         logger.warning("worker messages sent again for pipelines waiting too long: %s", ", ".join(resent))
 
 
-@dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
 def reconcile_codebuild_builds() -> None:
     """Ask BatchGetBuilds about builds that stay running; apply each answer as the report an event gives."""
     codebuild_reconcile()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dramatiq
 
-from deployment_service.exceptions import ApplicationError
+from deployment_service.retries import RetryPolicy
 from deployment_service.transactions import MINUTE
 from releases import services
 from releases.storage import release_store_run
 
 
-@dramatiq.actor(queue_name="troy", max_retries=0, time_limit=30 * MINUTE, throws=(ApplicationError,))
+# Storing counts its own attempts (release_store_run answers when to try again and marks the
+# release failed after the last), so Dramatiq does not retry it on top.
+@dramatiq.actor(queue_name="troy", time_limit=30 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
 def store_release(release_id: str, attempt: int = 0) -> None:
     """A validated upload waiting in the spool → the artifact bucket. Retries re-send the actor
     with a delay (counted in ``attempt``); after the last one the release is marked failed."""
@@ -19,7 +21,7 @@ def store_release(release_id: str, attempt: int = 0) -> None:
         store_release.send_with_options(args=(release_id, attempt + 1), delay=int(wait_seconds * 1000))
 
 
-@dramatiq.actor(queue_name="troy", max_retries=0, time_limit=5 * MINUTE, throws=(ApplicationError,))
+@dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
 def care_for_releases() -> None:
     """Periodic: re-send lost store messages; clear orphaned spool files."""
     services.releases_resend_pending()

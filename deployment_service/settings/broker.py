@@ -12,6 +12,8 @@ DRAMATIQ_MIDDLEWARE = [
     "dramatiq.middleware.TimeLimit",
     "dramatiq.middleware.Callbacks",
     "dramatiq.middleware.Retries",
+    # After Retries, so it runs before it: keeps the error text for the exhausted-retries actors.
+    "deployment_service.retries.LastErrorText",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     # Log records carry the pipeline_id/build_id of the message being handled (TROY_LOG_FORMAT=json).
     "deployment_service.observability.middleware.ActorLogContext",

@@ -26,6 +26,7 @@ from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import github
+from deployment_service.retries import TransientFailure, is_transient
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
 from pipelines.services import (
@@ -56,7 +57,9 @@ def _describe(exc: BaseException) -> str:
 def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     """Download Source, then StartBuild. Idempotent: a build that is not running, or that already
     has its CodeBuild build, is left alone. Any failure fails the build (and the pipeline) with
-    the step and the reason kept on the build."""
+    the step and the reason kept on the build, except a transient one (a GitHub 5xx or rate limit,
+    AWS throttling, a broken connection): it is raised with the build left running, and Dramatiq's
+    retry starts again from Download Source."""
     build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
     if build is None or build.status != BuildStatus.RUNNING:
         logger.info("build %s is %s: not starting CodeBuild", build_id, build.status if build else "gone")
@@ -101,7 +104,10 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
             output_dir=pipeline.build_output_dir,
         )
         started = cb.start_build(build_id=build.id, buildspec=buildspec)
-    except Exception as exc:  # every failure ends the build with its reason; nothing is retried blindly
+    except Exception as exc:  # a permanent failure ends the build with its reason
+        if is_transient(exc):
+            logger.warning("build %s: %s failed, retrying later: %s", build_id, step, _describe(exc))
+            raise TransientFailure(f"{step} failed: {_describe(exc)}") from exc
         logger.warning("build %s: %s failed", build_id, step, exc_info=not isinstance(exc, ApplicationError))
         deployment_fail(build_id=build.id, error=f"{step} failed: {_describe(exc)}", actor=SYSTEM_CODEBUILD)
         return
@@ -110,6 +116,14 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
         build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url, artifact_key=started.artifact_key
     )
     logger.info("build %s: CodeBuild build %s started", build_id, started.id)
+
+
+def build_give_up(*, build_id: uuid.UUID | str | None, error: str) -> None:
+    """The retries of the build's Download Source/StartBuild or deploy step are used up: the build
+    fails with ``error`` (nothing happens when it already ended)."""
+    if build_id and Build.objects.filter(pk=build_id, status=BuildStatus.RUNNING).exists():
+        logger.warning("build %s failed after its retries: %s", build_id, error)
+        deployment_fail(build_id=build_id, error=error)
 
 
 def _cancelled_before_start(build: Build) -> str:
@@ -203,7 +217,8 @@ _COMMIT_STATES = {
 def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
     """Put the build's current state on its commit as a GitHub status (pending while it runs,
     success when live, failure with the reason). It reports the state at the time it runs, so
-    late or repeated calls converge on the final state. Best effort: a GitHub error is logged."""
+    late or repeated calls converge on the final state. Best effort: a permanent GitHub error is
+    logged; a transient one is raised, for Dramatiq to retry."""
     build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
     if build is None or not build.commit_sha or not build.pipeline.repository:
         return "skipped: no commit to report on"
@@ -232,6 +247,8 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
             target_url=target_url,
         )
     except Exception as exc:
+        if is_transient(exc):
+            raise TransientFailure(f"commit status {state} not set: {_describe(exc)}") from exc
         logger.warning("commit status %s for build %s not set: %s", state, build_id, _describe(exc))
         return f"not reported: {_describe(exc)}"
     return f"reported {state}"

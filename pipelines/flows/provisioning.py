@@ -4,6 +4,10 @@ Each flow has three steps (STYLE rule 3): a short transaction that moves the pip
 in-flight status, the AWS calls outside any transaction, and a new locked transaction that
 finishes or fails it. Both are safe to run twice: the CloudFront CallerReference is derived from
 the pipeline, Route53 changes are UPSERTs, and "not found" counts as done when deleting.
+
+A transient AWS error (``deployment_service.retries``) leaves the pipeline in its in-flight status
+and is raised again, so Dramatiq retries the message and the next attempt resumes; a permanent one
+fails the pipeline at once. When the retries are used up, ``*_give_up`` fails it with the last error.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from deployment_service import artifact_keys as key_names
 from deployment_service import aws
 from deployment_service.exceptions import InvalidTransition
 from deployment_service.integrations import cloudfront, route53, s3_cleanup
+from deployment_service.retries import TransientFailure, is_transient
+from deployment_service.test_pauses import pause_at
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
@@ -77,37 +83,42 @@ def _load(pipeline_id: uuid.UUID | str) -> Pipeline | None:
 
 def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
     """provision_request → provisioning → ready_for_deployment, or failed_to_provision with the
-    AWS error kept. A message for a pipeline in any other status is stale and dropped."""
+    AWS error kept. A pipeline already provisioning is a retried or redelivered message (the
+    worker died, or a transient error was raised): the work is idempotent, so it continues. A
+    message for a pipeline in any other status is stale and dropped."""
     pipeline = _load(pipeline_id)
     if pipeline is None:
         logger.info("provision: pipeline %s no longer exists; dropping the message", pipeline_id)
         return
-    if pipeline.status != S.PROVISION_REQUEST:
-        logger.info(
-            "provision: pipeline %s is %s, not provision_request; stale or duplicate message",
-            pipeline.name,
-            pipeline.status,
-        )
-        return
-    try:
-        pipeline = services.pipeline_start_provisioning(pipeline_id=pipeline.id)
-    except InvalidTransition:
-        logger.info("provision: pipeline %s was taken by another worker", pipeline.name)
+    if pipeline.status == S.PROVISION_REQUEST:
+        try:
+            pipeline = services.pipeline_start_provisioning(pipeline_id=pipeline.id)
+        except InvalidTransition:
+            logger.info("provision: pipeline %s was taken by another worker", pipeline.name)
+            return
+    elif pipeline.status == S.PROVISIONING:
+        logger.info("provision: pipeline %s is already provisioning; resuming", pipeline.name)
+    else:
+        logger.info("provision: pipeline %s is %s; stale or duplicate message", pipeline.name, pipeline.status)
         return
 
     # Outside any transaction: the AWS calls.
     try:
         distribution = _distribution_ensure(pipeline)
+        pause_at("provision.after_distribution")
         route53.alias_records_upsert(
             zone_id=route53.hosted_zone_id(), name=pipeline.domain, distribution_domain=distribution.domain_name
         )
-    except AWS_ERRORS as exc:
+    except Exception as exc:
+        if is_transient(exc):
+            logger.warning("provision: pipeline %s, retrying later: %s", pipeline.name, describe_error(exc))
+            raise TransientFailure(describe_error(exc)) from exc
+        if not isinstance(exc, AWS_ERRORS):
+            _fail(services.pipeline_fail_provisioning, pipeline, describe_error(exc))
+            raise  # a bug: keep the traceback in the worker's log
         logger.warning("provision: pipeline %s failed: %s", pipeline.name, describe_error(exc))
         _fail(services.pipeline_fail_provisioning, pipeline, describe_error(exc))
         return
-    except Exception as exc:
-        _fail(services.pipeline_fail_provisioning, pipeline, describe_error(exc))
-        raise  # a bug: keep the traceback in the worker's log
 
     try:
         services.pipeline_finish_provisioning(
@@ -116,6 +127,15 @@ def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
     except InvalidTransition:
         # The reaper failed it meanwhile; the distribution id is recorded and a retry reuses it.
         logger.warning("provision: pipeline %s left provisioning before it finished", pipeline.name)
+
+
+def provision_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> None:
+    """The retries of a provisioning are used up: provisioning → failed_to_provision with ``error``."""
+    pipeline = _load(pipeline_id) if pipeline_id else None
+    if pipeline is None or pipeline.status != S.PROVISIONING:
+        return
+    logger.warning("provision: pipeline %s failed after its retries: %s", pipeline.name, error)
+    _fail(services.pipeline_fail_provisioning, pipeline, error)
 
 
 def _distribution_ensure(pipeline: Pipeline) -> cloudfront.Distribution:
@@ -170,13 +190,16 @@ def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | N
 
     try:
         wait = _deletion_pass(pipeline, attempt)
-    except AWS_ERRORS as exc:
+    except Exception as exc:
+        if is_transient(exc):
+            logger.warning("delete: pipeline %s, retrying later: %s", pipeline.name, describe_error(exc))
+            raise TransientFailure(describe_error(exc)) from exc
+        if not isinstance(exc, AWS_ERRORS):
+            _fail(services.pipeline_fail_deletion, pipeline, describe_error(exc))
+            raise
         logger.warning("delete: pipeline %s failed: %s", pipeline.name, describe_error(exc))
         _fail(services.pipeline_fail_deletion, pipeline, describe_error(exc))
         return None
-    except Exception as exc:
-        _fail(services.pipeline_fail_deletion, pipeline, describe_error(exc))
-        raise
 
     if wait is not None:
         if attempt >= DELETION_MAX_ATTEMPTS:
@@ -196,9 +219,19 @@ def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | N
     return None
 
 
+def deletion_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> None:
+    """The retries of a deletion are used up: deleting → failed_to_delete with ``error``."""
+    pipeline = _load(pipeline_id) if pipeline_id else None
+    if pipeline is None or pipeline.status != S.DELETING:
+        return
+    logger.warning("delete: pipeline %s failed after its retries: %s", pipeline.name, error)
+    _fail(services.pipeline_fail_deletion, pipeline, error)
+
+
 def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
     """Records, then distribution (disable → wait until deployed → delete), then files."""
     route53.alias_records_delete(zone_id=route53.hosted_zone_id(), name=pipeline.domain)
+    pause_at("delete.after_records")
 
     distribution_id = pipeline.distribution_id
     if not distribution_id:

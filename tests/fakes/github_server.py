@@ -66,6 +66,8 @@ class FakeGithub:
     jwt_claims: list[dict] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # issued token → installation id
     statuses: list[tuple[str, str, dict]] = field(default_factory=list)  # (repo, sha, body)
+    # Fault injection: (server, path regex) → [answers left, HTTP status] (see fail_next)
+    failures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -77,6 +79,10 @@ class FakeGithub:
     def add_commit(self, repository: str, ref: str, sha: str, archive: bytes) -> None:
         self.refs[(repository.lower(), ref)] = sha
         self.archives[(repository.lower(), sha)] = archive
+
+    def fail_next(self, path_re: str, *, times: int, status: int = 502, server: str = "api") -> None:
+        """The next ``times`` requests whose path matches ``path_re`` get ``status`` (a GitHub outage)."""
+        self.failures[(server, path_re)] = [times, status]
 
     def revoke_all_tokens(self) -> None:
         with self._lock:
@@ -155,6 +161,11 @@ class FakeGithub:
         """(status, headers, body) for one request."""
         self._record(Recorded(server, method, raw_path, headers, body))
         url = urlsplit(raw_path)
+        with self._lock:
+            for (fail_server, path_re), left in self.failures.items():
+                if fail_server == server and left[0] > 0 and re.search(path_re, url.path):
+                    left[0] -= 1
+                    return _json(left[1], {"message": "Server Error (injected)"})
         if server == "download":
             return self._download(url)
         if not url.path.startswith(self.prefix + "/"):

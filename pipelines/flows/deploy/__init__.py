@@ -25,6 +25,8 @@ import dramatiq
 from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
 from deployment_service.observability.metrics import deploy_observe
+from deployment_service.retries import TransientFailure, is_transient
+from deployment_service.test_pauses import pause_at
 from pipelines import services
 from pipelines.choices import BuildKind, BuildStatus, PipelineStatus
 from pipelines.flows.deploy.sync import ArtifactMismatch, ArtifactMissing, deploy_artifact
@@ -98,6 +100,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     live = pipeline.live_build if pipeline.live_build_id and pipeline.live_build_id != build.id else None
     release = build.release if build.release_id and build.release.files else None
     try:
+        pause_at("deploy.started")
         result = deploy_artifact(
             pipeline_id=str(pipeline.id),
             distribution_id=pipeline.distribution_id,
@@ -108,7 +111,10 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
             known_files=release.files if release is not None else None,
             artifact_sha256=release.sha256 if release is not None else None,
         )
-    except Exception as exc:  # every failure is the build's, kept on it; the next build runs
+    except Exception as exc:  # a permanent failure is the build's, kept on it; the next build runs
+        if is_transient(exc):  # the build stays running: Dramatiq retries the message, which resumes
+            logger.warning("deploy of build %s, retrying later: %s", build_id, _describe(exc))
+            raise TransientFailure(_describe(exc)) from exc
         logger.exception("deploy of build %s failed", build_id)
         services.deployment_fail(build_id=build.id, error=_describe(exc))
         return
