@@ -270,19 +270,26 @@ def _repo_path(repository: str) -> str:
 # --- the API Troy uses ----------------------------------------------------------------------------
 
 
-def repository_installation_id(*, repository: str) -> int:
-    """The id of the app's installation that covers ``repository`` (for a deploy asked for before
-    any push told us): ``GET /repos/{owner}/{repo}/installation`` with the app JWT."""
-    _require_configured()
-    path = f"{_repo_path(repository)}/installation"
+def installation_repositories(*, installation_id: int) -> list[str]:
+    """Every repository the installation covers (``GET /installation/repositories`` with its
+    token, 100 a page, following pages until one comes back short), as ``owner/repo`` names."""
+    names: list[str] = []
+    page = 1
     with _session() as session:
-        response = _send(session, "GET", path, authorization=f"Bearer {app_jwt()}")
-    if response.status_code != 200:
-        raise _error(response, f"GET {path} (is the GitHub App installed on {repository}?)")
-    try:
-        return int(response.json()["id"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GithubError(f"GitHub's answer to GET {path} holds no installation id.") from exc
+        while True:
+            path = f"/installation/repositories?per_page=100&page={page}"
+            response = _installation_call(session, "GET", path, installation_id=installation_id)
+            if response.status_code != 200:
+                raise _error(response, "GET /installation/repositories")
+            try:
+                items = response.json()["repositories"]
+                batch = [str(item["full_name"]) for item in items]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise GithubError("GitHub's answer to GET /installation/repositories holds no repositories.") from exc
+            names.extend(batch)
+            if len(batch) < 100 or page >= 1000:
+                return names
+            page += 1
 
 
 def resolve_ref(*, repository: str, ref: str, installation_id: int) -> str:

@@ -27,6 +27,8 @@ from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import github
 from pipelines.choices import BuildStatus
+from pipelines.exceptions import InstallationMissing
+from pipelines.grants import owner_installation_id
 from pipelines.models import Build
 from pipelines.services import (
     SYSTEM_CODEBUILD,
@@ -73,12 +75,17 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     try:
         if not pipeline.repository:
             raise ApplicationError("The pipeline has no repository to build.")
-        installation_id = pipeline.github_installation_id
-        if not installation_id:
-            # A deploy asked for before any push told us the installation: ask GitHub. Without a
-            # configured GitHub App this raises GithubNotConfigured, which says what to set.
-            installation_id = github.repository_installation_id(repository=pipeline.repository)
-            pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
+        # Only the owner's installation: never "any installation of the repository" (that would
+        # let anyone build a repository they merely named).
+        installation_id = owner_installation_id(
+            owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
+        )
+        if installation_id is None:
+            raise InstallationMissing(
+                f"The pipeline's owner holds no active GitHub App installation covering {pipeline.repository} "
+                "(uninstalled or suspended on GitHub?)."
+            )
+        pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
         commit_sha = github.download_source(
             repository=pipeline.repository,
             ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
@@ -220,9 +227,13 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
         description = f"#{build.number}: Deployed to {build.pipeline.site_url}"
         target_url = build.pipeline.site_url
     try:
-        installation_id = build.pipeline.github_installation_id or github.repository_installation_id(
-            repository=build.pipeline.repository
+        installation_id = owner_installation_id(
+            owner_id=build.pipeline.owner_id,
+            repository=build.pipeline.repository,
+            prefer=build.pipeline.github_installation_id,
         )
+        if installation_id is None:
+            return "not reported: the owner holds no installation covering the repository"
         github.set_commit_status(
             repository=build.pipeline.repository,
             sha=build.commit_sha,

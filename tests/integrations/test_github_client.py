@@ -120,11 +120,15 @@ def test_an_unusable_private_key_is_a_configuration_error_that_does_not_echo_it(
     assert "secret-value" not in str(caught.value)
 
 
-def test_repository_installation_id(github):
-    assert gh.repository_installation_id(repository="Octo-Org/Site") == INSTALLATION
-    with pytest.raises(gh.GithubError) as caught:
-        gh.repository_installation_id(repository="octo-org/elsewhere")
-    assert caught.value.status == 404
+def test_installation_repositories_follows_every_page(github):
+    for n in range(130):
+        github.installations[f"octo-org/repo-{n:03d}"] = INSTALLATION
+    github.installations["other-org/theirs"] = INSTALLATION + 1
+    names = gh.installation_repositories(installation_id=INSTALLATION)
+    assert len(names) == 131  # 130 + the fixture's own repository
+    assert "other-org/theirs" not in names and "octo-org/repo-129" in names
+    pages = [r.path for r in github.requests if "/installation/repositories" in r.path]
+    assert len(pages) == 2 and pages[1].endswith("page=2")
 
 
 # --- ref → sha ---------------------------------------------------------------------------------------
