@@ -261,5 +261,5 @@ def _push_handle(push: Push) -> str:
             continue
         notes.append(f"{pipeline.name}: build #{build.number} queued for {push.after[:12]}")
     if not notes:
-        return f"no pipeline of installation {push.installation_id}'s user deploys {push.repository} branch {branch}"
+        return f"no pipeline deploys {push.repository} branch {branch} with installation {push.installation_id}"
     return "; ".join(notes)

@@ -296,8 +296,12 @@ class GithubInstallationRepositoryInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ("full_name",)
 
+    # GitHub's webhooks and the refresh keep the list; nobody types it in.
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # GitHub's webhooks and the refresh keep the list; nobody types it in
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(GithubInstallation)
@@ -323,6 +327,3 @@ class GithubInstallationAdmin(admin.ModelAdmin):
         saved = services.installation_assign(installation_id=obj.installation_id, user_id=obj.user_id)
         obj.pk = saved.pk
         send_on_commit("refresh_github_installation", saved.installation_id)
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        return None  # the repository inline is read-only

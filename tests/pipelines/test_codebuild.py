@@ -220,7 +220,9 @@ def test_a_recorded_installation_the_owner_does_not_hold_is_not_used(aws, github
     on_commit(codebuild_start_run, build_id=build.id)
     build.refresh_from_db()
     assert build.status == BuildStatus.FAILED and not build.codebuild_build_id
-    assert build.error.startswith("Download Source failed: The pipeline's owner holds no active GitHub App installation")
+    assert build.error.startswith(
+        "Download Source failed: The pipeline's owner holds no active GitHub App installation"
+    )
     assert not github.on("api", "GET", "/zipball/")
     assert not github.on("download")
 
