@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+import tempfile
 from typing import Any
 import uuid
 
@@ -86,13 +87,7 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
                 "(uninstalled or suspended on GitHub?)."
             )
         pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
-        commit_sha = github.download_source(
-            repository=pipeline.repository,
-            ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
-            installation_id=installation_id,
-            bucket=settings.TROY_ARTIFACT_BUCKET,
-            key=artifact_keys.source_key(build.id),
-        )
+        commit_sha = _download_source_to_s3(build, installation_id=installation_id)
         build_record_commit(build_id=build.id, commit_sha=commit_sha)
 
         build.refresh_from_db(fields=["cancel_requested", "cancel_requested_by"])
@@ -117,6 +112,29 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
         build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url, artifact_key=started.artifact_key
     )
     logger.info("build %s: CodeBuild build %s started", build_id, started.id)
+
+
+def _download_source_to_s3(build: Build, *, installation_id: int) -> str:
+    """The GitHub client writes the repackaged archive to a temporary file; the flow stores it
+    where CodeBuild reads its source. Returns the commit sha."""
+    pipeline = build.pipeline
+    key = artifact_keys.source_key(build.id)
+    with tempfile.TemporaryFile(prefix="troy-source-", dir=settings.FILE_UPLOAD_TEMP_DIR) as archive:
+        source = github.download_source(
+            repository=pipeline.repository,
+            ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
+            installation_id=installation_id,
+            dest=archive,
+        )
+        archive.seek(0)
+        aws.client("s3").upload_fileobj(
+            archive,
+            settings.TROY_ARTIFACT_BUCKET,
+            key,
+            ExtraArgs={"ContentType": "application/zip", "Metadata": {"commit-sha": source.commit_sha}},
+        )
+    logger.info("source of %s@%s (%d files) stored at %s", pipeline.repository, source.commit_sha, source.files, key)
+    return source.commit_sha
 
 
 def _cancelled_before_start(build: Build) -> str:

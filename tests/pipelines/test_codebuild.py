@@ -186,6 +186,7 @@ def test_start_downloads_the_source_and_starts_codebuild_with_our_overrides(aws,
     source = aws_clients.client("s3").get_object(Bucket="troy-artifacts", Key=f"sources/{build.id}.zip")
     names = zipfile.ZipFile(io.BytesIO(source["Body"].read())).namelist()
     assert "index.html" in names and "src/main.js" in names  # the top-level folder is gone
+    assert source["ContentType"] == "application/zip" and source["Metadata"]["commit-sha"] == SHA
     assert sent(broker, "report_commit_status") == [(str(build.id),)]
 
 
