@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +21,10 @@ class GithubInstallView(APIView):
     @extend_schema(
         summary="The GitHub App install link for the current user",
         tags=["github"],
-        responses={200: inline_serializer("GithubInstallLink", {"url": serializers.URLField()})},
+        responses={
+            200: inline_serializer("GithubInstallLink", {"url": serializers.URLField()}),
+            503: OpenApiResponse(description="`github_not_configured`: TROY_GITHUB_APP_SLUG is not set."),
+        },
     )
     def get(self, request: Request) -> Response:
         if not settings.TROY_GITHUB_APP_SLUG:
