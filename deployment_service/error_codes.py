@@ -98,6 +98,28 @@ class ErrorCode(enum.StrEnum):
         "A pipeline's name cannot change once it has been provisioned; `status` is the pipeline's.",
     )
     NO_REPOSITORY = "no_repository", (400,), "The pipeline has no repository to build from."
+    REPOSITORY_NOT_GRANTED = (
+        "repository_not_granted",
+        (400,),
+        "The repository is not covered by a GitHub App installation linked to the pipeline's owner.",
+    )
+    INSTALLATION_MISSING = (
+        "installation_missing",
+        (409,),
+        "The pipeline's owner holds no active GitHub App installation covering its repository "
+        "(uninstalled, suspended or the repository removed on GitHub).",
+    )
+    INSTALL_STATE_INVALID = (
+        "install_state_invalid",
+        (400,),
+        "The GitHub App setup callback's `state` is missing, forged or expired; nothing was linked.",
+    )
+    INSTALLATION_TAKEN = (
+        "installation_taken",
+        (409,),
+        "The GitHub App installation is already linked to another Troy user; nothing was changed.",
+    )
+    INVALID_INSTALLATION = "invalid_installation", (400,), "The setup callback's `installation_id` is not a number."
     BUILD_NOT_CANCELLABLE = (
         "build_not_cancellable",
         (409,),

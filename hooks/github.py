@@ -12,7 +12,8 @@ Answers (the view turns them into HTTP):
 * missing headers, a body that is not a JSON object, a push without its fields → 400 ``invalid_delivery``;
 * ``ping`` → 200 ``pong`` (not stored);
 * a ``X-GitHub-Delivery`` seen before → 200 ``duplicate``, nothing new;
-* ``push`` → stored, handled in a worker → 202 ``queued``;
+* ``push``, ``installation``, ``installation_repositories`` → stored, handled in a worker → 202
+  ``queued`` (installation events keep each installation's repository list, hooks.github_installations);
 * any other event → stored as handled-and-ignored (an audit trail of what GitHub sent) → 200 ``ignored``.
 """
 
@@ -34,6 +35,7 @@ from deployment_service.exceptions import ApplicationError
 from deployment_service.limits import parse_json_body
 from deployment_service.transactions import send_on_commit
 from hooks.exceptions import InvalidDelivery, InvalidSignature, SignatureMismatch, WebhookNotConfigured
+from hooks.github_installations import installation_event_handle
 from hooks.models import GithubDelivery
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.models import Pipeline
@@ -45,6 +47,8 @@ _SHA_RE = re.compile(r"[0-9a-f]{40}")
 _DELIVERY_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EVENT_RE = re.compile(r"[a-z_]{1,64}")
 BRANCH_PREFIX = "refs/heads/"
+# Events handled in a worker; any other is stored as handled-and-ignored.
+HANDLED_EVENTS = ("push", "installation", "installation_repositories")
 TAG_PREFIX = "refs/tags/"
 
 
@@ -156,7 +160,7 @@ def github_delivery_receive(
     with transaction.atomic():
         if GithubDelivery.objects.filter(delivery_id=delivery_id).exists():
             return Receipt("duplicate", http_status.HTTP_200_OK, delivery_id)
-        handled_now = event != "push"
+        handled_now = event not in HANDLED_EVENTS
         try:
             with transaction.atomic():
                 delivery = GithubDelivery.objects.create(
@@ -188,9 +192,12 @@ def github_delivery_handle(*, delivery_pk: int) -> str | None:
         if delivery.processed_at is not None:
             logger.info("GitHub delivery %s was handled at %s", delivery.delivery_id, delivery.processed_at)
             return None
-        if delivery.event == "push":
+        if delivery.event in HANDLED_EVENTS:
             try:
-                result = _push_handle(github_push_parse(delivery.payload))
+                if delivery.event == "push":
+                    result = _push_handle(github_push_parse(delivery.payload))
+                else:
+                    result = installation_event_handle(delivery.event, delivery.payload)
             except InvalidDelivery as exc:
                 result = f"ignored: {exc.detail}"
         else:
@@ -215,14 +222,23 @@ def _push_handle(push: Push) -> str:
     if branch is None:
         return f"ignored: {where} is not a branch"
 
-    pipelines = list(Pipeline.objects.filter(repository__iexact=push.repository).order_by("name"))
+    if push.installation_id is None:
+        return f"ignored: the push to {where} names no installation"
+    # Only pipelines whose owner holds the pushing installation: naming a repository grants nothing.
+    pipelines = list(
+        Pipeline.objects.filter(
+            repository__iexact=push.repository,
+            owner__github_installations__installation_id=push.installation_id,
+            owner__github_installations__suspended_at=None,
+            owner__github_installations__removed_at=None,
+        ).order_by("name")
+    )
     notes = []
     for pipeline in pipelines:
-        if push.installation_id is not None:
-            try:
-                pipeline_record_installation(pipeline_id=pipeline.id, installation_id=push.installation_id)
-            except ApplicationError:  # deleted since it was listed
-                continue
+        try:
+            pipeline_record_installation(pipeline_id=pipeline.id, installation_id=push.installation_id)
+        except ApplicationError:  # deleted since it was listed
+            continue
         if pipeline.branch != branch:
             continue
         if not pipeline.auto_deploy:
@@ -245,5 +261,5 @@ def _push_handle(push: Push) -> str:
             continue
         notes.append(f"{pipeline.name}: build #{build.number} queued for {push.after[:12]}")
     if not notes:
-        return f"no pipeline deploys {push.repository} branch {branch}"
+        return f"no pipeline deploys {push.repository} branch {branch} with installation {push.installation_id}"
     return "; ".join(notes)

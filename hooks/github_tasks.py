@@ -8,6 +8,7 @@ import dramatiq
 from deployment_service.exceptions import ApplicationError
 from deployment_service.transactions import MINUTE
 from hooks.github import github_delivery_handle
+from hooks.github_installations import installation_refresh
 
 
 @dramatiq.actor(
@@ -21,3 +22,16 @@ from hooks.github import github_delivery_handle
 def handle_github_delivery(delivery_pk: int) -> None:
     """Start the builds a stored push delivery asks for (once: repeated messages do nothing)."""
     github_delivery_handle(delivery_pk=delivery_pk)
+
+
+@dramatiq.actor(
+    queue_name="troy",
+    max_retries=5,
+    min_backoff=2_000,
+    max_backoff=60_000,
+    time_limit=5 * MINUTE,
+)
+def refresh_github_installation(installation_id: int) -> None:
+    """Fetch an installation's repositories from GitHub (after the setup flow links it, or when
+    it is created). Idempotent: the list is replaced with what GitHub answers."""
+    installation_refresh(installation_id=installation_id)

@@ -21,10 +21,11 @@ from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionCo
 
 from deployment_service.admin import ReadOnlyAdminMixin
 from deployment_service.exceptions import ApplicationError
+from deployment_service.transactions import send_on_commit
 from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
-from pipelines.models import Build, Pipeline
+from pipelines.models import Build, GithubInstallation, GithubInstallationRepository, Pipeline
 from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
@@ -284,3 +285,45 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{build}: {exc.detail}", messages.ERROR)
             else:
                 self.message_user(request, f"{build}: cancellation requested.", messages.SUCCESS)
+
+
+# --- GitHub App installations (the repository grants) ---------------------------------------------
+
+
+class GithubInstallationRepositoryInline(admin.TabularInline):
+    model = GithubInstallationRepository
+    extra = 0
+    can_delete = False
+    readonly_fields = ("full_name",)
+
+    # GitHub's webhooks and the refresh keep the list; nobody types it in.
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(GithubInstallation)
+class GithubInstallationAdmin(admin.ModelAdmin):
+    """An operator links an installation to a Troy user (``user``); everything else is what GitHub
+    said. Saving goes through the service and fetches the repository list in a worker."""
+
+    list_display = ("installation_id", "account", "user", "suspended_at", "removed_at", "repositories_synced_at")
+    list_filter = (("removed_at", admin.EmptyFieldListFilter), ("suspended_at", admin.EmptyFieldListFilter))
+    search_fields = ("installation_id", "account", "user__username", "repositories__full_name")
+    fields = ("installation_id", "user", "account", "suspended_at", "removed_at", "repositories_synced_at")
+    readonly_fields = ("account", "suspended_at", "removed_at", "repositories_synced_at")
+    raw_id_fields = ("user",)
+    inlines = [GithubInstallationRepositoryInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return self.readonly_fields + (("installation_id",) if obj is not None else ())
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: GithubInstallation, form: Any, change: bool) -> None:
+        saved = services.installation_assign(installation_id=obj.installation_id, user_id=obj.user_id)
+        obj.pk = saved.pk
+        send_on_commit("refresh_github_installation", saved.installation_id)

@@ -26,3 +26,23 @@ class BuildNotCancellable(Conflict):
 
 class NothingToRedeploy(Conflict):
     code = ErrorCode.NOTHING_TO_REDEPLOY
+
+
+class RepositoryNotGranted(InvalidInput):
+    code = ErrorCode.REPOSITORY_NOT_GRANTED
+
+
+class InstallationMissing(Conflict):
+    code = ErrorCode.INSTALLATION_MISSING
+
+
+class InstallStateInvalid(InvalidInput):
+    code = ErrorCode.INSTALL_STATE_INVALID
+
+
+class InstallationTaken(Conflict):
+    code = ErrorCode.INSTALLATION_TAKEN
+
+
+class InvalidInstallation(InvalidInput):
+    code = ErrorCode.INVALID_INSTALLATION

@@ -297,3 +297,59 @@ class Build(ConcurrentTransitionMixin, models.Model):
     def supersede(self, *, by: Build) -> None:
         self.finished_at = timezone.now()
         self.error = f"Superseded by build #{by.number}."
+
+
+# --- GitHub App installations and the repositories they grant --------------------------------------
+
+
+class GithubInstallation(models.Model):
+    """An installation of Troy's GitHub App, linked to the Troy user who installed it (through the
+    App's setup flow or by an operator in the admin). Its repositories are the ones that user may
+    name in a pipeline; a push builds only pipelines whose owner holds the pushing installation.
+
+    It lives here (not in hooks) because pipelines validate and build with it, and hooks keeps
+    it current from the ``installation`` and ``installation_repositories`` webhooks."""
+
+    installation_id = models.BigIntegerField(unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="github_installations",
+        help_text="The Troy user this installation grants repositories to.",
+    )
+    account = models.CharField(max_length=100, blank=True, default="", help_text="GitHub account it is installed on.")
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True, help_text="Uninstalled on GitHub.")
+    repositories_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["installation_id"]
+
+    def __str__(self) -> str:
+        return f"installation {self.installation_id} ({self.account or 'unknown account'})"
+
+    @property
+    def active(self) -> bool:
+        return self.suspended_at is None and self.removed_at is None
+
+
+class GithubInstallationRepository(models.Model):
+    """One repository an installation covers; ``full_name`` is stored lower-case (GitHub names are
+    case-insensitive)."""
+
+    installation = models.ForeignKey(GithubInstallation, on_delete=models.CASCADE, related_name="repositories")
+    full_name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["full_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["installation", "full_name"], name="installation_repository_once")
+        ]
+        indexes = [models.Index(fields=["full_name"])]
+
+    def __str__(self) -> str:
+        return self.full_name

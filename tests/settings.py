@@ -28,3 +28,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The App's URL name, so the install link can be built (tests that need it unset say so).
+TROY_GITHUB_APP_SLUG = "troy-test"

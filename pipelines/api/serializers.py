@@ -7,6 +7,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pipelines import services
+from pipelines.exceptions import RepositoryNotGranted
+from pipelines.grants import repository_granted
 from pipelines.models import COMMAND_MAX_LENGTH, Build, Pipeline
 from pipelines.validators import validate_branch, validate_relative_path
 
@@ -103,6 +105,21 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
         model = Pipeline
         fields = ["name", "repository", "branch", "build", "auto_deploy"]
         extra_kwargs = {"repository": {"required": False}, "branch": {"required": False}}
+
+    def validate(self, attrs: dict) -> dict:
+        """A repository must be covered by an installation its owner holds (the creating user, or
+        the pipeline's owner on PATCH; staff too: builds run with the owner's installation).
+        Empty stays allowed (release-only pipelines)."""
+        repository = attrs.get("repository")
+        if repository:
+            owner = self.instance.owner if self.instance is not None else self.context["owner"]
+            if not repository_granted(user_id=owner.pk, repository=repository):
+                raise RepositoryNotGranted(
+                    f"{repository} is not covered by a GitHub App installation linked to {owner.get_username()}: "
+                    "install the App on it from GET /api/v1/github/install/.",
+                    extra={"field": "repository"},
+                )
+        return attrs
 
 
 class PipelineCreateSerializer(PipelineWriteSerializer):

@@ -111,7 +111,7 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(PipelineSerializer(pipeline, context=self.get_serializer_context()).data, status=code)
 
     def create(self, request: Request) -> Response:
-        data = PipelineCreateSerializer(data=request.data)
+        data = PipelineCreateSerializer(data=request.data, context={"owner": request.user})
         data.is_valid(raise_exception=True)
         pipeline = services.pipeline_create(
             owner=request.user, actor=services.actor_of(request.user), **data.validated_data

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+import tempfile
 from typing import Any
 import uuid
 
@@ -28,6 +29,8 @@ from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import github
 from deployment_service.retries import TransientFailure, is_transient
 from pipelines.choices import BuildStatus
+from pipelines.exceptions import InstallationMissing
+from pipelines.grants import owner_installation_id
 from pipelines.models import Build
 from pipelines.services import (
     SYSTEM_CODEBUILD,
@@ -76,19 +79,18 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     try:
         if not pipeline.repository:
             raise ApplicationError("The pipeline has no repository to build.")
-        installation_id = pipeline.github_installation_id
-        if not installation_id:
-            # A deploy asked for before any push told us the installation: ask GitHub. Without a
-            # configured GitHub App this raises GithubNotConfigured, which says what to set.
-            installation_id = github.repository_installation_id(repository=pipeline.repository)
-            pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
-        commit_sha = github.download_source(
-            repository=pipeline.repository,
-            ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
-            installation_id=installation_id,
-            bucket=settings.TROY_ARTIFACT_BUCKET,
-            key=artifact_keys.source_key(build.id),
+        # Only the owner's installation: never "any installation of the repository" (that would
+        # let anyone build a repository they merely named).
+        installation_id = owner_installation_id(
+            owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
         )
+        if installation_id is None:
+            raise InstallationMissing(
+                f"The pipeline's owner holds no active GitHub App installation covering {pipeline.repository} "
+                "(uninstalled or suspended on GitHub?)."
+            )
+        pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
+        commit_sha = _download_source_to_s3(build, installation_id=installation_id)
         build_record_commit(build_id=build.id, commit_sha=commit_sha)
 
         build.refresh_from_db(fields=["cancel_requested", "cancel_requested_by"])
@@ -124,6 +126,29 @@ def build_give_up(*, build_id: uuid.UUID | str | None, error: str) -> None:
     if build_id and Build.objects.filter(pk=build_id, status=BuildStatus.RUNNING).exists():
         logger.warning("build %s failed after its retries: %s", build_id, error)
         deployment_fail(build_id=build_id, error=error)
+
+
+def _download_source_to_s3(build: Build, *, installation_id: int) -> str:
+    """The GitHub client writes the repackaged archive to a temporary file; the flow stores it
+    where CodeBuild reads its source. Returns the commit sha."""
+    pipeline = build.pipeline
+    key = artifact_keys.source_key(build.id)
+    with tempfile.TemporaryFile(prefix="troy-source-", dir=settings.FILE_UPLOAD_TEMP_DIR) as archive:
+        source = github.download_source(
+            repository=pipeline.repository,
+            ref_or_sha=build.commit_sha or build.ref or pipeline.branch,
+            installation_id=installation_id,
+            dest=archive,
+        )
+        archive.seek(0)
+        aws.client("s3").upload_fileobj(
+            archive,
+            settings.TROY_ARTIFACT_BUCKET,
+            key,
+            ExtraArgs={"ContentType": "application/zip", "Metadata": {"commit-sha": source.commit_sha}},
+        )
+    logger.info("source of %s@%s (%d files) stored at %s", pipeline.repository, source.commit_sha, source.files, key)
+    return source.commit_sha
 
 
 def _cancelled_before_start(build: Build) -> str:
@@ -235,9 +260,13 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
         description = f"#{build.number}: Deployed to {build.pipeline.site_url}"
         target_url = build.pipeline.site_url
     try:
-        installation_id = build.pipeline.github_installation_id or github.repository_installation_id(
-            repository=build.pipeline.repository
+        installation_id = owner_installation_id(
+            owner_id=build.pipeline.owner_id,
+            repository=build.pipeline.repository,
+            prefer=build.pipeline.github_installation_id,
         )
+        if installation_id is None:
+            return "not reported: the owner holds no installation covering the repository"
         github.set_commit_status(
             repository=build.pipeline.repository,
             sha=build.commit_sha,

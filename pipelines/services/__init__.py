@@ -24,6 +24,12 @@ from pipelines.services.builds import (  # noqa: F401
     deployment_start,
 )
 from pipelines.services.github_records import pipeline_record_installation  # noqa: F401
+from pipelines.services.installations import (  # noqa: F401
+    installation_assign,
+    installation_link,
+    installation_record,
+    installation_repositories_change,
+)
 from pipelines.services.pipelines import (  # noqa: F401
     EDITABLE_FIELDS,
     pipeline_create,

@@ -19,7 +19,14 @@ from django.db.models import Max
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, DEPLOYABLE, BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
-from pipelines.exceptions import BuildNotCancellable, BuildNotFound, NoRepository, NothingToRedeploy
+from pipelines.exceptions import (
+    BuildNotCancellable,
+    BuildNotFound,
+    InstallationMissing,
+    NoRepository,
+    NothingToRedeploy,
+)
+from pipelines.grants import owner_installation_id
 from pipelines.models import Build, Pipeline
 from pipelines.services.transitions import SYSTEM_WORKER, apply_transition, lock_pipeline, refuse
 
@@ -65,6 +72,15 @@ def build_request(
         if kind == BuildKind.AUTOMATED and source_build is None and not pipeline.repository:
             raise NoRepository(
                 f"Pipeline {pipeline.name} has no repository to build from; set one, or upload a release."
+            )
+        if (
+            kind == BuildKind.AUTOMATED
+            and source_build is None
+            and owner_installation_id(owner_id=pipeline.owner_id, repository=pipeline.repository) is None
+        ):
+            raise InstallationMissing(
+                f"Pipeline {pipeline.name}'s owner holds no active GitHub App installation covering "
+                f"{pipeline.repository} (uninstalled or suspended on GitHub?): install the App on it again."
             )
         number = (Build.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
         build = Build.objects.create(

@@ -79,6 +79,8 @@ def test_every_operation_answers_as_its_schema_says(owner_token, keep_test_conne
         try:
             check()
         except Exception as exc:  # collect every operation's failure, then report them all
+            if mode == GenerationMode.NEGATIVE and "Unable to satisfy assumptions" in str(exc):
+                continue  # an operation without parameters or body has no input to make invalid
             failures.append(f"{operation.method.upper()} {operation.path} ({mode} cases): {exc}")
     assert not failures, "\n\n".join(failures)
 

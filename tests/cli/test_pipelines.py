@@ -6,13 +6,14 @@ import pytest
 
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
-from tests.factories import PipelineFactory
+from tests.factories import PipelineFactory, grant_repository
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_create_then_list_and_show_by_name_and_by_id(troy, user, settings):
     settings.TROY_BASE_DOMAIN = "sites.example.com"
+    grant_repository(user, "octo-org/docs")
     created = troy(
         "pipelines",
         "create",

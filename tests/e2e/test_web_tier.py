@@ -60,7 +60,7 @@ def test_healthz_answers_while_slow_clients_and_a_long_upload_hold_connections(w
     base, port, token, procs = web
     api = requests.Session()
     api.headers["Authorization"] = f"Token {token}"
-    created = api.post(base + "/api/v1/pipelines/", json={"name": "big-site", "repository": "octo-org/big"}, timeout=10)
+    created = api.post(base + "/api/v1/pipelines/", json={"name": "big-site"}, timeout=10)
     assert created.status_code == 201, created.text
     pipeline_id = created.json()["id"]
 

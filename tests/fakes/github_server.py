@@ -4,7 +4,7 @@ Two ``http.server`` instances on 127.0.0.1 (random ports), each in a thread:
 
 * the API (optionally under a path prefix, like GitHub Enterprise's ``/api/v3``): installation
   tokens (the app JWT is verified with the app's public key), the repository's installation,
-  ref → sha, the zipball (a 302 to the download host with a signed URL), commit statuses;
+  an installation's repositories (paged), ref → sha, the zipball (a 302 to the download host with a signed URL), commit statuses;
 * the download host, serving the archive only with the signed URL's token.
 
 Every request is recorded (server, method, path, headers, body) so tests assert on what the
@@ -192,6 +192,20 @@ class FakeGithub:
                     "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "permissions": {"contents": "read", "statuses": "write"},
                 },
+            )
+
+        if path == "/installation/repositories" and method == "GET":
+            installation_id = self._installation_of(headers)
+            if installation_id is None:
+                return _json(401, {"message": "Bad credentials"})
+            query = parse_qs(url.query)
+            per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+            page = max(int(query.get("page", ["1"])[0]), 1)
+            covered = sorted(name for name, owner in self.installations.items() if owner == installation_id)
+            chunk = covered[(page - 1) * per_page : page * per_page]
+            return _json(
+                200,
+                {"total_count": len(covered), "repositories": [{"full_name": name, "private": True} for name in chunk]},
             )
 
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/(installation|commits|zipball|statuses)(?:/(.+))?", path)

@@ -60,3 +60,34 @@ def deliver(
     return client.post(
         URL, data=body, content_type="application/json", headers={k: v for k, v in sent.items() if v is not None}
     )
+
+
+def installation_payload(action: str, *, installation_id: int = INSTALLATION, repositories=("octo-org/site",)) -> dict:
+    """An ``installation`` delivery (created, deleted, suspend, unsuspend), shaped like GitHub's."""
+    payload = {
+        "action": action,
+        "installation": {
+            "id": installation_id,
+            "account": {"login": "octo-org", "type": "Organization"},
+            "repository_selection": "selected",
+            "app_id": 4242,
+        },
+        "sender": {"login": "octo"},
+    }
+    if action == "created":
+        payload["repositories"] = [{"id": n, "full_name": name, "private": True} for n, name in enumerate(repositories)]
+    return payload
+
+
+def installation_repositories_payload(
+    action: str, *, installation_id: int = INSTALLATION, added=(), removed=()
+) -> dict:
+    """An ``installation_repositories`` delivery (added, removed)."""
+    return {
+        "action": action,
+        "installation": {"id": installation_id, "account": {"login": "octo-org"}},
+        "repository_selection": "selected",
+        "repositories_added": [{"full_name": name, "private": True} for name in added],
+        "repositories_removed": [{"full_name": name, "private": True} for name in removed],
+        "sender": {"login": "octo"},
+    }

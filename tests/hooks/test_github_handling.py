@@ -130,10 +130,15 @@ def test_handling_a_delivery_twice_starts_one_build(site):
 
 def test_each_pipeline_on_the_branch_gets_a_build_and_all_on_the_repo_learn_the_installation(site):
     second = put_in_status(
-        PipelineFactory(name="site-preview", repository="octo-org/site", branch="main"), S.READY_FOR_DEPLOYMENT
+        PipelineFactory(name="site-preview", owner=site.owner, repository="octo-org/site", branch="main"),
+        S.READY_FOR_DEPLOYMENT,
     )
-    elsewhere = put_in_status(PipelineFactory(name="site-docs", repository="octo-org/site", branch="docs"), S.DEPLOYED)
-    unrelated = put_in_status(PipelineFactory(name="blog", repository="octo-org/blog", branch="main"), S.DEPLOYED)
+    elsewhere = put_in_status(
+        PipelineFactory(name="site-docs", owner=site.owner, repository="octo-org/site", branch="docs"), S.DEPLOYED
+    )
+    unrelated = put_in_status(
+        PipelineFactory(name="blog", owner=site.owner, repository="octo-org/blog", branch="main"), S.DEPLOYED
+    )
 
     push(push_payload())
 

@@ -6,6 +6,7 @@ failed_to_deploy, a failure status on the commit, and the site still serving wha
 from __future__ import annotations
 
 import io
+from urllib.parse import parse_qs, urlsplit
 import zipfile
 
 import pytest
@@ -14,7 +15,7 @@ from deployment_service import aws as aws_clients
 from hooks import sns
 from pipelines.choices import BuildStatus
 from pipelines.choices import PipelineStatus as S
-from pipelines.models import Build, Pipeline
+from pipelines.models import Build, GithubInstallationRepository, Pipeline
 from tests.fakes.github_server import FakeGithub, app_keypair, github_zipball
 from tests.hooks.sns_support import CERT_URL, Signer, notification, post
 from tests.pipelines.codebuild_support import BUILD_ERROR, codebuild_events
@@ -89,8 +90,18 @@ def codebuild_run(client, signer, settle, topic: str, build: Build, *, outcome: 
         settle()
 
 
-def test_push_to_live_and_a_failed_build_through_sns(aws, github, signer, api, client, settle):
+def test_push_to_live_and_a_failed_build_through_sns(aws, github, signer, api, client, settle, settings):
     s3 = aws_clients.client("s3")
+    # The GitHub App's setup flow: Troy's install link, GitHub's redirect to the setup URL, then a
+    # worker fetches what the installation covers from the (fake) GitHub.
+    settings.TROY_GITHUB_APP_SLUG = "troy-test"
+    link = api.get("/api/v1/github/install/").json()["url"]
+    state = parse_qs(urlsplit(link).query)["state"][0]
+    setup = client.get("/hooks/github/setup/", {"installation_id": "31337", "setup_action": "install", "state": state})
+    assert setup.status_code == 200, setup.content
+    settle()
+    assert list(GithubInstallationRepository.objects.values_list("full_name", flat=True)) == [REPO]
+
     created = api.post(
         "/api/v1/pipelines/",
         {

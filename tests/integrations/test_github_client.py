@@ -13,7 +13,6 @@ import zipfile
 from django.utils import timezone
 import pytest
 
-from deployment_service import aws as aws_clients
 from deployment_service.integrations import github as gh
 from hooks.models import GithubInstallationToken
 from tests.fakes.github_server import EXECUTABLE_MODE, SYMLINK_MODE, FakeGithub, app_keypair, github_zipball
@@ -120,11 +119,15 @@ def test_an_unusable_private_key_is_a_configuration_error_that_does_not_echo_it(
     assert "secret-value" not in str(caught.value)
 
 
-def test_repository_installation_id(github):
-    assert gh.repository_installation_id(repository="Octo-Org/Site") == INSTALLATION
-    with pytest.raises(gh.GithubError) as caught:
-        gh.repository_installation_id(repository="octo-org/elsewhere")
-    assert caught.value.status == 404
+def test_installation_repositories_follows_every_page(github):
+    for n in range(130):
+        github.installations[f"octo-org/repo-{n:03d}"] = INSTALLATION
+    github.installations["other-org/theirs"] = INSTALLATION + 1
+    names = gh.installation_repositories(installation_id=INSTALLATION)
+    assert len(names) == 131  # 130 + the fixture's own repository
+    assert "other-org/theirs" not in names and "octo-org/repo-129" in names
+    pages = [r.path for r in github.requests if "/installation/repositories" in r.path]
+    assert len(pages) == 2 and pages[1].endswith("page=2")
 
 
 # --- ref → sha ---------------------------------------------------------------------------------------
@@ -159,20 +162,17 @@ def test_an_unknown_ref_names_githubs_status_and_message(github):
 # --- Download Source -------------------------------------------------------------------------------
 
 
-def _s3_zip(bucket: str, key: str) -> zipfile.ZipFile:
-    body = aws_clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    return zipfile.ZipFile(io.BytesIO(body))
+def _zip(dest: io.BytesIO) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(dest.getvalue()))
 
 
 def test_download_source_follows_the_redirect_without_credentials_and_repackages(github, aws, settings):
     github.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, SITE_FILES))
-    bucket = settings.TROY_ARTIFACT_BUCKET
 
-    sha = gh.download_source(
-        repository=REPO, ref_or_sha="main", installation_id=INSTALLATION, bucket=bucket, key="sources/b1.zip"
-    )
+    dest = io.BytesIO()
+    source = gh.download_source(repository=REPO, ref_or_sha="main", installation_id=INSTALLATION, dest=dest)
 
-    assert sha == SHA
+    assert source.commit_sha == SHA and source.files == len(SITE_FILES)
     [api_call] = github.on("api", "GET", "/zipball/")
     assert api_call.path == f"/api/v3/repos/octo-org/site/zipball/{SHA}"
     assert api_call.headers["authorization"].startswith("Bearer ghs_")
@@ -180,28 +180,20 @@ def test_download_source_follows_the_redirect_without_credentials_and_repackages
     assert github.download_port != int(github.api_url.split(":")[2].split("/")[0])
     assert "authorization" not in download.headers
 
-    archive = _s3_zip(bucket, "sources/b1.zip")
+    archive = _zip(dest)
     assert sorted(archive.namelist()) == sorted(SITE_FILES)  # no `octo-org-site-59b20b8/` folder
     for path, value in SITE_FILES.items():
         content = value[0] if isinstance(value, tuple) else value
         assert archive.read(path) == content
     assert (archive.getinfo("scripts/build.sh").external_attr >> 16) & 0o111  # still executable
-    head = aws_clients.client("s3").head_object(Bucket=bucket, Key="sources/b1.zip")
-    assert head["ContentType"] == "application/zip"
-    assert head["Metadata"]["commit-sha"] == SHA
 
 
 def test_download_source_of_a_sha_skips_resolving(github, aws, settings):
     github.add_commit(REPO, "main", SHA, github_zipball(REPO, SHA, {"index.html": b"x"}))
-    gh.download_source(
-        repository=REPO,
-        ref_or_sha=SHA,
-        installation_id=INSTALLATION,
-        bucket=settings.TROY_ARTIFACT_BUCKET,
-        key="sources/b2.zip",
-    )
+    dest = io.BytesIO()
+    gh.download_source(repository=REPO, ref_or_sha=SHA, installation_id=INSTALLATION, dest=dest)
     assert github.on("api", "GET", "/commits/") == []
-    assert _s3_zip(settings.TROY_ARTIFACT_BUCKET, "sources/b2.zip").namelist() == ["index.html"]
+    assert _zip(dest).namelist() == ["index.html"]
 
 
 @pytest.mark.parametrize(
@@ -213,7 +205,7 @@ def test_download_source_of_a_sha_skips_resolving(github, aws, settings):
         ("stray.txt", 0o100644, "top-level folder"),
     ],
 )
-def test_unsafe_archives_are_refused_and_nothing_is_uploaded(github, aws, settings, entry, mode, why):
+def test_unsafe_archives_are_refused(github, aws, settings, entry, mode, why):
     top = f"octo-org-site-{SHA[:7]}/"
     archive = github_zipball(
         REPO, SHA, {"index.html": b"x"}, raw_entries={entry.format(top=top): (b"/etc/passwd", mode)}
@@ -225,13 +217,10 @@ def test_unsafe_archives_are_refused_and_nothing_is_uploaded(github, aws, settin
             repository=REPO,
             ref_or_sha="main",
             installation_id=INSTALLATION,
-            bucket=settings.TROY_ARTIFACT_BUCKET,
-            key="sources/bad.zip",
+            dest=io.BytesIO(),
         )
 
     assert why in caught.value.detail
-    listed = aws_clients.client("s3").list_objects_v2(Bucket=settings.TROY_ARTIFACT_BUCKET, Prefix="sources/")
-    assert listed.get("KeyCount", 0) == 0
 
 
 def test_a_missing_archive_is_an_error_naming_the_status(github, aws, settings):
@@ -241,8 +230,7 @@ def test_a_missing_archive_is_an_error_naming_the_status(github, aws, settings):
             repository=REPO,
             ref_or_sha="main",
             installation_id=INSTALLATION,
-            bucket=settings.TROY_ARTIFACT_BUCKET,
-            key="sources/b3.zip",
+            dest=io.BytesIO(),
         )
     assert caught.value.status == 404 and "404" in caught.value.detail
 
@@ -255,8 +243,7 @@ def test_an_archive_over_the_size_limit_is_refused(github, aws, settings):
             repository=REPO,
             ref_or_sha="main",
             installation_id=INSTALLATION,
-            bucket=settings.TROY_ARTIFACT_BUCKET,
-            key="sources/b4.zip",
+            dest=io.BytesIO(),
         )
 
 

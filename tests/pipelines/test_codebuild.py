@@ -16,6 +16,7 @@ import yaml
 
 from deployment_service import aws as aws_clients
 from deployment_service.integrations import codebuild as cb
+from pipelines import services
 from pipelines.choices import BuildStatus
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.codebuild import (
@@ -86,7 +87,9 @@ def started_answer(codebuild_build_id: str) -> dict:
 
 
 def queued_build(**fields) -> Build:
-    """A running automated build whose CodeBuild run has not started (what run_codebuild gets)."""
+    """A running automated build whose CodeBuild run has not started (what run_codebuild gets);
+    its owner holds the fake GitHub's installation unless ``grant`` says otherwise."""
+    fields.setdefault("grant", INSTALLATION)
     build = running_build(commit_sha="", **fields)
     assert build.status == BuildStatus.RUNNING and build.pipeline.status == S.DEPLOYING
     return build
@@ -183,6 +186,7 @@ def test_start_downloads_the_source_and_starts_codebuild_with_our_overrides(aws,
     source = aws_clients.client("s3").get_object(Bucket="troy-artifacts", Key=f"sources/{build.id}.zip")
     names = zipfile.ZipFile(io.BytesIO(source["Body"].read())).namelist()
     assert "index.html" in names and "src/main.js" in names  # the top-level folder is gone
+    assert source["ContentType"] == "application/zip" and source["Metadata"]["commit-sha"] == SHA
     assert sent(broker, "report_commit_status") == [(str(build.id),)]
 
 
@@ -201,13 +205,36 @@ def test_start_against_moto_records_the_build_and_is_idempotent(aws, github, on_
     assert len(github.on("download")) == 1
 
 
-def test_start_looks_up_the_installation_when_the_pipeline_has_none(aws, github, on_commit):
+def test_start_uses_the_owners_installation_and_never_asks_github_whose_the_repository_is(aws, github, on_commit):
     build = queued_build(github_installation_id=None)
     on_commit(codebuild_start_run, build_id=build.id)
     build.refresh_from_db()
     assert build.codebuild_build_id and build.commit_sha == SHA
-    assert github.on("api", "GET", f"/repos/{REPO}/installation$")
+    assert not github.on("api", "GET", f"/repos/{REPO}/installation$")
     assert Pipeline.objects.get(pk=build.pipeline_id).github_installation_id == INSTALLATION  # remembered
+
+
+def test_a_recorded_installation_the_owner_does_not_hold_is_not_used(aws, github, on_commit):
+    """B's pipeline once learnt A's installation id (the old push handling): it must not build with it."""
+    build = queued_build(github_installation_id=INSTALLATION)
+    services.installation_assign(installation_id=INSTALLATION, user_id=None)  # an operator unlinks it
+    on_commit(codebuild_start_run, build_id=build.id)
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and not build.codebuild_build_id
+    assert build.error.startswith(
+        "Download Source failed: The pipeline's owner holds no active GitHub App installation"
+    )
+    assert not github.on("api", "GET", "/zipball/")
+    assert not github.on("download")
+
+
+def test_an_installation_removed_on_github_fails_the_build_saying_so(aws, github, on_commit):
+    build = queued_build(github_installation_id=INSTALLATION)
+    services.installation_record(installation_id=INSTALLATION, removed=True)
+    on_commit(codebuild_start_run, build_id=build.id)
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "uninstalled or suspended" in build.error
+    assert not github.on("api", "GET", "/zipball/")
 
 
 def test_start_without_a_github_app_fails_the_build_saying_what_to_set(aws, settings, on_commit, broker):

@@ -7,7 +7,7 @@ from events.models import Event
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import COMMAND_MAX_LENGTH, Pipeline
-from tests.factories import PipelineFactory, put_in_status
+from tests.factories import PipelineFactory, grant_repository, put_in_status
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,7 @@ def detail(pipeline) -> str:
 
 def test_create_answers_the_pipeline_as_documented(api, user, settings):
     settings.TROY_BASE_DOMAIN = "sites.example.com"
+    grant_repository(user, "octo-org/docs")
     response = api.post(
         URL,
         {
@@ -80,8 +81,9 @@ def test_create_with_defaults_needs_only_a_name(api):
 
 
 def test_create_with_provision_requests_it_writes_one_event_and_queues_the_work(
-    api, broker, django_capture_on_commit_callbacks
+    api, user, broker, django_capture_on_commit_callbacks
 ):
+    grant_repository(user, "octo-org/fast")
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(URL, {"name": "fast", "repository": "octo-org/fast", "provision": True}, format="json")
 

@@ -1,0 +1,38 @@
+"""The GitHub App client: app JWT, cached installation tokens, the repositories an installation
+covers, ref → commit sha, the source archive of a commit (repackaged for CodeBuild), and commit
+statuses. Split by concern (transport, auth, installations, repos, statuses); callers use the names
+exported here.
+
+Only workers call this package: web requests never talk to GitHub. It returns plain data: it writes
+no rows and stores nothing in S3 (the flows do). Every URL starts from ``settings.GITHUB_API_URL``,
+so GitHub Enterprise Server works (its API is ``https://HOST/api/v3``). Tokens, the app's private
+key and signed download URLs are never logged nor put into errors.
+"""
+
+from deployment_service.integrations.github.auth import (
+    TokenStore,
+    app_jwt,
+    github_configured,
+    installation_token,
+    use_token_store,
+)
+from deployment_service.integrations.github.installations import installation_repositories
+from deployment_service.integrations.github.repos import SourceArchive, download_source, resolve_ref
+from deployment_service.integrations.github.statuses import set_commit_status
+from deployment_service.integrations.github.transport import GithubError, GithubNotConfigured, UnsafeSourceArchive
+
+__all__ = [
+    "GithubError",
+    "GithubNotConfigured",
+    "SourceArchive",
+    "TokenStore",
+    "UnsafeSourceArchive",
+    "app_jwt",
+    "download_source",
+    "github_configured",
+    "installation_repositories",
+    "installation_token",
+    "resolve_ref",
+    "set_commit_status",
+    "use_token_store",
+]
