@@ -28,12 +28,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from deployment_service import artifact_keys
+from deployment_service.archives import archive_validate
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from pipelines.services import build_request, refuse, release_builds_stored, release_builds_unstorable
-from releases.archive import archive_validate
 from releases.choices import ReleaseStatus
 from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound
 from releases.models import Release

@@ -28,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from deployment_service import aws
+from deployment_service.archives import path_problem
 from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError
 from deployment_service.github_names import repository_split
@@ -390,13 +391,7 @@ def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
     if stat.S_ISLNK(info.external_attr >> 16):
         return "is a symbolic link"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "is an absolute path"
-    if "\\" in name or "\x00" in name:
-        return "has a backslash or NUL in its name"
-    if any(part == ".." for part in name.split("/")):
-        return "climbs out of the archive with '..'"
-    return None
+    return path_problem(name)
 
 
 def _repackage_without_top_folder(src: str, dest: str) -> int:

@@ -30,9 +30,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
-from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
-from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
-from releases.archive import (
+from deployment_service.archives import (
     HEAD_BYTES,
     ArchiveFile,
     ArchiveLimits,
@@ -41,6 +39,8 @@ from releases.archive import (
     archive_scan,
     member_chunks,
 )
+from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
+from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
 
 logger = logging.getLogger(__name__)
 
