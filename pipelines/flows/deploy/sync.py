@@ -39,6 +39,7 @@ from deployment_service.archives import (
     archive_scan,
     member_chunks,
 )
+from deployment_service.integrations import s3_cleanup
 from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
 from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
 
@@ -240,20 +241,6 @@ def _run_all(pool: ThreadPoolExecutor, work, items: Iterable) -> None:
         future.result()
 
 
-def _delete(s3, *, prefix: str, paths: list[str]) -> None:
-    for start in range(0, len(paths), 1000):
-        batch = paths[start : start + 1000]
-        answer = s3.delete_objects(
-            Bucket=settings.TROY_LIVE_BUCKET,
-            Delete={"Objects": [{"Key": prefix + path} for path in batch], "Quiet": True},
-        )
-        if answer.get("Errors"):
-            first = answer["Errors"][0]
-            raise RuntimeError(
-                f"DeleteObjects failed for {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
-            )
-
-
 def _files_of(
     zf: zipfile.ZipFile, *, downloaded_sha256: str, known_files: dict[str, list] | None, artifact_sha256: str | None
 ) -> list[ArchiveFile]:
@@ -355,7 +342,7 @@ def deploy_artifact(
     kept = set(result.kept)
     to_delete = sorted(path for path in present if path not in in_release and path not in kept)
     if to_delete:
-        _delete(s3, prefix=prefix, paths=to_delete)
+        s3_cleanup.keys_delete(bucket=settings.TROY_LIVE_BUCKET, keys=[prefix + path for path in to_delete])
     result.deleted = to_delete
     lap("delete")
 
