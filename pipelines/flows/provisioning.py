@@ -236,7 +236,7 @@ def artifact_keys(pipeline: Pipeline) -> set[str]:
     """The pipeline's zips in the artifact bucket: downloaded sources and CodeBuild artifacts (by
     convention and as recorded on its builds), and those the apps above keep for it (releases'
     uploads), which they name in answer to ``pipeline_artifact_keys``: this layer knows no releases."""
-    keys: set[str] = set()
+    keys: set[str] = {key_names.deployed_marker_key(pipeline.id)}
     for _receiver, answered in pipeline_artifact_keys.send(sender=Pipeline, pipeline=pipeline):
         keys.update(answered or ())
     for build_id, key in pipeline.builds.values_list("id", "artifact_key"):

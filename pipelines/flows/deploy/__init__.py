@@ -93,6 +93,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
             live_manifest=live.manifest if live is not None else None,
             caller_reference=str(build.id),
             trust_live_manifest=live is not None and not _failed_since(build, live),
+            live_build_id=str(live.id) if live is not None else "",
             known_files=release.files if release is not None else None,
             artifact_sha256=release.sha256 if release is not None else None,
         )
