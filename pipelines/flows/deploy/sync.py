@@ -43,6 +43,7 @@ from deployment_service.archives import (
 from deployment_service.integrations import s3_cleanup
 from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
 from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
+from pipelines.flows.deploy.workdirs import deploy_workdir
 
 logger = logging.getLogger(__name__)
 
@@ -335,8 +336,8 @@ def deploy_artifact(
         timings[name] = now - clock
         clock = now
 
-    with tempfile.TemporaryDirectory(prefix="troy-deploy-", dir=settings.FILE_UPLOAD_TEMP_DIR) as workdir:
-        archive = Path(workdir) / "artifact.zip"
+    with deploy_workdir() as workdir:
+        archive = workdir / "artifact.zip"
         downloaded_sha256 = artifact_download(key=artifact_key, to=archive)
         lap("download")
         with archive_open(archive) as zf:
