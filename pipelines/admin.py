@@ -1,8 +1,9 @@
 """Admin for operators: read-mostly. Every change goes through the service layer with the operator
 recorded as the actor; nothing here writes a status.
 
-The transition buttons are django-fsm's (``FSMAdminMixin``), but which buttons show comes from
-``services.allowed_actions`` and a click calls the matching service, never the model transition.
+The transition buttons use django-fsm's change-form template (and nothing private of its admin):
+which buttons show comes from ``services.allowed_actions`` and a click calls the matching service,
+never the model transition.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
-from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
+from django_fsm import FSMField
+from django_fsm.admin import FSMObjectTransition, FSMTransitionContext
 
 from deployment_service.admin import ReadOnlyAdminMixin
 from deployment_service.exceptions import ApplicationError
@@ -29,6 +31,7 @@ from pipelines.models import Build, GithubInstallation, GithubInstallationReposi
 from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
+TRANSITION_PARAM = "_fsm_transition_to"  # the name django_fsm/fsm_transition_button.html posts
 INLINE_BUILDS = 20
 
 
@@ -98,8 +101,10 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
-    fsm_fields = ["status"]
+class PipelineAdmin(admin.ModelAdmin):
+    # django-fsm's change form (its public template) shows the buttons; which ones, and what a
+    # click does (a service, never the model transition), is this class's own.
+    change_form_template = "django_fsm/fsm_admin_change_form.html"
     list_display = ["name", "domain", "status", "owner", "live_build_link", "updated_at"]
     list_filter = ["status", "auto_deploy"]
     search_fields = ["name", "repository", "owner__username", "distribution_id"]
@@ -160,7 +165,6 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
         (f"Event log (latest {EVENT_LOG_LENGTH})", {"fields": ["event_log"]}),
     ]
-    fsm_transition_success_msg = "{transition_name}"
 
     # --- what may be edited ----------------------------------------------------------------------
 
@@ -200,49 +204,59 @@ class PipelineAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     # --- transition buttons ----------------------------------------------------------------------
 
-    def _get_fsm_extra_context(self, *, request: HttpRequest, obj: Pipeline | None) -> list[FSMObjectTransition]:
+    def _transition_buttons(self, obj: Pipeline | None) -> list[FSMObjectTransition]:
         """The buttons: exactly ``services.allowed_actions`` (which also offers Deploy while a
-        deployment is queued or running: it queues a build behind)."""
+        deployment is queued or running: it queues a build behind), labelled as the transitions
+        declare (``custom={"label": …}``)."""
         if obj is None:
             return []
+        status_field = Pipeline._meta.get_field("status")
+        assert isinstance(status_field, FSMField)
+        transitions = {transition.name: transition for transition in status_field.get_all_transitions(Pipeline)}
         buttons = []
         for name in services.allowed_actions(obj):
             if name in OPERATOR_ACTIONS:
-                transition = self._get_fsm_transition_by_name(obj=obj, transition_name=name)
+                custom = transitions[name].custom if name in transitions else {}
                 buttons.append(
                     FSMTransitionContext(
-                        name=name, label=self.get_fsm_label(transition), help_text=self.get_help_text(transition)
+                        name=name, label=custom.get("label") or name, help_text=custom.get("help_text")
                     )
                 )
         if not buttons:
             return []
         return [FSMObjectTransition(fsm_field="status", block_label="Actions", available_transitions=buttons)]
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            **(extra_context or {}),
+            "fsm_object_transitions": self._transition_buttons(self.get_object(request, object_id)),
+        }
+        return super().change_view(request, object_id, form_url=form_url, extra_context=context)
+
     def response_change(self, request: HttpRequest, obj: Pipeline) -> HttpResponse:
-        name = request.POST.get(self.fsm_post_param)
+        name = request.POST.get(TRANSITION_PARAM)
         if not name:
             return super().response_change(request, obj)
         # The change form was saved (through the service) before this runs; now the button.
-        self._apply_fsm_transition(obj=obj, transition_name=name, request=request)
+        self._run_operator_action(request, obj, name)
         return HttpResponseRedirect(
             add_preserved_filters(
                 {"preserved_filters": self.get_preserved_filters(request), "opts": self.model._meta}, request.path
             )
         )
 
-    def _apply_fsm_transition(
-        self, *, obj: Pipeline, transition_name: str, request: HttpRequest, kwargs: Any = None
-    ) -> bool:
-        if transition_name not in OPERATOR_ACTIONS:
-            self.message_user(request, f"'{transition_name}' is not something an operator can do.", messages.ERROR)
-            return False
+    def _run_operator_action(self, request: HttpRequest, obj: Pipeline, name: str) -> None:
+        if name not in OPERATOR_ACTIONS:
+            self.message_user(request, f"'{name}' is not something an operator can do.", messages.ERROR)
+            return
         try:
-            message = _operator_action(request, obj.pk, transition_name)
+            message = _operator_action(request, obj.pk, name)
         except ApplicationError as exc:
             self.message_user(request, exc.detail, messages.ERROR)
-            return False
+            return
         self.message_user(request, message, messages.SUCCESS)
-        return True
 
     # --- read-only displays ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
+from deployment_service.archives import path_problem
 from deployment_service.error_codes import ErrorCode
 from deployment_service.github_names import repository_split
 
@@ -49,16 +50,7 @@ def validate_branch(value: str) -> None:
 
 def validate_relative_path(value: str) -> None:
     """A path inside the build's workspace: relative, forward slashes, no '..' or NUL."""
-    if (
-        not value
-        or len(value) > 255
-        or "\x00" in value
-        or "\\" in value
-        or value.startswith("/")
-        or re.match(r"^[A-Za-z]:", value)
-        or any(part == ".." for part in value.split("/"))
-        or any(ord(ch) < 32 for ch in value)
-    ):
+    if not value or len(value) > 255 or path_problem(value) is not None:
         raise ValidationError(
             "The output directory must be a relative path inside the repository "
             "(no leading '/', no '..', no backslashes).",

@@ -10,9 +10,13 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.dispatch import receiver
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from deployment_service import artifact_keys
+from pipelines.models import Pipeline
+from pipelines.signals import pipeline_artifact_keys
 from releases.choices import ReleaseStatus
 
 
@@ -59,3 +63,12 @@ class Release(FSMModelMixin, models.Model):
     def spool_path(self) -> Path:
         """Where the validated upload waits until a worker stores it."""
         return Path(settings.TROY_UPLOAD_SPOOL_DIR) / f"{self.id}.zip"
+
+
+@receiver(pipeline_artifact_keys, dispatch_uid="releases.release_artifact_keys")
+def release_artifact_keys(*, pipeline: Pipeline, **_: object) -> set[str]:
+    """The uploaded zips of a pipeline being deleted (pipelines deletes them, not knowing releases)."""
+    keys: set[str] = set()
+    for release_id, key in Release.objects.filter(pipeline=pipeline).values_list("id", "artifact_key"):
+        keys.update({artifact_keys.release_key(release_id), key})
+    return keys

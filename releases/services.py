@@ -4,8 +4,9 @@ Upload design (web requests never call AWS): the request streams the zip to a te
 (:mod:`releases.uploads`), validates it completely (:mod:`releases.archive`, pure Python), moves
 it into the upload spool (``TROY_UPLOAD_SPOOL_DIR``) and records the release as ``pending`` —
 with, when asked, its queued build — in one transaction. On commit the ``store_release`` actor
-puts the zip in the artifact bucket (``releases/{id}.zip``) and marks it ``stored``. A deploy
-step that starts before that re-sends itself with a delay until the release is stored.
+puts the zip in the artifact bucket (``releases/{id}.zip``) and marks it ``stored``; in the same
+transaction the builds deploying it get its key, and a running one (its deploy step returned
+without a key) is sent again. So storing starts the waiting build at once; nothing polls.
 A rejected upload leaves nothing: no row, no spool file, no object, no status change.
 """
 
@@ -27,12 +28,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from deployment_service import artifact_keys
+from deployment_service.archives import archive_validate
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
-from pipelines.services import build_request, refuse
-from releases.archive import archive_validate
+from pipelines.services import build_request, refuse, release_builds_stored, release_builds_unstorable
 from releases.choices import ReleaseStatus
 from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound
 from releases.models import Release
@@ -147,6 +148,8 @@ def release_deploy(*, release_id: uuid.UUID | str, actor: str, requested_by: Abs
         actor=actor,
         requested_by=requested_by,
         release=release,
+        # A pending release's key reaches the build when the zip is stored (release_mark_stored).
+        artifact_key=release.artifact_key if release.status == ReleaseStatus.STORED else "",
     )
 
 
@@ -158,17 +161,19 @@ def release_mark_stored(*, release_id: uuid.UUID | str) -> bool:
             return False
         release.mark_stored()
         release.save(update_fields=["status", "stored_at", "error"])
+        release_builds_stored(release_id=release.id, artifact_key=release.artifact_key)
     return True
 
 
 def release_mark_failed(*, release_id: uuid.UUID | str, error: str) -> bool:
-    """Worker: the zip cannot be stored. Builds waiting on it fail when they next look."""
+    """Worker: the zip cannot be stored. A build deploying it fails (a queued one when it starts)."""
     with transaction.atomic():
         release = Release.objects.select_for_update().filter(pk=release_id).first()
         if release is None or release.status != ReleaseStatus.PENDING:
             return False
         release.mark_failed(error=error)
         release.save(update_fields=["status", "error"])
+        release_builds_unstorable(release_id=release.id, error=error)
     Path(release.spool_path).unlink(missing_ok=True)
     return True
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
 
 from deployment_service.retries import RetryPolicy
 from deployment_service.transactions import MINUTE
+from pipelines.flows.deploy.workdirs import stale_workdirs_sweep
 from releases import services
 from releases.storage import release_store_run
+
+logger = logging.getLogger(__name__)
 
 
 # Storing counts its own attempts (release_store_run answers when to try again and marks the
@@ -23,6 +28,10 @@ def store_release(release_id: str, attempt: int = 0) -> None:
 
 @dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
 def care_for_releases() -> None:
-    """Periodic: re-send lost store messages; clear orphaned spool files."""
+    """Periodic: re-send lost store messages; clear orphaned spool files and the temp dirs of
+    deploys whose worker was killed."""
     services.releases_resend_pending()
     services.release_spool_sweep()
+    removed = stale_workdirs_sweep()
+    if removed:
+        logger.warning("removed %d deploy temp dir(s) left by killed workers: %s", len(removed), ", ".join(removed))

@@ -1,5 +1,6 @@
-"""Removing a pipeline's objects from S3 (live files under its prefix, its zips in the artifact
-bucket). Deleting a key that does not exist succeeds in S3, so both are safe to repeat."""
+"""Removing objects from S3, once: a pipeline's live files and zips when it is deleted, and the
+files a deploy takes down. Deleting a key that does not exist succeeds in S3, so both are safe to
+repeat."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from deployment_service.test_pauses import pause_at
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
+from pipelines.signals import pipeline_artifact_keys
 
 logger = logging.getLogger(__name__)
 
@@ -265,12 +266,12 @@ def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
 
 
 def artifact_keys(pipeline: Pipeline) -> set[str]:
-    """The pipeline's zips in the artifact bucket: uploaded releases, downloaded sources and
-    CodeBuild artifacts (by convention and as recorded on its builds and releases)."""
-    keys: set[str] = set()
-    # Through the reverse relation releases declares on Pipeline: this layer does not import releases.
-    for release_id, key in pipeline.releases.values_list("id", "artifact_key"):
-        keys.update({key_names.release_key(release_id), key})
+    """The pipeline's zips in the artifact bucket: downloaded sources and CodeBuild artifacts (by
+    convention and as recorded on its builds), and those the apps above keep for it (releases'
+    uploads), which they name in answer to ``pipeline_artifact_keys``: this layer knows no releases."""
+    keys: set[str] = {key_names.deployed_marker_key(pipeline.id)}
+    for _receiver, answered in pipeline_artifact_keys.send(sender=Pipeline, pipeline=pipeline):
+        keys.update(answered or ())
     for build_id, key in pipeline.builds.values_list("id", "artifact_key"):
         keys.update({key_names.source_key(build_id), key_names.build_artifact_key(build_id), key})
     return {key for key in keys if key and key.startswith(key_names.FOLDERS)}

@@ -22,6 +22,8 @@ from pipelines.services.builds import (  # noqa: F401
     deployment_fail,
     deployment_finish,
     deployment_start,
+    release_builds_stored,
+    release_builds_unstorable,
 )
 from pipelines.services.github_records import pipeline_record_installation  # noqa: F401
 from pipelines.services.installations import (  # noqa: F401

@@ -92,7 +92,9 @@ def build_request(
             commit_sha=commit_sha,
             release=release,
             source_build=source_build,
-            artifact_key=artifact_key or (release.artifact_key if release is not None else ""),
+            # A release build's key is set by its caller once the zip is stored (see
+            # ``release_builds_stored``): until then the deploy step has nothing to read.
+            artifact_key=artifact_key,
             requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
         )
         what = f"Build #{number} queued ({BuildTrigger(trigger).label.lower()})."
@@ -208,6 +210,34 @@ def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTE
             )
             _advance_queue(pipeline)
     return build
+
+
+def release_builds_stored(*, release_id: uuid.UUID | str, artifact_key: str) -> list[str]:
+    """Releases, once a release's zip is in the artifact bucket: record its key on the builds that
+    deploy it and have none yet, and send the deploy step of a running one (it was waiting for
+    this message rather than polling). Safe to repeat. Returns the ids of the builds sent."""
+    sent = []
+    with transaction.atomic():
+        waiting = Build.objects.select_for_update().filter(
+            release_id=release_id, artifact_key="", status__in=(BuildStatus.QUEUED, BuildStatus.RUNNING)
+        )
+        for build in waiting:
+            build.artifact_key = artifact_key
+            build.save(update_fields=["artifact_key"])
+            if build.status == BuildStatus.RUNNING:
+                send_on_commit("deploy_build", str(build.id))
+                sent.append(str(build.id))
+    return sent
+
+
+def release_builds_unstorable(*, release_id: uuid.UUID | str, error: str) -> None:
+    """Releases, when a release's zip can never be stored: a running build deploying it fails now;
+    a queued one keeps the reason and fails when it starts (the deploy step reads it)."""
+    message = f"The release upload could not be stored: {error}"
+    running = Build.objects.filter(release_id=release_id, artifact_key="", status=BuildStatus.RUNNING)
+    for build_id in running.values_list("id", flat=True):
+        deployment_fail(build_id=build_id, error=message)
+    Build.objects.filter(release_id=release_id, artifact_key="", status=BuildStatus.QUEUED).update(error=message)
 
 
 def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:

@@ -2,12 +2,14 @@
 
 from datetime import timedelta
 import os
+import subprocess
 import time
 
 from django.utils import timezone
 import pytest
 
 from pipelines.choices import PipelineStatus as S
+from pipelines.flows.deploy.workdirs import stale_workdirs_sweep
 from releases import services
 from releases.choices import ReleaseStatus
 from releases.models import Release
@@ -58,3 +60,30 @@ def test_spool_sweep_removes_only_old_files_of_no_pending_release(spool, django_
 
     assert removed == [orphan.name]
     assert waiting.spool_path.exists() and fresh_orphan.exists() and not orphan.exists()
+
+
+def test_the_care_removes_temp_dirs_of_killed_deploys_only(settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    dead_pid = subprocess.Popen(["true"])  # a process that has exited and been reaped
+    dead_pid.wait()
+    old = time.time() - 2 * 60 * 60
+
+    def workdir(name: str, pid: int | None, mtime: float):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "artifact.zip").write_bytes(b"zip")
+        if pid is not None:
+            (path / "owner.pid").write_text(str(pid))
+        os.utime(path, (mtime, mtime))
+        return path
+
+    killed = workdir("troy-deploy-killed", dead_pid.pid, old)
+    no_owner = workdir("troy-deploy-noowner", None, old)
+    running = workdir("troy-deploy-running", os.getpid(), old)  # a long deploy still in progress
+    young = workdir("troy-deploy-young", dead_pid.pid, time.time())
+    other = workdir("someone-else", dead_pid.pid, old)
+
+    removed = stale_workdirs_sweep()
+    assert sorted(removed) == ["troy-deploy-killed", "troy-deploy-noowner"]
+    assert not killed.exists() and not no_owner.exists()
+    assert running.exists() and young.exists() and other.exists()

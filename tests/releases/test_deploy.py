@@ -189,3 +189,59 @@ def test_deleted_files_go_and_previous_fingerprinted_assets_stay_one_deploy(pipe
     assert "assets/app.aaa111.js" not in third.manifest
     assert third.manifest["assets/app.bbb222.js"]["kept"] is True
     assert third.manifest["assets/vendor.fff999.js"]["kept"] is True
+
+
+@pytest.fixture
+def listings(aws):
+    """Prefixes of every ListObjectsV2 on the live bucket."""
+    recorded: list[str] = []
+
+    def record(params, **kwargs):
+        if params["Bucket"] == settings.TROY_LIVE_BUCKET:
+            recorded.append(params.get("Prefix", ""))
+
+    aws_events().register("before-parameter-build.s3.ListObjectsV2", record)
+    yield recorded
+    aws_events().unregister("before-parameter-build.s3.ListObjectsV2", record)
+
+
+def _wipe_live_and_marker(pipeline: Pipeline) -> None:
+    """What an emulator restart or a bucket restored from an older backup does."""
+    s3 = aws.client("s3")
+    for key in list(live_objects(pipeline)):
+        s3.delete_object(Bucket=settings.TROY_LIVE_BUCKET, Key=f"{pipeline.id}/{key}")
+    s3.delete_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key=f"deployed/{pipeline.id}.json")
+
+
+def test_with_everything_in_place_an_unchanged_redeploy_lists_nothing(pipeline, listings):
+    release_and_deploy(pipeline, {"index.html": "<p>1</p>", "a.css": "a", "b.txt": "b"})
+    listings.clear()
+    again = release_and_deploy(pipeline, {"index.html": "<p>1</p>", "a.css": "a", "b.txt": "b"})
+    assert (again.files_uploaded, again.files_unchanged) == (0, 3)
+    assert listings == []
+
+
+def test_files_lost_from_the_bucket_are_put_back_not_counted_unchanged(pipeline, listings):
+    files = {"index.html": "<p>1</p>", "a.css": "a", "b.txt": "b"}
+    release_and_deploy(pipeline, files)
+    _wipe_live_and_marker(pipeline)
+    listings.clear()
+    again = release_and_deploy(pipeline, files)
+    assert listings == [f"{pipeline.id}/"]  # the marker was gone: the prefix was listed
+    assert again.status == BuildStatus.SUCCEEDED, again.error
+    assert (again.files_uploaded, again.files_unchanged) == (3, 0)
+    assert set(live_objects(pipeline)) == set(files)
+
+
+def test_a_marker_naming_another_build_makes_the_deploy_list(pipeline):
+    files = {"index.html": "<p>1</p>", "a.css": "a"}
+    release_and_deploy(pipeline, files)
+    aws.client("s3").delete_object(Bucket=settings.TROY_LIVE_BUCKET, Key=f"{pipeline.id}/a.css")
+    aws.client("s3").put_object(
+        Bucket=settings.TROY_ARTIFACT_BUCKET,
+        Key=f"deployed/{pipeline.id}.json",
+        Body=b'{"build": "someone-else", "manifest_sha256": ""}',
+    )
+    again = release_and_deploy(pipeline, files)
+    assert (again.files_uploaded, again.files_unchanged) == (1, 1)
+    assert set(live_objects(pipeline)) == set(files)

@@ -17,6 +17,7 @@ from releases import services
 from releases.choices import ReleaseStatus
 from releases.storage import release_store_run
 from tests.factories import PipelineFactory, put_in_status
+from tests.pipelines.codebuild_support import sent
 from tests.releases.helpers import (
     create_distribution,
     live_body,
@@ -167,7 +168,7 @@ def test_a_pipeline_without_distribution_deploys_without_invalidating(aws, user,
     assert "has no distribution" in caplog.text
 
 
-def test_the_deploy_waits_for_the_release_to_be_stored(pipeline, broker):
+def test_the_deploy_waits_for_the_release_to_be_stored(pipeline, broker, django_capture_on_commit_callbacks):
     release, build = services.release_upload(
         pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))), deploy=True, actor="test"
     )
@@ -177,10 +178,11 @@ def test_the_deploy_waits_for_the_release_to_be_stored(pipeline, broker):
     deploy_build_run(build_id=build.id)  # the zip is still in the spool
     build.refresh_from_db()
     assert build.status == BuildStatus.RUNNING and live_objects(pipeline) == {}
-    delayed = broker.queues["troy-deploy.DQ"]
-    assert delayed.qsize() == 1  # the actor sent itself again, with a delay, instead of sleeping
+    assert broker.queues["troy-deploy.DQ"].qsize() == 0  # it does not poll: storing sends it
 
-    release_store_run(release_id=release.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        release_store_run(release_id=release.id)
+    assert sent(broker, "deploy_build") == [(str(build.id),)]  # storing the zip started the build
     deploy_build_run(build_id=build.id)
     build.refresh_from_db()
     assert build.status == BuildStatus.SUCCEEDED and len(live_objects(pipeline)) == 3
@@ -196,6 +198,19 @@ def test_a_release_that_could_not_be_stored_fails_its_build(pipeline):
     assert release.status == ReleaseStatus.FAILED
     pipeline_services.deployment_start(pipeline_id=pipeline.id)
     deploy_build_run(build_id=build.id)
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "could not be stored" in build.error
+    assert Pipeline.objects.get(pk=pipeline.pk).status == S.FAILED_TO_DEPLOY
+
+
+def test_a_release_that_fails_to_store_fails_the_build_waiting_for_it(pipeline):
+    release, build = services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(site(1, files=2))), deploy=True, actor="test"
+    )
+    pipeline_services.deployment_start(pipeline_id=pipeline.id)
+    deploy_build_run(build_id=build.id)  # waits: no key yet
+    release.spool_path.unlink()
+    release_store_run(release_id=release.id)
     build.refresh_from_db()
     assert build.status == BuildStatus.FAILED and "could not be stored" in build.error
     assert Pipeline.objects.get(pk=pipeline.pk).status == S.FAILED_TO_DEPLOY

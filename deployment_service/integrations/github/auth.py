@@ -17,9 +17,9 @@ from deployment_service.integrations.github.transport import (
     TOKEN_REFRESH_MARGIN,
     GithubError,
     GithubNotConfigured,
-    _error,
-    _send,
-    _session,
+    api_request,
+    error_from,
+    new_session,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,10 +100,10 @@ def installation_token(installation_id: int) -> str:
     if cached:
         return cached
     path = f"/app/installations/{installation_id}/access_tokens"
-    with _session() as session:
-        response = _send(session, "POST", path, authorization=f"Bearer {app_jwt()}")
+    with new_session() as session:
+        response = api_request(session, "POST", path, authorization=f"Bearer {app_jwt()}")
     if response.status_code != 201:
-        raise _error(response, f"POST {path}")
+        raise error_from(response, f"POST {path}")
     try:
         body = response.json()
         token = body["token"]
@@ -119,14 +119,14 @@ def installation_token(installation_id: int) -> str:
     return token
 
 
-def _installation_call(
+def installation_call(
     session: requests.Session, method: str, path: str, *, installation_id: int, **kwargs
 ) -> requests.Response:
     """A call with the installation's token. A 401 means the cached token was revoked: forget it
     and try once more with a fresh one."""
     for attempt in (1, 2):
         token = installation_token(installation_id)
-        response = _send(session, method, path, authorization=f"Bearer {token}", **kwargs)
+        response = api_request(session, method, path, authorization=f"Bearer {token}", **kwargs)
         if response.status_code == 401 and attempt == 1:
             response.close()
             _token_store.forget(installation_id=int(installation_id), token=token)

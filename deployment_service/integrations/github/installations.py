@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from deployment_service.integrations.github.auth import _installation_call
+from deployment_service.integrations.github.auth import installation_call
 from deployment_service.integrations.github.transport import (
     GithubError,
-    _error,
-    _session,
+    error_from,
+    new_session,
 )
 
 logger = logging.getLogger(__name__)
@@ -19,12 +19,12 @@ def installation_repositories(*, installation_id: int) -> list[str]:
     token, 100 a page, following pages until one comes back short), as ``owner/repo`` names."""
     names: list[str] = []
     page = 1
-    with _session() as session:
+    with new_session() as session:
         while True:
             path = f"/installation/repositories?per_page=100&page={page}"
-            response = _installation_call(session, "GET", path, installation_id=installation_id)
+            response = installation_call(session, "GET", path, installation_id=installation_id)
             if response.status_code != 200:
-                raise _error(response, "GET /installation/repositories")
+                raise error_from(response, "GET /installation/repositories")
             try:
                 items = response.json()["repositories"]
                 batch = [str(item["full_name"]) for item in items]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 import logging
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -17,26 +16,27 @@ import zipfile
 from django.conf import settings
 import requests
 
+from deployment_service.archives import path_problem
 from deployment_service.github_names import repository_split
-from deployment_service.integrations.github.auth import _installation_call
+from deployment_service.integrations.github.auth import installation_call
 from deployment_service.integrations.github.transport import (
-    _REDIRECTS,
-    _SHA_RE,
     CHUNK_BYTES,
     DOWNLOAD_TIMEOUT,
     MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    SHA_RE,
     SOURCE_MAX_ENTRIES,
     GithubError,
     UnsafeSourceArchive,
-    _api_url,
-    _error,
-    _session,
+    api_url,
+    error_from,
+    new_session,
 )
 
 logger = logging.getLogger(__name__)
 
 
-def _repo_path(repository: str) -> str:
+def repo_api_path(repository: str) -> str:
     parts = repository_split(repository)
     if parts is None:
         raise GithubError(f"{repository!r} is not a GitHub repository ('owner/repo').")
@@ -48,26 +48,26 @@ def resolve_ref(*, repository: str, ref: str, installation_id: int) -> str:
     """The commit sha of ``ref`` (a branch, tag, ``heads/…``/``refs/heads/…`` or a sha). A full
     40-hex sha is returned as it is, without asking GitHub."""
     ref = (ref or "").strip()
-    if _SHA_RE.fullmatch(ref.lower()):
+    if SHA_RE.fullmatch(ref.lower()):
         return ref.lower()
     if not ref:
         raise GithubError("No ref to resolve: give a branch, tag or commit sha.")
     # GitHub's commits endpoint takes `heads/main` but not `refs/heads/main`.
     ref = ref.removeprefix("refs/")
-    path = f"{_repo_path(repository)}/commits/{quote(ref, safe='/')}"
-    with _session() as session:
-        response = _installation_call(
+    path = f"{repo_api_path(repository)}/commits/{quote(ref, safe='/')}"
+    with new_session() as session:
+        response = installation_call(
             session, "GET", path, installation_id=installation_id, headers={"Accept": "application/vnd.github.sha"}
         )
     if response.status_code != 200:
-        raise _error(response, f"GET {path}")
+        raise error_from(response, f"GET {path}")
     text = response.text.strip()
     if text.startswith("{"):  # a server that ignored the sha media type answers the JSON commit
         try:
             text = str(response.json().get("sha", ""))
         except (ValueError, AttributeError):
             text = ""
-    if not _SHA_RE.fullmatch(text):
+    if not SHA_RE.fullmatch(text):
         raise GithubError(f"GitHub's answer to GET {path} is not a commit sha.")
     return text
 
@@ -100,14 +100,14 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
     """Stream ``GET /repos/{o}/{r}/zipball/{sha}`` into ``dest``. GitHub answers with a redirect to
     a download host and a short-lived signed URL: it is followed without our Authorization header,
     and never logged (the URL itself is a credential)."""
-    path = f"{_repo_path(repository)}/zipball/{sha}"
-    with _session() as session:
-        response = _installation_call(
+    path = f"{repo_api_path(repository)}/zipball/{sha}"
+    with new_session() as session:
+        response = installation_call(
             session, "GET", path, installation_id=installation_id, stream=True, timeout=DOWNLOAD_TIMEOUT
         )
-        url = _api_url(path)
+        url = api_url(path)
         hops = 0
-        while response.status_code in _REDIRECTS:
+        while response.status_code in REDIRECT_STATUSES:
             location = response.headers.get("Location", "")
             response.close()
             hops += 1
@@ -129,7 +129,7 @@ def _download_archive(*, repository: str, sha: str, installation_id: int, dest: 
                     f"The archive download host did not answer for {repository}@{sha}: {type(exc).__name__}"
                 ) from exc
         if response.status_code != 200:
-            raise _error(response, f"GET {path}" + (" (download host)" if hops else ""))
+            raise error_from(response, f"GET {path}" + (" (download host)" if hops else ""))
         limit = settings.TROY_ARCHIVE_MAX_TOTAL_BYTES
         size = 0
         try:
@@ -148,13 +148,7 @@ def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
     if stat.S_ISLNK(info.external_attr >> 16):
         return "is a symbolic link"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "is an absolute path"
-    if "\\" in name or "\x00" in name:
-        return "has a backslash or NUL in its name"
-    if any(part == ".." for part in name.split("/")):
-        return "climbs out of the archive with '..'"
-    return None
+    return path_problem(name)
 
 
 def _repackage_without_top_folder(src: str, dest: BinaryIO | str) -> int:

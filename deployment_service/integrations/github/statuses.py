@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from deployment_service.integrations.github.auth import _installation_call
-from deployment_service.integrations.github.repos import _repo_path
+from deployment_service.integrations.github.auth import installation_call
+from deployment_service.integrations.github.repos import repo_api_path
 from deployment_service.integrations.github.transport import (
-    _SHA_RE,
+    SHA_RE,
     STATUS_DESCRIPTION_MAX,
     STATUS_STATES,
     GithubError,
-    _error,
-    _session,
+    error_from,
+    new_session,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def set_commit_status(
     the description is cut to GitHub's 140 characters."""
     if state not in STATUS_STATES:
         raise ValueError(f"state must be one of {STATUS_STATES}, not {state!r}")
-    if not _SHA_RE.fullmatch(sha or ""):
+    if not SHA_RE.fullmatch(sha or ""):
         raise GithubError(f"{sha!r} is not a full commit sha.")
     description = " ".join((description or "").split())
     if len(description) > STATUS_DESCRIPTION_MAX:
@@ -40,8 +40,8 @@ def set_commit_status(
     body = {"state": state, "description": description, "context": context}
     if target_url:
         body["target_url"] = target_url
-    path = f"{_repo_path(repository)}/statuses/{sha}"
-    with _session() as session:
-        response = _installation_call(session, "POST", path, installation_id=installation_id, json=body)
+    path = f"{repo_api_path(repository)}/statuses/{sha}"
+    with new_session() as session:
+        response = installation_call(session, "POST", path, installation_id=installation_id, json=body)
     if response.status_code != 201:
-        raise _error(response, f"POST {path}")
+        raise error_from(response, f"POST {path}")

@@ -32,8 +32,8 @@ CHUNK_BYTES = 1024 * 1024
 # and repositories may hold far more files than a site.
 SOURCE_MAX_ENTRIES = 500_000
 
-_SHA_RE = re.compile(r"[0-9a-f]{40}")
-_REDIRECTS = (301, 302, 303, 307, 308)
+SHA_RE = re.compile(r"[0-9a-f]{40}")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
 class GithubError(ApplicationError):
@@ -58,7 +58,7 @@ class UnsafeSourceArchive(GithubError):
     http_status = 422
 
 
-def _session() -> requests.Session:
+def new_session() -> requests.Session:
     session = requests.Session()
     retry = Retry(
         total=3,
@@ -84,11 +84,11 @@ def _session() -> requests.Session:
     return session
 
 
-def _api_url(path: str) -> str:
+def api_url(path: str) -> str:
     return f"{settings.GITHUB_API_URL.rstrip('/')}{path}"
 
 
-def _send(
+def api_request(
     session: requests.Session,
     method: str,
     path: str,
@@ -102,7 +102,7 @@ def _send(
     try:
         return session.request(
             method,
-            _api_url(path),
+            api_url(path),
             headers={**(headers or {}), "Authorization": authorization},
             timeout=timeout,
             allow_redirects=False,
@@ -112,7 +112,7 @@ def _send(
         raise GithubError(f"GitHub did not answer {method} {path}: {type(exc).__name__}: {exc}") from exc
 
 
-def _error(response: requests.Response, what: str) -> GithubError:
+def error_from(response: requests.Response, what: str) -> GithubError:
     """A GithubError naming the HTTP status and GitHub's own message."""
     message = ""
     try:
@@ -125,7 +125,7 @@ def _error(response: requests.Response, what: str) -> GithubError:
     except ValueError:
         message = response.text[:200].strip()
     status = response.status_code
-    hint = " (was the repository renamed or moved?)" if status in _REDIRECTS else ""
+    hint = " (was the repository renamed or moved?)" if status in REDIRECT_STATUSES else ""
     detail = f"GitHub answered {status} {response.reason or ''}".rstrip() + f" to {what}{hint}"
     if message:
         detail += f": {message[:300]}"

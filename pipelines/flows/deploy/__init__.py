@@ -4,9 +4,9 @@ Contract (called by the actor ``pipelines.tasks.deploy_build``): ``deploy_build_
 
 * acts only when the build is ``running`` and its pipeline ``deploying``; otherwise (a duplicate
   or stale message) it logs and returns;
-* a release build whose zip is still in the upload spool (release ``pending``) is not ready: the
-  actor is sent again with a delay, never sleeping; a release that could not be stored, or that
-  stays pending past ``RELEASE_WAIT_SECONDS``, fails the build;
+* a release build whose zip is still in the upload spool has no ``artifact_key`` yet: the step
+  returns, and storing the zip sends it again (``pipelines.services.release_builds_stored``); a
+  release that could not be stored fails the build; one never stored is failed by the reaper;
 * reads the artifact from ``build.artifact_key`` (``artifacts/{build id}.zip`` for an automated
   build that has none recorded), puts it live (:func:`pipelines.flows.deploy.sync.deploy_artifact`) and
   calls ``pipelines.services.deployment_finish`` with the stats and manifest; on any error,
@@ -15,12 +15,8 @@ Contract (called by the actor ``pipelines.tasks.deploy_build``): ``deploy_build_
 
 from __future__ import annotations
 
-from datetime import timedelta
 import logging
 import uuid
-
-from django.utils import timezone
-import dramatiq
 
 from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
@@ -31,12 +27,8 @@ from pipelines import services
 from pipelines.choices import BuildKind, BuildStatus, PipelineStatus
 from pipelines.flows.deploy.sync import ArtifactMismatch, ArtifactMissing, deploy_artifact
 from pipelines.models import Build
-from releases.choices import ReleaseStatus
 
 logger = logging.getLogger(__name__)
-
-RELEASE_WAIT_SECONDS = 30 * 60
-RELEASE_POLL_MS = 2_000
 
 
 def build_artifact_key(build: Build) -> str:
@@ -47,19 +39,15 @@ def build_artifact_key(build: Build) -> str:
     return ""
 
 
-def _wait_for_release(build: Build) -> bool:
-    """True when the build may go on; otherwise it was re-sent for later or failed."""
-    release = build.release
-    if release is None or release.status == ReleaseStatus.STORED:
+def _artifact_ready(build: Build) -> bool:
+    """True when the build may go on. A release build gets its key when its zip is stored; until
+    then it waits for the message that storing sends (``release_builds_stored``), without polling."""
+    if build.artifact_key or build.release_id is None:
         return True
-    if release.status == ReleaseStatus.FAILED:
-        services.deployment_fail(build_id=build.id, error=f"The release upload could not be stored: {release.error}")
+    if build.error:  # its release could not be stored (``release_builds_unstorable``)
+        services.deployment_fail(build_id=build.id, error=build.error)
         return False
-    if timezone.now() - release.created_at > timedelta(seconds=RELEASE_WAIT_SECONDS):
-        services.deployment_fail(build_id=build.id, error="The release upload was never stored (no worker stored it).")
-        return False
-    logger.info("build %s waits for release %s to be stored", build.id, release.id)
-    dramatiq.get_broker().get_actor("deploy_build").send_with_options(args=(str(build.id),), delay=RELEASE_POLL_MS)
+    logger.info("build %s waits for its release zip to be stored (storing it sends the deploy)", build.id)
     return False
 
 
@@ -91,7 +79,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     if build.status != BuildStatus.RUNNING or pipeline.status != PipelineStatus.DEPLOYING:
         logger.info("build %s is %s (pipeline %s): not deploying", build_id, build.status, pipeline.status)
         return
-    if not _wait_for_release(build):
+    if not _artifact_ready(build):
         return
     key = build_artifact_key(build)
     if not key:
@@ -108,6 +96,7 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
             live_manifest=live.manifest if live is not None else None,
             caller_reference=str(build.id),
             trust_live_manifest=live is not None and not _failed_since(build, live),
+            live_build_id=str(live.id) if live is not None else "",
             known_files=release.files if release is not None else None,
             artifact_sha256=release.sha256 if release is not None else None,
         )

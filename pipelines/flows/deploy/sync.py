@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -29,10 +30,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from django.conf import settings
 
-from deployment_service import aws
-from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
-from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
-from releases.archive import (
+from deployment_service import artifact_keys, aws
+from deployment_service.archives import (
     HEAD_BYTES,
     ArchiveFile,
     ArchiveLimits,
@@ -41,6 +40,10 @@ from releases.archive import (
     archive_scan,
     member_chunks,
 )
+from deployment_service.integrations import s3_cleanup
+from pipelines.flows.deploy.content import ObjectHeaders, extension, is_fingerprinted, object_headers
+from pipelines.flows.deploy.invalidation import collapse_paths, invalidation_create, invalidation_paths_for
+from pipelines.flows.deploy.workdirs import deploy_workdir
 
 logger = logging.getLogger(__name__)
 
@@ -240,18 +243,42 @@ def _run_all(pool: ThreadPoolExecutor, work, items: Iterable) -> None:
         future.result()
 
 
-def _delete(s3, *, prefix: str, paths: list[str]) -> None:
-    for start in range(0, len(paths), 1000):
-        batch = paths[start : start + 1000]
-        answer = s3.delete_objects(
-            Bucket=settings.TROY_LIVE_BUCKET,
-            Delete={"Objects": [{"Key": prefix + path} for path in batch], "Quiet": True},
+def manifest_digest(manifest: dict[str, dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def marker_confirms(pipeline_id: str, live_build_id: str, live_manifest: dict[str, dict[str, Any]]) -> bool:
+    """Whether the last deploy's marker names this live build and manifest (one small GET)."""
+    if not live_build_id:
+        return False
+    try:
+        answer = aws.client("s3").get_object(
+            Bucket=settings.TROY_ARTIFACT_BUCKET, Key=artifact_keys.deployed_marker_key(pipeline_id)
         )
-        if answer.get("Errors"):
-            first = answer["Errors"][0]
-            raise RuntimeError(
-                f"DeleteObjects failed for {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
-            )
+        marker = json.loads(answer["Body"].read())
+    except ClientError as exc:
+        if aws.error_code(exc) in {"NoSuchKey", "404"}:
+            return False
+        raise
+    except ValueError:
+        return False  # unreadable: list rather than trust
+    return (
+        isinstance(marker, dict)
+        and marker.get("build") == live_build_id
+        and marker.get("manifest_sha256") == manifest_digest(live_manifest)
+    )
+
+
+def marker_write(pipeline_id: str, *, build_id: str, manifest: dict[str, dict[str, Any]]) -> None:
+    """Record what this deploy put live, after the files (a crash before it leaves no marker: the
+    next deploy lists)."""
+    body = json.dumps({"build": build_id, "manifest_sha256": manifest_digest(manifest)})
+    aws.client("s3").put_object(
+        Bucket=settings.TROY_ARTIFACT_BUCKET,
+        Key=artifact_keys.deployed_marker_key(pipeline_id),
+        Body=body.encode(),
+        ContentType="application/json",
+    )
 
 
 def _files_of(
@@ -286,13 +313,17 @@ def deploy_artifact(
     live_manifest: dict[str, dict[str, Any]] | None,
     caller_reference: str,
     trust_live_manifest: bool = False,
+    live_build_id: str = "",
     known_files: dict[str, list] | None = None,
     artifact_sha256: str | None = None,
 ) -> DeployResult:
     """The deploy step's work on AWS. Idempotent: run again, it does only what is still missing.
 
     ``trust_live_manifest``: the caller knows nothing but the live build has written under the
-    prefix since it went live, so the manifest is the bucket's state and no LIST is needed."""
+    prefix since it went live, so the manifest is the bucket's state and no LIST is needed, if
+    the marker the last deploy wrote (:func:`marker_write`) still names ``live_build_id`` and its
+    manifest: a bucket that lost the files loses the marker too, and then the prefix is listed.
+    ``caller_reference`` is the build's id (the invalidation's reference, the marker's build)."""
     prefix = f"{pipeline_id}/"
     live = live_manifest or {}
     s3 = aws.client("s3")
@@ -305,8 +336,8 @@ def deploy_artifact(
         timings[name] = now - clock
         clock = now
 
-    with tempfile.TemporaryDirectory(prefix="troy-deploy-", dir=settings.FILE_UPLOAD_TEMP_DIR) as workdir:
-        archive = Path(workdir) / "artifact.zip"
+    with deploy_workdir() as workdir:
+        archive = workdir / "artifact.zip"
         downloaded_sha256 = artifact_download(key=artifact_key, to=archive)
         lap("download")
         with archive_open(archive) as zf:
@@ -314,7 +345,8 @@ def deploy_artifact(
                 zf, downloaded_sha256=downloaded_sha256, known_files=known_files, artifact_sha256=artifact_sha256
             )
             lap("hash")
-            listing = None if (trust_live_manifest and live) else live_listing(s3, prefix=prefix)
+            trusted = trust_live_manifest and bool(live) and marker_confirms(pipeline_id, live_build_id, live)
+            listing = None if trusted else live_listing(s3, prefix=prefix)
             lap("list")
             uploader = _Uploader(s3=s3, zf=zf, prefix=prefix, listing=listing, live=live, workdir=Path(workdir))
             planned = [
@@ -355,7 +387,7 @@ def deploy_artifact(
     kept = set(result.kept)
     to_delete = sorted(path for path in present if path not in in_release and path not in kept)
     if to_delete:
-        _delete(s3, prefix=prefix, paths=to_delete)
+        s3_cleanup.keys_delete(bucket=settings.TROY_LIVE_BUCKET, keys=[prefix + path for path in to_delete])
     result.deleted = to_delete
     lap("delete")
 
@@ -379,5 +411,6 @@ def deploy_artifact(
         else:
             logger.warning("pipeline %s has no distribution: not invalidating %d paths", pipeline_id, len(paths))
     lap("invalidate")
+    marker_write(pipeline_id, build_id=caller_reference, manifest=result.manifest)
     result.timings = timings
     return result

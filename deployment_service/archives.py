@@ -23,20 +23,10 @@ import zipfile
 import zlib
 
 from django.conf import settings
+from rest_framework import status as http_status
 
-from releases.exceptions import (
-    ArchiveTooLarge,
-    CompressionRatioTooHigh,
-    CorruptArchive,
-    DuplicateEntry,
-    EmptyArchive,
-    EncryptedEntry,
-    FileTooLarge,
-    NotAZip,
-    SymlinkEntry,
-    TooManyEntries,
-    UnsafePath,
-)
+from deployment_service.error_codes import ErrorCode
+from deployment_service.exceptions import ApplicationError
 
 CHUNK = 1024 * 1024
 # Small members compress well without being bombs (a 40 KB file of spaces); the ratio limit
@@ -46,6 +36,81 @@ HEAD_BYTES = 256
 SKIPPED_PREFIXES = ("__MACOSX/",)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# --- errors (their codes are registered in deployment_service.error_codes) ----------------------
+
+
+class NotAZip(ApplicationError):
+    code = ErrorCode.NOT_A_ZIP
+    http_status = http_status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+class ArchiveRejected(ApplicationError):
+    """The zip is readable but unsafe or over a limit. ``entry`` names the offending entry."""
+
+    code = ErrorCode.ARCHIVE_REJECTED
+    http_status = http_status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, detail: str, *, entry: str | None = None) -> None:
+        super().__init__(detail, extra={"entry": entry} if entry is not None else None)
+        self.entry = entry
+
+
+class CorruptArchive(ArchiveRejected):
+    code = ErrorCode.CORRUPT_ARCHIVE
+
+
+class UnsafePath(ArchiveRejected):
+    code = ErrorCode.UNSAFE_PATH
+
+
+class DuplicateEntry(ArchiveRejected):
+    code = ErrorCode.DUPLICATE_ENTRY
+
+
+class SymlinkEntry(ArchiveRejected):
+    code = ErrorCode.SYMLINK_ENTRY
+
+
+class EncryptedEntry(ArchiveRejected):
+    code = ErrorCode.ENCRYPTED_ENTRY
+
+
+class EmptyArchive(ArchiveRejected):
+    code = ErrorCode.EMPTY_ARCHIVE
+
+
+class TooManyEntries(ArchiveRejected):
+    code = ErrorCode.TOO_MANY_ENTRIES
+
+
+class FileTooLarge(ArchiveRejected):
+    code = ErrorCode.FILE_TOO_LARGE
+
+
+class ArchiveTooLarge(ArchiveRejected):
+    code = ErrorCode.ARCHIVE_TOO_LARGE
+
+
+class CompressionRatioTooHigh(ArchiveRejected):
+    code = ErrorCode.COMPRESSION_RATIO_TOO_HIGH
+
+
+def path_problem(name: str) -> str | None:
+    """Why a path taken from an archive (or given as a folder inside one) could escape where it is
+    put or mean different things on different systems; None when it is safe. The one rule for
+    every server-side path check: upload and artifact entries here, GitHub source archives, a
+    pipeline's output directory. (The CLI, a separate package, keeps its own copy.)"""
+    if "\x00" in name or _CONTROL.search(name):
+        return "has a NUL or control character in its name"
+    if "\\" in name:
+        return "has a backslash in its name"
+    if name.startswith("/") or _DRIVE.match(name):
+        return "is an absolute path"
+    if any(part == ".." for part in name.split("/")):
+        return "climbs out of the archive with '..'"
+    return None
 
 
 @dataclass(frozen=True)
@@ -102,16 +167,11 @@ def _clean_name(info: zipfile.ZipInfo) -> str | None:
     systems. ``orig_filename`` is checked because zipfile cuts ``filename`` at a NUL."""
     raw = info.orig_filename
     shown = raw.replace("\x00", "\\x00")
-    if "\x00" in raw or _CONTROL.search(raw):
-        raise UnsafePath(f"Entry '{shown}' has a NUL or control character in its name.", entry=shown)
-    if "\\" in raw:
-        raise UnsafePath(f"Entry '{shown}' has a backslash in its name.", entry=shown)
-    if raw.startswith("/") or _DRIVE.match(raw):
-        raise UnsafePath(f"Entry '{shown}' is an absolute path.", entry=shown)
+    problem = path_problem(raw)
+    if problem:
+        raise UnsafePath(f"Entry '{shown}' {problem}.", entry=shown)
     is_dir = raw.endswith("/")
     parts = raw.rstrip("/").split("/") if raw.strip("/") else []
-    if ".." in parts:
-        raise UnsafePath(f"Entry '{shown}' climbs out of the archive with '..'.", entry=shown)
     if any(part == "" for part in parts):
         raise UnsafePath(f"Entry '{shown}' has an empty path segment.", entry=shown)
     parts = [part for part in parts if part != "."]
