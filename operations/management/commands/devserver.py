@@ -147,7 +147,7 @@ class Command(BaseCommand):
         example = (
             f"curl -s -X POST {base}/api/v1/pipelines/ \\\n"
             f"       -H 'Authorization: Token {user.token}' -H 'Content-Type: application/json' \\\n"
-            '       -d \'{"name": "hello", "repository": "octo/hello", "branch": "main", "provision": true}\''
+            '       -d \'{"name": "hello", "provision": true}\''
         )
         lines = [
             "",
