@@ -24,6 +24,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 class PipelineFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Pipeline
+        # The grant hook writes installation rows, not the pipeline: no second save of it.
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"site-{n}")
     owner = factory.SubFactory(UserFactory)
