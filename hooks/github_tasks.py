@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import dramatiq
 
-from deployment_service.exceptions import ApplicationError
+from deployment_service.retries import RetryPolicy
 from deployment_service.transactions import MINUTE
 from hooks.github import github_delivery_handle
 from hooks.github_installations import installation_refresh
 
 
+# The one retry policy (deployment_service/retries.py): transient errors (a GitHub 5xx or rate
+# limit, a broken connection) are retried with backoff; a delivery that cannot be applied is a
+# permanent error and is not.
 @dramatiq.actor(
     queue_name="troy",
-    max_retries=5,
-    min_backoff=2_000,
-    max_backoff=60_000,
     time_limit=2 * MINUTE,
-    throws=(ApplicationError,),
+    **RetryPolicy(max_retries=5).actor_options(min_backoff=2_000, max_backoff=60_000),
 )
 def handle_github_delivery(delivery_pk: int) -> None:
     """Start the builds a stored push delivery asks for (once: repeated messages do nothing)."""
@@ -26,10 +26,8 @@ def handle_github_delivery(delivery_pk: int) -> None:
 
 @dramatiq.actor(
     queue_name="troy",
-    max_retries=5,
-    min_backoff=2_000,
-    max_backoff=60_000,
     time_limit=5 * MINUTE,
+    **RetryPolicy(max_retries=5).actor_options(min_backoff=2_000, max_backoff=60_000),
 )
 def refresh_github_installation(installation_id: int) -> None:
     """Fetch an installation's repositories from GitHub (after the setup flow links it, or when

@@ -114,3 +114,21 @@ def test_the_last_error_travels_in_the_message_options():
     assert failure_text(ValueError("x")) == "ValueError: x"
     assert last_error({"options": {"troy_last_error": "boom"}}) == "boom"
     assert "no error recorded" in last_error({"options": {}})
+
+
+def test_every_actor_follows_the_one_retry_policy():
+    """No actor of Troy's retries on Dramatiq's defaults or makes a transient error final."""
+    import dramatiq
+
+    from deployment_service.retries import RetryPolicy
+
+    actors = {name: dramatiq.get_broker().get_actor(name) for name in dramatiq.get_broker().get_declared_actors()}
+    troy = {name: actor for name, actor in actors.items() if actor.fn.__module__.split(".")[0] in TROY_APPS}
+    assert {"handle_github_delivery", "refresh_github_installation", "provision_pipeline", "store_release"} <= set(troy)
+    for name, actor in troy.items():
+        retry_when = actor.options.get("retry_when")
+        assert retry_when is not None and isinstance(retry_when.__self__, RetryPolicy), name
+        assert "throws" not in actor.options, name
+
+
+TROY_APPS = {"pipelines", "releases", "hooks", "operations", "deployment_service"}
