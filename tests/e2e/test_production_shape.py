@@ -82,7 +82,7 @@ def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_pr
         stack.url("/api/v1/pipelines/"),
         json={
             "name": name,
-            "repository": "octo-org/site",
+            "repository": "",  # release-only: naming a repository needs a linked GitHub installation
             "branch": "main",
             "provision": True,
         },
