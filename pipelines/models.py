@@ -93,6 +93,10 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
     live_build = models.ForeignKey(
         "pipelines.Build", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The router version its distribution runs (viewer function + origin handler, docs/edge.md).
+    # Empty: the distribution still serves the old in-place layout under OriginPath /{id}; its
+    # next deploy stores the build in the new layout and moves the distribution over.
+    edge_router = models.CharField(max_length=200, blank=True, default="")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -249,10 +253,15 @@ class Build(ConcurrentTransitionMixin, models.Model):
     files_unchanged = models.PositiveIntegerField(default=0)
     files_deleted = models.PositiveIntegerField(default=0)
     bytes_uploaded = models.BigIntegerField(default=0)
-    invalidation_id = models.CharField(max_length=64, blank=True, default="")
-    # {path: {"sha256": ..., "size": ..., "content_type": ..., "cache_control": ...}} of what this
-    # build put live; the next deploy diffs against it.
-    manifest = models.JSONField(default=dict, blank=True)
+    invalidation_id = models.CharField(max_length=64, blank=True, default="")  # old layout only
+    files_total = models.PositiveIntegerField(default=0)
+    # At the edge a build is its manifest, `{pipeline}/builds/{id}.json` in the live bucket, over
+    # content-addressed blobs (docs/edge.md); the manifest is never loaded into the database.
+    # ``stored_at``: when the deploy wrote it; cleared when retention removes it.
+    stored_at = models.DateTimeField(null=True, blank=True)
+    # The build whose stored manifest this build serves: empty when it stored its own; a rollback
+    # to a retained build names that build (the pointer then names it: nothing is written again).
+    content_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -267,10 +276,30 @@ class Build(ConcurrentTransitionMixin, models.Model):
                 fields=["pipeline"], condition=Q(status=BuildStatus.RUNNING), name="one_running_build_per_pipeline"
             ),
         ]
-        indexes = [models.Index(fields=["pipeline", "status"])]
+        indexes = [
+            models.Index(fields=["pipeline", "status"]),
+            # The default ordering, for /builds/ (all of a user's builds) and per pipeline.
+            models.Index(fields=["-created_at"], name="build_created_desc"),
+            models.Index(fields=["pipeline", "-created_at"], name="build_pipeline_created_desc"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} #{self.number}"
+
+    @property
+    def is_rollback(self) -> bool:
+        return self.trigger == BuildTrigger.ROLLBACK
+
+    @property
+    def served_build_id(self) -> uuid.UUID:
+        """The build id the edge pointer names when this build is live."""
+        return self.content_build_id or self.id
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
     # --- transitions (state only) ---------------------------------------------------------------
 
@@ -297,6 +326,38 @@ class Build(ConcurrentTransitionMixin, models.Model):
     def supersede(self, *, by: Build) -> None:
         self.finished_at = timezone.now()
         self.error = f"Superseded by build #{by.number}."
+
+
+# --- The edge's pointers ------------------------------------------------------------------------
+
+
+class EdgePointer(models.Model):
+    """host → the build that answers it. The database is the source of truth; the CloudFront
+    KeyValueStore is a projection a worker writes (``published``: the value it last confirmed
+    there) and the local edge reads these rows directly. Written only by pipelines.services."""
+
+    host = models.CharField(max_length=253, unique=True)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="edge_pointers")
+    build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    published = models.CharField(max_length=200, blank=True, default="")
+    published_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return f"{self.host} → {self.value or 'nothing live'}"
+
+    @property
+    def value(self) -> str:
+        """What the KeyValueStore holds for the host (edge/viewer_request.js parsePointer):
+        "{pipeline id}/{build id}", or "" for a known host with nothing live."""
+        return f"{self.pipeline_id}/{self.build_id}" if self.build_id else ""
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None and self.published == self.value
 
 
 # --- GitHub App installations and the repositories they grant --------------------------------------

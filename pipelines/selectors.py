@@ -4,11 +4,12 @@ own pipelines and their builds; staff see everything."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
 from events.models import Event
-from pipelines.models import Build, Pipeline
+from pipelines.models import Build, EdgePointer, Pipeline
 
 
 def user_sees_all(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -45,3 +46,41 @@ def event_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Event]:
         return events.none()
     owned_now = Pipeline.objects.filter(owner=user).values("id")
     return events.filter(Q(owner_id=user.pk) | Q(pipeline_id__in=owned_now))
+
+
+LOCAL_HOST_SUFFIX = ".localhost"
+
+
+def edge_host_for(host: str) -> str:
+    """The pointer host a request's Host header stands for: lowercased, without port or trailing
+    dot; ``{name}.localhost`` (the local edge's address) stands for ``{name}.{TROY_BASE_DOMAIN}``."""
+    host = host.strip().lower().rstrip(".")
+    if host.startswith("["):  # an IPv6 literal names no site
+        return ""
+    host = host.rsplit(":", 1)[0] if ":" in host else host
+    host = host.rstrip(".")
+    if host.endswith(LOCAL_HOST_SUFFIX):
+        host = host[: -len(LOCAL_HOST_SUFFIX)] + "." + settings.TROY_BASE_DOMAIN
+    return host
+
+
+def edge_pointer_value(host: str) -> str | None:
+    """The local edge's KeyValueStore: the pointer value for a host ("{pipeline}/{build}"), ""
+    for a pipeline's host with nothing live, None for a host no pipeline answers."""
+    pointer_host = edge_host_for(host)
+    if not pointer_host:
+        return None
+    pointer = EdgePointer.objects.filter(host=pointer_host).only("pipeline_id", "build_id").first()
+    if pointer is not None:
+        return pointer.value
+    suffix = "." + settings.TROY_BASE_DOMAIN
+    if pointer_host.endswith(suffix) and Pipeline.objects.filter(name=pointer_host[: -len(suffix)]).exists():
+        return ""
+    return None
+
+
+def local_site_url(pipeline: Pipeline) -> str:
+    """The site's address on the local edge when this service runs one (TROY_LOCAL_EDGE_PORT),
+    else ""."""
+    port = settings.TROY_LOCAL_EDGE_PORT
+    return f"http://{pipeline.name}{LOCAL_HOST_SUFFIX}:{port}/" if port else ""

@@ -10,6 +10,7 @@ from deployment_service.settings.aws import *  # noqa: F403
 from deployment_service.settings.broker import *  # noqa: F403
 from deployment_service.settings.database import *  # noqa: F403
 from deployment_service.settings.django import *  # noqa: F403
+from deployment_service.settings.edge import *  # noqa: F403
 from deployment_service.settings.github import *  # noqa: F403
 from deployment_service.settings.limits import *  # noqa: F403
 from deployment_service.settings.observability import *  # noqa: F403

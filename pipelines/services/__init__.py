@@ -48,6 +48,13 @@ from pipelines.services.pipelines import (  # noqa: F401
     pipelines_reap_stuck,
     pipelines_resend_waiting,
 )
+from pipelines.services.pointers import (  # noqa: F401
+    pipeline_pointer_ids,
+    pointer_ensure,
+    pointer_mark_published,
+    pointer_set,
+    pointers_resend_unpublished,
+)
 from pipelines.services.transitions import (  # noqa: F401
     SYSTEM_REAPER,
     SYSTEM_WORKER,

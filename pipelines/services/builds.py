@@ -15,6 +15,7 @@ import uuid
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, DEPLOYABLE, BuildKind, BuildStatus, BuildTrigger
@@ -28,11 +29,19 @@ from pipelines.exceptions import (
 )
 from pipelines.grants import owner_installation_id
 from pipelines.models import Build, Pipeline
+from pipelines.services.pointers import pointer_set
 from pipelines.services.transitions import SYSTEM_WORKER, apply_transition, lock_pipeline, refuse
 
 logger = logging.getLogger(__name__)
 
-STAT_FIELDS = ("files_uploaded", "files_unchanged", "files_deleted", "bytes_uploaded", "invalidation_id")
+STAT_FIELDS = (
+    "files_total",
+    "files_uploaded",
+    "files_unchanged",
+    "files_deleted",
+    "bytes_uploaded",
+    "invalidation_id",
+)
 
 
 def build_lock(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
@@ -157,9 +166,17 @@ def _report_commit_status(build: Build) -> None:
 
 
 def deployment_finish(
-    *, build_id: uuid.UUID | str, stats: dict[str, Any] | None = None, manifest: dict[str, Any] | None = None
+    *,
+    build_id: uuid.UUID | str,
+    stats: dict[str, Any] | None = None,
+    content_build_id: uuid.UUID | str | None = None,
 ) -> Build | None:
-    """Worker: the build's files are live. → deployed, the build becomes the live build.
+    """Worker: the build is stored at the edge (its manifest and blobs). → deployed, the build
+    becomes the live build and the pipeline's pointer names it, in the same transaction; the
+    KeyValueStore follows on commit (``publish_edge_pointers``).
+
+    ``content_build_id``: the retained build whose stored manifest this build serves (a
+    rollback that wrote nothing); None when the deploy stored this build's own manifest.
 
     Returns None when the build is not running (a duplicate: it already finished)."""
     with transaction.atomic():
@@ -171,21 +188,34 @@ def deployment_finish(
             if field not in STAT_FIELDS:
                 raise TypeError(f"unknown build stat {field!r}")
             setattr(build, field, value)
-        if manifest is not None:
-            build.manifest = manifest
+        if content_build_id is not None and str(content_build_id) != str(build.id):
+            content = Build.objects.get(pk=content_build_id, pipeline=pipeline)
+            build.content_build = content
+        else:
+            build.stored_at = timezone.now()
         build.succeed()
         build.save()
+        pointer_set(pipeline=pipeline, build=build)
         apply_transition(
             pipeline,
             "finish_deployment",
             actor=SYSTEM_WORKER,
-            message=f"Build #{build.number} is live.",
+            message=_live_message(build),
             build=build,
             live_build=build,
         )
         _report_commit_status(build)
         _advance_queue(pipeline)
     return build
+
+
+def _live_message(build: Build) -> str:
+    if build.content_build is not None:
+        source = build.content_build
+        return f"Build #{build.number} is live: rolled back to build #{source.number} (pointer only, nothing uploaded)."
+    if build.is_rollback and build.source_build is not None:
+        return f"Build #{build.number} is live: rolled back to build #{build.source_build.number} (stored again)."
+    return f"Build #{build.number} is live."
 
 
 def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTEM_WORKER) -> Build | None:

@@ -20,6 +20,7 @@ from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
 from pipelines.services.builds import deployment_fail
+from pipelines.services.pointers import pointer_ensure
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
 from pipelines.validators import normalize_relative_path
 
@@ -110,10 +111,14 @@ def pipeline_start_provisioning(*, pipeline_id: uuid.UUID | str) -> Pipeline:
 
 
 def pipeline_finish_provisioning(
-    *, pipeline_id: uuid.UUID | str, distribution_id: str, distribution_domain: str
+    *, pipeline_id: uuid.UUID | str, distribution_id: str, distribution_domain: str, edge_router: str = ""
 ) -> Pipeline:
+    """``edge_router``: the router version the new distribution runs (docs/edge.md)."""
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
+        if edge_router:
+            pipeline.edge_router = edge_router
+        pointer_ensure(pipeline=pipeline)
         apply_transition(
             pipeline,
             "finish_provisioning",

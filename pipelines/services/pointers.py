@@ -1,0 +1,91 @@
+"""The edge's pointers (host → build): the database is the source of truth, the CloudFront
+KeyValueStore a projection that the ``publish_edge_pointers`` actor writes (docs/edge.md).
+
+With ``TROY_EDGE_POINTERS=local`` the database is the only store (the local edge reads it), so
+a pointer counts as published as soon as it is written."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from deployment_service.transactions import send_on_commit
+from pipelines.models import Build, EdgePointer, Pipeline
+
+logger = logging.getLogger(__name__)
+
+
+def _publishes_locally() -> bool:
+    return settings.TROY_EDGE_POINTERS == "local"
+
+
+def _save(pointer: EdgePointer) -> None:
+    if _publishes_locally():
+        pointer.published = pointer.value
+        pointer.published_at = timezone.now()
+    pointer.save()
+    if not _publishes_locally():
+        send_on_commit("publish_edge_pointers", str(pointer.pipeline_id))
+
+
+def pointer_set(*, pipeline: Pipeline, build: Build | None) -> EdgePointer:
+    """Point the pipeline's host at ``build``'s stored manifest (its content build for a rollback),
+    or at nothing. Call inside the transaction that records the change (deployment_finish)."""
+    served = None if build is None else (build.content_build_id or build.id)
+    pointer, _ = EdgePointer.objects.select_for_update().get_or_create(
+        host=pipeline.domain, defaults={"pipeline": pipeline}
+    )
+    if pointer.pipeline_id != pipeline.id:
+        raise ValueError(f"host {pipeline.domain} already points into pipeline {pointer.pipeline_id}")
+    pointer.build_id = served
+    _save(pointer)
+    return pointer
+
+
+def pointer_ensure(*, pipeline: Pipeline) -> EdgePointer:
+    """The pipeline's host is known at the edge (answering "nothing deployed yet" until a build is
+    live); called when its distribution is provisioned. Leaves an existing pointer alone."""
+    with transaction.atomic():
+        pointer, created = EdgePointer.objects.get_or_create(host=pipeline.domain, defaults={"pipeline": pipeline})
+        if created:
+            _save(pointer)
+    return pointer
+
+
+def pointer_mark_published(*, pointer_id: int, value: str) -> bool:
+    """A worker wrote ``value`` for the pointer's host to the KeyValueStore. Recorded only when the
+    row still holds that value (a newer one is published by the message its change sent)."""
+    with transaction.atomic():
+        pointer = EdgePointer.objects.select_for_update().filter(pk=pointer_id).first()
+        if pointer is None or pointer.value != value:
+            return False
+        pointer.published = value
+        pointer.published_at = timezone.now()
+        pointer.save(update_fields=["published", "published_at", "updated_at"])
+    return True
+
+
+def pointers_resend_unpublished() -> list[str]:
+    """The periodic care: pipelines with a pointer not yet confirmed at the edge get their publish
+    message again (a message lost between commit and broker must not leave a site on an old
+    build). Returns the pipeline ids sent."""
+    if _publishes_locally():
+        return []
+    pending = {
+        str(pipeline_id)
+        for pipeline_id, value, published, published_at in EdgePointer.objects.values_list(
+            "pipeline_id", "build_id", "published", "published_at"
+        )
+        if published_at is None or published != (f"{pipeline_id}/{value}" if value else "")
+    }
+    for pipeline_id in sorted(pending):
+        send_on_commit("publish_edge_pointers", pipeline_id)
+    return sorted(pending)
+
+
+def pipeline_pointer_ids(pipeline_id: uuid.UUID | str) -> list[int]:
+    return list(EdgePointer.objects.filter(pipeline_id=pipeline_id).values_list("id", flat=True))
