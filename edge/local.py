@@ -297,7 +297,11 @@ class EdgeRequestHandler(BaseHTTPRequestHandler):
             )
         finally:
             self.server.request_done()
-        self.send_response(status)
+        # The access line shows the bytes sent, as Django's dev server does (send_response logs "-").
+        self.log_request(status, len(body) if self.command != "HEAD" else 0)
+        self.send_response_only(status)
+        self.send_header("Server", self.version_string())
+        self.send_header("Date", self.date_time_string())
         for name, value in response_headers:
             self.send_header(name, value)
         self.end_headers()
