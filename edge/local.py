@@ -268,8 +268,10 @@ class EdgeRequestHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "troy-local-edge"
-    sys_version = ""
     server: LocalEdgeServer
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def do_GET(self) -> None:
         self._serve()
