@@ -41,17 +41,30 @@ def ready_pipeline(name: str, **fields) -> Pipeline:
 
 def go_live(s3, bucket: str, pipeline: Pipeline, files: dict[str, bytes], **store) -> Build:
     """What a deploy does, in the services' order: queue, start, store, finish (the pointer)."""
-    build = services.build_request(
-        pipeline_id=pipeline.pk,
-        kind=BuildKind.AUTOMATED,
-        trigger=BuildTrigger.MANUAL,
-        ref="main",
-        actor="test",
-        artifact_key=f"{pipeline.pk}/site.zip",
-    )
+    return run_deploy(pipeline, store=lambda build: store_build(s3, bucket, build, files, **store))
+
+
+def run_deploy(pipeline: Pipeline, *, store=None, rollback_of: Build | None = None) -> Build:
+    """A build through the services as the deploy runs it: queued (a redeploy of ``rollback_of``,
+    or a manual build), started, stored by ``store(build)``, finished. A rollback writes nothing:
+    it finishes serving its source build's stored files."""
+    if rollback_of is not None:
+        build = services.build_redeploy(build_id=rollback_of.pk, actor="test")
+    else:
+        build = services.build_request(
+            pipeline_id=pipeline.pk,
+            kind=BuildKind.AUTOMATED,
+            trigger=BuildTrigger.MANUAL,
+            ref="main",
+            actor="test",
+            artifact_key=f"{pipeline.pk}/site.zip",
+        )
     started = services.deployment_start(pipeline_id=pipeline.pk)
     assert started is not None and started.pk == build.pk
-    store_build(s3, bucket, build, files, **store)
-    finished = services.deployment_finish(build_id=build.pk, stats={"files_total": len(files)})
+    if store is not None:
+        store(build)
+    finished = services.deployment_finish(
+        build_id=build.pk, content_build_id=None if rollback_of is None else rollback_of.served_build_id
+    )
     assert finished is not None
     return finished

@@ -18,9 +18,7 @@ import pytest
 
 from deployment_service import aws as aws_clients
 from operations.local_edge import bind_edge_server, make_edge_server, start_edge_server
-from pipelines import services
-from pipelines.choices import BuildTrigger
-from tests.operations.edge_support import go_live, ready_pipeline
+from tests.operations.edge_support import go_live, ready_pipeline, run_deploy
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server's threads read what the test committed
 
@@ -88,11 +86,9 @@ def test_going_live_and_rolling_back_switch_the_next_request(edge, s3):
     go_live(s3, settings.TROY_LIVE_BUCKET, site, {"index.html": b"v2"})
     assert get(edge.port, "site.localhost")[2] == b"v2"
 
-    # A rollback to a retained build writes nothing but the pointer (deployment_finish with it).
-    rollback = services.build_redeploy(build_id=first.pk, actor="test")
-    assert rollback.trigger == BuildTrigger.ROLLBACK
-    services.deployment_start(pipeline_id=site.pk)
-    services.deployment_finish(build_id=rollback.pk, content_build_id=first.pk)
+    # A rollback to a retained build writes nothing but the pointer.
+    rollback = run_deploy(site, rollback_of=first)
+    assert rollback.content_build_id == first.pk
     assert get(edge.port, "site.localhost")[2] == b"v1"
 
 
