@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from edge.local import LocalEdge, LocalEdgeServer, ViewerFunction
-from tests.edge.conftest import BUCKET, VECTORS, file_body, vector_id
+from tests.edge.conftest import BUCKET, VECTORS, build_objects, file_body, vector_id
 
 
 def expected_build(vector: dict) -> str:
@@ -149,3 +149,21 @@ def test_a_failing_viewer_function_is_a_503_as_at_cloudfront(local_edge):
     status, _headers, body = edge.handle("GET", "site.example.com", "/", "", {})
     assert status == 503
     assert b"function failed" in body
+
+
+def test_a_blob_is_fetched_once_and_then_served_from_memory_unless_the_cache_is_off(s3_bucket):
+    bucket = "troy-live-cache-test"
+    s3_bucket.create_bucket(Bucket=bucket)
+    for key, (body, content_type, cache) in build_objects({"p1/b1": VECTORS["builds"]["p1/b1"]}).items():
+        s3_bucket.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
+    cached = LocalEdge(VECTORS["pointers"].get, s3_bucket, bucket)
+    uncached = LocalEdge(VECTORS["pointers"].get, s3_bucket, bucket, blob_cache_bytes=0)
+    first = cached.handle("GET", "site.example.com", "/robots.txt", "", {})
+    assert uncached.handle("GET", "site.example.com", "/robots.txt", "", {}) == first
+    for key in [o["Key"] for o in s3_bucket.list_objects_v2(Bucket=bucket, Prefix="p1/blobs/")["Contents"]]:
+        s3_bucket.delete_object(Bucket=bucket, Key=key)
+
+    assert cached.handle("GET", "site.example.com", "/robots.txt", "", {}) == first
+    assert cached.handle("HEAD", "site.example.com", "/robots.txt", "", {})[:2] == first[:2]
+    assert uncached.handle("GET", "site.example.com", "/robots.txt", "", {})[0] == 502
+    assert cached.handle("GET", "site.example.com", "/feed.xml", "", {})[0] == 502  # never fetched before

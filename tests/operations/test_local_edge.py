@@ -14,6 +14,7 @@ import time
 
 from django.conf import settings
 from django.db import connection
+from django.db.backends.signals import connection_created
 import pytest
 
 from deployment_service import aws as aws_clients
@@ -180,3 +181,24 @@ def test_manage_py_edge_serves_by_host_over_http_and_logs_each_request(moto_serv
     length = len(b"<h1>hello from the edge</h1>")
     assert f'"GET / HTTP/1.1" 200 {length}' in log and '"HEAD / HTTP/1.1" 200 0' in log
     assert '"GET / HTTP/1.1" 404 ' in log
+
+
+def test_a_keep_alive_connection_reads_the_pointers_on_one_database_connection(edge, s3):
+    site = ready_pipeline("site")
+    go_live(s3, settings.TROY_LIVE_BUCKET, site, {"index.html": b"v1"})
+    opened: list[object] = []
+
+    def count(sender, connection, **kwargs):
+        opened.append(connection)
+
+    connection_created.connect(count)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", edge.port, timeout=10)
+        for _ in range(5):
+            conn.request("GET", "/", headers={"Host": "site.localhost"})
+            assert conn.getresponse().read() == b"v1"
+        conn.close()
+        assert get(edge.port, "site.localhost")[2] == b"v1"  # a new client connection: its own thread
+    finally:
+        connection_created.disconnect(count)
+    assert len(opened) == 2

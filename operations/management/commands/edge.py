@@ -10,6 +10,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from edge.local import BLOB_CACHE_BYTES
 from operations.local_edge import DEFAULT_PORT, make_edge_server
 
 
@@ -34,10 +35,18 @@ class Command(BaseCommand):
             help="the service's address (e.g. http://127.0.0.1:8000/): its 404 pages link to the list of sites there",
         )
         parser.add_argument("--quiet", action="store_true", help="no access log")
+        parser.add_argument(
+            "--no-blob-cache",
+            action="store_true",
+            help="fetch every answer's blob from S3 (by default blobs, immutable by their content key, are "
+            "kept in memory once fetched, as CloudFront's cache would; manifests are cached either way)",
+        )
 
-    def handle(self, *args, port: int, bind: str, sites_url: str, quiet: bool, **options):
+    def handle(self, *args, port: int, bind: str, sites_url: str, quiet: bool, no_blob_cache: bool, **options):
         try:
-            server = make_edge_server(bind, port, sites_url=sites_url, quiet=quiet)
+            server = make_edge_server(
+                bind, port, sites_url=sites_url, quiet=quiet, blob_cache_bytes=0 if no_blob_cache else BLOB_CACHE_BYTES
+            )
         except OSError as exc:
             raise CommandError(f"cannot listen on {bind}:{port}: {exc} (use --port)") from exc
         bound = server.server_address[1]
