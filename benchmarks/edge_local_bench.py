@@ -1,7 +1,7 @@
 """The local edge's latency for a request whose build manifest is already cached.
 
-1. In-process: LocalEdge.handle (the viewer function in V8, the origin handler, the blob GET)
-   against in-process moto S3, and its stages alone.
+1. In-process: LocalEdge.handle (the viewer function in V8, the origin handler, the blob from
+   its cache or a GET) against in-process moto S3, and its stages alone.
 2. Over HTTP (``--http-seconds``, 0 to skip): ``manage.py edge`` as its own process, reading the
    pointer from a SQLite database (EdgePointer rows written by the services, as a deploy leaves
    them) and the blobs from a moto server process, under a keep-alive load: ``--connections``
@@ -68,6 +68,8 @@ def in_process(args: argparse.Namespace) -> None:
         manifest = Manifest(pipeline_id="p1", build_id="b1", files=files)
         s3.put_object(Bucket=BUCKET, Key=manifest_key("p1", "b1"), Body=dumps(manifest))
         edge = LocalEdge({"site.localhost": "p1/b1"}.get, s3, BUCKET)
+        uncached = LocalEdge({"site.localhost": "p1/b1"}.get, s3, BUCKET, blob_cache_bytes=0)
+        uncached.handle("GET", "site.localhost:8000", "/pages/1/", "", {})
         edge.handle("GET", "site.localhost:8000", "/pages/1/", "", {})  # loads and caches the manifest
 
         def timed(call):
@@ -76,7 +78,10 @@ def in_process(args: argparse.Namespace) -> None:
             return (time.perf_counter() - started) * 1000
 
         stages = {
-            "handle (viewer + origin + S3 GET)": lambda: edge.handle("GET", "site.localhost:8000", "/pages/3/", "", {}),
+            "handle (blob cached)": lambda: edge.handle("GET", "site.localhost:8000", "/pages/3/", "", {}),
+            "handle (blob cache off: + S3 GET)": lambda: uncached.handle(
+                "GET", "site.localhost:8000", "/pages/3/", "", {}
+            ),
             "viewer function only": lambda: edge.viewer.run(
                 {
                     "request": {
