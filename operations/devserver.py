@@ -117,6 +117,9 @@ def point_aws_at(endpoint: str) -> None:
     settings.AWS_ENDPOINT_URL = endpoint
     # A fresh emulator holds no zone yet: a TROY_HOSTED_ZONE_ID from the shell would not exist in it.
     settings.TROY_HOSTED_ZONE_ID = ""
+    # No emulator serves the CloudFront KeyValueStore's data API: going live is the database's
+    # pointer row alone, which the local edge reads.
+    settings.TROY_EDGE_POINTERS = "local"
     aws.reset_clients()
 
 
