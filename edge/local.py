@@ -9,7 +9,6 @@ import base64
 from collections import OrderedDict
 from collections.abc import Callable
 import html
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import logging
@@ -345,8 +344,12 @@ class EdgeRequestHandler(BaseHTTPRequestHandler):
         path = target.path or "/"
         headers = {name.lower(): value for name, value in self.headers.items()}
         # A body is never read by the edge (GET/HEAD); drain one so the connection stays usable.
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return
+        if length > 0:
             self.rfile.read(length)
         try:
             status, response_headers, body = self.server.edge.handle(self.command, host, path, target.query, headers)
@@ -415,13 +418,6 @@ class LocalEdgeServer(ThreadingHTTPServer):
         finally:
             if self._at_thread_exit is not None:
                 self._at_thread_exit()
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 __all__ = ["LocalEdge", "LocalEdgeServer", "ViewerFunction", "load_viewer_function"]
