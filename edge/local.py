@@ -1,18 +1,23 @@
 """The local edge: serves every pipeline's live build by Host header, running the same code as
 CloudFront: viewer_request.js in an embedded V8 (mini-racer) and origin_request in-process, over
-the configured S3. Used by `manage.py edge` and the dev run (wired in by the caller)."""
+the configured S3; and LocalEdgeServer, its HTTP/1.1 server. Used by `manage.py edge` and the dev
+run (operations/local_edge.py wires in the database's pointers)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from collections import OrderedDict
+from collections.abc import Callable
+import html
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import logging
 from pathlib import Path
+import socket
+import sys
 import threading
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, urlsplit
 
 from botocore.exceptions import ClientError
 from py_mini_racer import JSEvalException, JSPromise, JSPromiseError, MiniRacer
@@ -69,6 +74,11 @@ function __troyStart(event, answers) {
 
 MAX_PASSES = 4
 FUNCTION_FAILED = b"503 The CloudFront function failed (see the edge log)\n"
+ORIGIN_FAILED = b"502 The local edge could not reach S3 or the pointers (see its log)\n"
+# What a distribution allows (deployment_service/integrations/cloudfront.py AllowedMethods); other
+# methods get CloudFront's own 403 before any function runs.
+ALLOWED_METHODS = ("GET", "HEAD")
+METHOD_NOT_ALLOWED = b"403 This distribution is not configured to allow the HTTP request method that was used.\n"
 PointerLookup = Callable[[str], "str | None"]
 
 
@@ -119,19 +129,75 @@ class ViewerFunction:
 
 
 Response = tuple[int, list[tuple[str, str]], bytes]
+BLOB_CACHE_BYTES = 64 * 1024 * 1024
+BLOB_CACHE_MAX_ITEM = 1024 * 1024  # a bigger blob is fetched each time: it would push out many small ones
+
+
+class BlobCache:
+    """LRU of blobs by S3 key, bounded in bytes. Blob keys are content-addressed (edge.manifest:
+    the hash of the bytes and the headers they are served with), so an entry never goes stale."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[list[tuple[str, str]], bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[list[tuple[str, str]], bytes] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        if len(body) > min(BLOB_CACHE_MAX_ITEM, self.max_bytes):
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (headers, body)
+            self.size += len(body)
+            while self.size > self.max_bytes:
+                _key, (_headers, dropped) = self._entries.popitem(last=False)
+                self.size -= len(dropped)
+
+
+SITES_LINK = '<p>The sites this Troy serves are listed at <a href="{url}">{url}</a>.</p>'
 
 
 class LocalEdge:
-    def __init__(self, lookup_pointer: PointerLookup, s3_client: Any, bucket: str) -> None:
+    def __init__(
+        self,
+        lookup_pointer: PointerLookup,
+        s3_client: Any,
+        bucket: str,
+        *,
+        sites_url: str = "",
+        blob_cache_bytes: int = BLOB_CACHE_BYTES,
+    ) -> None:
         """lookup_pointer(host) → "{pipeline}/{build}" for a live host, "" for a known host with
-        nothing live, None for an unknown host (host lowercased, without port)."""
+        nothing live, None for an unknown host (host lowercased, without port).
+
+        blob_cache_bytes: memory for blobs already fetched (0: every answer GETs its blob). A blob's
+        key is its content's hash, so a cached one is never stale: this is the local stand-in for
+        CloudFront's cache, and what keeps an answer in milliseconds over an emulator whose
+        GetObject alone takes ~15 ms. Manifests are cached either way (origin_request).
+
+        sites_url: where a person finds the list of sites (the service's own `/`); the viewer
+        function's 404 pages then link to it. Only the local edge adds the link: at CloudFront
+        the function does not know the service's address, and a visitor there is not its user."""
         self.s3 = s3_client
         self.bucket = bucket
+        self.sites_url = sites_url
+        self.blobs = BlobCache(blob_cache_bytes)
         self.viewer = ViewerFunction(lookup_pointer)
         self.origin = OriginRouter(self._fetch_object)
 
     def handle(self, method: str, host: str, path: str, query: str, headers: dict[str, str]) -> Response:
         """path is the raw (percent-encoded) path, query the raw query string."""
+        if method not in ALLOWED_METHODS:
+            return _finish(403, [("Content-Type", "text/plain; charset=utf-8")], METHOD_NOT_ALLOWED, method)
         viewer_event = {
             "version": "1.0",
             "context": {"eventType": "viewer-request"},
@@ -152,7 +218,7 @@ class LocalEdge:
             logger.exception("viewer function failed for %s%s", host, path)
             return _finish(503, [("Content-Type", "text/plain; charset=utf-8")], FUNCTION_FAILED, method)
         if "statusCode" in viewed:
-            return self._from_function_response(viewed, method)
+            return self._from_function_response(viewed, method, self.sites_url)
         origin_event = {
             "Records": [
                 {
@@ -194,6 +260,10 @@ class LocalEdge:
             raise
 
     def _from_s3(self, key: str, method: str) -> Response:
+        cached = self.blobs.get(key)
+        if cached is not None:
+            headers, body = cached
+            return 200, headers, b"" if method == "HEAD" else body
         try:
             if method == "HEAD":
                 found = self.s3.head_object(Bucket=self.bucket, Key=key)
@@ -212,10 +282,12 @@ class LocalEdge:
         if found.get("ETag"):
             headers.append(("ETag", found["ETag"]))
         headers.append(("Content-Length", str(found["ContentLength"])))
+        if method != "HEAD":
+            self.blobs.put(key, headers, body)
         return 200, headers, body
 
     @staticmethod
-    def _from_function_response(response: dict[str, Any], method: str) -> Response:
+    def _from_function_response(response: dict[str, Any], method: str, sites_url: str = "") -> Response:
         body_spec = response.get("body") or {}
         if isinstance(body_spec, str):
             body = body_spec.encode("utf-8")
@@ -224,7 +296,11 @@ class LocalEdge:
         else:
             body = body_spec.get("data", "").encode("utf-8")
         headers = [(name, value["value"]) for name, value in (response.get("headers") or {}).items()]
-        return _finish(int(response["statusCode"]), headers, body, method)
+        status = int(response["statusCode"])
+        content_type = next((value for name, value in headers if name.lower() == "content-type"), "")
+        if sites_url and status == 404 and content_type.startswith("text/html"):
+            body += SITES_LINK.format(url=html.escape(sites_url, quote=True)).encode("utf-8")
+        return _finish(status, headers, body, method)
 
     @staticmethod
     def _from_generated_response(response: dict[str, Any], method: str) -> Response:
@@ -241,31 +317,107 @@ def _finish(status: int, headers: list[tuple[str, str]], body: bytes, method: st
     return status, headers, b"" if method == "HEAD" else body
 
 
-def make_wsgi_app(edge: LocalEdge) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
-    """A WSGI app over the local edge, for wsgiref or Django's threaded server."""
+class EdgeRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive in front of LocalEdge.handle; one access-log line per request on
+    stderr, in the common format of http.server (and Django's dev server)."""
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        # WSGI hands PATH_INFO decoded (as latin-1 of the raw bytes); CloudFront sees the URI as
-        # sent, so encode it back.
-        raw_path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/!$&'()*+,;=:@~-._")
-        headers = {
-            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
-        }
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-        status, response_headers, body = edge.handle(
-            environ.get("REQUEST_METHOD", "GET"), host, raw_path or "/", environ.get("QUERY_STRING", ""), headers
-        )
-        start_response(f"{status} {_reason(status)}", response_headers)
-        return [body]
+    protocol_version = "HTTP/1.1"
+    server_version = "troy-local-edge"
+    # Headers and body are two writes: with Nagle's algorithm the body waits for the client's
+    # delayed ACK (40 ms per keep-alive request on Linux).
+    disable_nagle_algorithm = True
+    server: LocalEdgeServer
 
-    return app
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def _serve(self) -> None:
+        # An absolute-form target (a proxy-style request) carries its own host.
+        absolute = self.path.startswith(("http://", "https://"))
+        target = urlsplit(self.path if absolute else "http://_" + self.path)
+        host = target.netloc if absolute else self.headers.get("Host", "")
+        path = target.path or "/"
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        # A body is never read by the edge (GET/HEAD); drain one so the connection stays usable.
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return
+        if length > 0:
+            self.rfile.read(length)
+        try:
+            status, response_headers, body = self.server.edge.handle(self.command, host, path, target.query, headers)
+        except Exception:
+            # What CloudFront answers when it cannot reach the origin (here: S3 or the pointers).
+            logger.exception("local edge: %s %s for %s failed", self.command, path, host)
+            status, response_headers, body = _finish(
+                502, [("Content-Type", "text/plain; charset=utf-8")], ORIGIN_FAILED, self.command
+            )
+        finally:
+            self.server.request_done()
+        # The access line shows the bytes sent, as Django's dev server does (send_response logs "-").
+        self.log_request(status, len(body) if self.command != "HEAD" else 0)
+        self.send_response_only(status)
+        self.send_header("Server", self.version_string())
+        self.send_header("Date", self.date_time_string())
+        for name, value in response_headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.server.quiet:
+            super().log_message(format, *args)
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+class LocalEdgeServer(ThreadingHTTPServer):
+    """A thread per connection. after_request runs in the request's thread once each request is
+    answered and at_thread_exit when a connection's thread ends (the caller closes its database
+    connections there: the pointer lookup may read a database)."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        edge: LocalEdge,
+        *,
+        quiet: bool = False,
+        after_request: Callable[[], object] | None = None,
+        at_thread_exit: Callable[[], object] | None = None,
+    ) -> None:
+        self.edge = edge
+        self.quiet = quiet
+        self._after_request = after_request
+        self._at_thread_exit = at_thread_exit
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, EdgeRequestHandler)
+
+    def request_done(self) -> None:
+        if self._after_request is not None:
+            self._after_request()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-answer (a reload, a load generator stopping) is no error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            if self._at_thread_exit is not None:
+                self._at_thread_exit()
 
 
-__all__ = ["LocalEdge", "ViewerFunction", "load_viewer_function", "make_wsgi_app"]
+__all__ = ["LocalEdge", "LocalEdgeServer", "ViewerFunction", "load_viewer_function"]

@@ -4,10 +4,11 @@ One process holds everything a fresh checkout needs: the database (SQLite by def
 here), a Dramatiq worker in threads on the configured broker (the in-process StubBroker unless
 ``DRAMATIQ_BROKER_URL`` is set), the periodic scheduler (reaper, reconciler), a local AWS emulator
 (moto server) bootstrapped with Troy's shared resources when no AWS endpoint or credentials are
-configured, and Django's threaded development web server. Ctrl-C stops all of it.
+configured, Django's threaded development web server and the local edge (operations/local_edge.py:
+every pipeline's live build at ``http://{name}.localhost:8001/``). Ctrl-C stops all of it.
 
 Production runs these as separate processes instead: gunicorn, ``manage.py rundramatiq``,
-``manage.py scheduler`` and real AWS (see the README).
+``manage.py scheduler`` and real AWS, where CloudFront serves the sites (see the README).
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def point_aws_at(endpoint: str) -> None:
     settings.AWS_ENDPOINT_URL = endpoint
     # A fresh emulator holds no zone yet: a TROY_HOSTED_ZONE_ID from the shell would not exist in it.
     settings.TROY_HOSTED_ZONE_ID = ""
+    # No emulator serves the CloudFront KeyValueStore's data API: going live is the database's
+    # pointer row alone, which the local edge reads.
+    settings.TROY_EDGE_POINTERS = "local"
     aws.reset_clients()
 
 

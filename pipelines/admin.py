@@ -28,6 +28,7 @@ from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
 from pipelines.models import Build, GithubInstallation, GithubInstallationRepository, Pipeline
+from pipelines.selectors import local_site_url
 from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
@@ -74,6 +75,7 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
         "build_link",
         "kind",
         "trigger",
+        "rollback_note",
         "status",
         "ref",
         "commit_sha",
@@ -99,13 +101,32 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
         url = reverse("admin:pipelines_build_change", args=[build.pk])
         return format_html('<a href="{}">#{}</a>', url, build.number)
 
+    @admin.display(description="Rollback")
+    def rollback_note(self, build: Build) -> str:
+        return rollback_text(build, numbers=False)
+
+
+def rollback_text(build: Build, *, numbers: bool = True) -> str:
+    """ "" for a build that is not a rollback. ``numbers`` names the builds (one query each unless
+    the caller selected them; the inline does not, to stay one query for its rows)."""
+    if not build.is_rollback:
+        return ""
+    how = "pointer only, nothing uploaded" if build.content_build_id else "stored again"
+    source = build.source_build if numbers and build.source_build_id is not None else None
+    return f"rollback ({how})" if source is None else f"rollback to #{source.number} ({how})"
+
+
+def site_address(pipeline: Pipeline) -> str:
+    """Where "view site" goes: the local edge's address when this service runs one, else the site."""
+    return local_site_url(pipeline) or pipeline.site_url
+
 
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):
     # django-fsm's change form (its public template) shows the buttons; which ones, and what a
     # click does (a service, never the model transition), is this class's own.
     change_form_template = "django_fsm/fsm_admin_change_form.html"
-    list_display = ["name", "domain", "status", "owner", "live_build_link", "updated_at"]
+    list_display = ["name", "site_link", "status", "owner", "live_build_link", "updated_at"]
     list_filter = ["status", "auto_deploy"]
     search_fields = ["name", "repository", "owner__username", "distribution_id"]
     list_select_related = ["owner", "live_build"]
@@ -260,6 +281,14 @@ class PipelineAdmin(admin.ModelAdmin):
 
     # --- read-only displays ----------------------------------------------------------------------
 
+    def get_view_on_site_url(self, obj: Pipeline | None = None) -> str | None:
+        return None if obj is None else site_address(obj)
+
+    @admin.display(description="Site", ordering="name")
+    def site_link(self, pipeline: Pipeline) -> str:
+        url = site_address(pipeline)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
     @admin.display(description="Live build", ordering="live_build__number")
     def live_build_link(self, pipeline: Pipeline) -> str:
         if pipeline.live_build is None:
@@ -282,12 +311,38 @@ class PipelineAdmin(admin.ModelAdmin):
 @admin.register(Build)
 class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     formfield_overrides = URL_FIELDS_ASSUME_HTTPS
-    list_display = ["__str__", "number", "kind", "trigger", "status", "phase", "ref", "created_at", "finished_at"]
+    list_display = [
+        "__str__",
+        "number",
+        "kind",
+        "trigger",
+        "rollback",
+        "status",
+        "phase",
+        "ref",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "kind", "trigger"]
     search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref"]
-    list_select_related = ["pipeline"]
+    list_select_related = ["pipeline", "source_build"]
+    readonly_fields = ["rollback", "served_files"]
     actions = ["cancel_builds"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="Rollback")
+    def rollback(self, build: Build) -> str:
+        return rollback_text(build)
+
+    @admin.display(description="Files served")
+    def served_files(self, build: Build) -> str:
+        content = build.content_build if build.content_build_id is not None else None
+        if content is not None:
+            url = reverse("admin:pipelines_build_change", args=[content.pk])
+            return format_html('those stored by <a href="{}">build #{}</a>', url, content.number)
+        if build.stored_at is not None:
+            return f"its own, stored {build.stored_at:%Y-%m-%d %H:%M:%S}"
+        return "none stored"
 
     @admin.action(description="Cancel selected builds (queued, or running automated ones)")
     def cancel_builds(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:

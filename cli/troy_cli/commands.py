@@ -77,7 +77,7 @@ def logout(args: Namespace) -> int:
 PIPELINE_COLUMNS = [
     ("name", "name"),
     ("status", "status"),
-    ("site_url", "site"),
+    ("address", "site"),
     ("source", "source"),
     ("live", "live build"),
     ("updated", "updated"),
@@ -90,6 +90,8 @@ def _pipeline_row(p: dict) -> dict:
         **p,
         "source": f"{p['repository']}@{p.get('branch', '')}" if p.get("repository") else "(releases only)",
         "live": f"#{live['number']}" if isinstance(live, dict) else "",
+        # Where a person can open it: the local edge's address on a dev run.
+        "address": p.get("local_url") or p.get("site_url"),
         "updated": local_time(p.get("updated_at")),
     }
 
@@ -102,6 +104,7 @@ def show_pipeline(p: dict) -> None:
         ("id", p.get("id")),
         ("status", f"{p.get('status')} ({p.get('status_display', '')})"),
         ("site", p.get("site_url") or f"https://{p.get('domain')}/"),
+        ("local", p.get("local_url")),
         ("repository", f"{p['repository']} (branch {p.get('branch')})" if p.get("repository") else "(releases only)"),
         ("install", build.get("install")),
         ("build", build.get("build")),
@@ -236,7 +239,7 @@ def build_source(build: dict, versions: dict[str, str]) -> str:
         text = f"version {text}" if text else ""
     else:
         text = " ".join(x for x in (build.get("ref"), (build.get("commit_sha") or "")[:10]) if x)
-    if build.get("source_build") and build.get("trigger") == "rollback":
+    if build.get("is_rollback") or (build.get("source_build") and build.get("trigger") == "rollback"):
         text += " (rollback)"
     return text
 

@@ -15,7 +15,7 @@ from troy_cli import resolve
 from troy_cli.client import UPLOAD_TIMEOUT, ApiError, Client, Unreachable
 from troy_cli.errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
 from troy_cli.multipart import MultipartFile
-from troy_cli.output import StatusLine, UploadProgress, emit_json, human_size, note, out, seconds_text
+from troy_cli.output import StatusLine, UploadProgress, emit_json, human_size, note, out, parse_time, seconds_text
 from troy_cli.zipping import zip_folder
 
 BUILD_FINISHED = ("succeeded", "failed", "cancelled", "superseded")
@@ -74,18 +74,43 @@ def follow_build(client: Client, build: dict, *, timeout: float) -> dict:
         line.finish()
 
 
-def report_build(pipeline: dict, build: dict, *, json_mode: bool) -> int:
-    site = pipeline.get("site_url") or f"https://{pipeline.get('domain')}/"
+def site_address(pipeline: dict) -> str:
+    """The address a person can open: the local edge's when the server runs one (the dev run),
+    else the site's own."""
+    return pipeline.get("local_url") or pipeline.get("site_url") or f"https://{pipeline.get('domain')}/"
+
+
+def time_to_live(build: dict, *, measured: float) -> float:
+    """Seconds from the request to live: the server's own clock when it reports both ends (no
+    poll interval in it), else the build's duration, else what this CLI measured."""
+    requested, finished = parse_time(build.get("created_at")), parse_time(build.get("finished_at"))
+    if requested is not None and finished is not None and finished >= requested:
+        return (finished - requested).total_seconds()
+    if isinstance(build.get("duration_seconds"), int | float):
+        return float(build["duration_seconds"])
+    return measured
+
+
+def report_build(pipeline: dict, build: dict, *, json_mode: bool, took: float | None = None) -> int:
+    """The build's end: on success its address on stdout (the only line there), the rest on
+    stderr. ``took``: seconds to live, printed for a rollback."""
+    site = site_address(pipeline)
     succeeded = build.get("status") == "succeeded"
     if json_mode:
-        emit_json({"build": build, "site_url": site, "deployed": succeeded})
+        answer = {"build": build, "site_url": pipeline.get("site_url") or site, "url": site, "deployed": succeeded}
+        if took is not None and succeeded:
+            answer["seconds_to_live"] = round(took, 3)
+        emit_json(answer)
     if succeeded:
-        stats = build.get("stats") or {}
-        note(
-            f"Build #{build['number']} is live: {stats.get('files_uploaded', 0)} files uploaded "
-            f"({human_size(stats.get('bytes_uploaded', 0))}), {stats.get('files_unchanged', 0)} unchanged, "
-            f"{stats.get('files_deleted', 0)} deleted."
-        )
+        if build.get("is_rollback") or build.get("trigger") == "rollback":
+            note(_rollback_text(build, took))
+        else:
+            stats = build.get("stats") or {}
+            note(
+                f"Build #{build['number']} is live: {stats.get('files_uploaded', 0)} files uploaded "
+                f"({human_size(stats.get('bytes_uploaded', 0))}), {stats.get('files_unchanged', 0)} unchanged, "
+                f"{stats.get('files_deleted', 0)} deleted."
+            )
         if not json_mode:
             out(site)
         return EXIT_OK
@@ -93,6 +118,16 @@ def report_build(pipeline: dict, build: dict, *, json_mode: bool) -> int:
     if build.get("logs_url"):
         note(f"  logs: {build['logs_url']}")
     return EXIT_FAILED
+
+
+def _rollback_text(build: dict, took: float | None) -> str:
+    if build.get("content_build"):
+        how = "pointer only, nothing uploaded"
+    else:
+        stats = build.get("stats") or {}
+        how = f"stored again: {stats.get('files_uploaded', 0)} files uploaded"
+    when = f" in {took:.2f} s" if took is not None else ""
+    return f"Build #{build['number']} is live{when}: a rollback ({how})."
 
 
 def _wait_stored(client: Client, release: dict, *, timeout: float) -> dict:
@@ -172,6 +207,9 @@ def release(args: Namespace, client: Client) -> int:
 def rollback(args: Namespace, client: Client) -> int:
     pipeline = resolve.pipeline(client, args.pipeline)
     source = resolve.build_by_number(client, pipeline, args.build_number)
+    started = time.monotonic()
     build = client.post(f"builds/{source['id']}/redeploy/")
     note(f"Redeploying build #{source['number']} of {pipeline['name']} as build #{build['number']}.")
-    return report_build(pipeline, follow_build(client, build, timeout=args.timeout), json_mode=args.json)
+    final = follow_build(client, build, timeout=args.timeout)
+    took = time_to_live(final, measured=time.monotonic() - started)
+    return report_build(pipeline, final, json_mode=args.json, took=took)

@@ -10,6 +10,7 @@ from pipelines import services
 from pipelines.exceptions import RepositoryNotGranted
 from pipelines.grants import repository_granted
 from pipelines.models import COMMAND_MAX_LENGTH, Build, Pipeline
+from pipelines.selectors import local_site_url
 from pipelines.validators import validate_branch, validate_relative_path
 
 
@@ -59,6 +60,10 @@ class PipelineSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     domain = serializers.CharField(read_only=True)
     site_url = serializers.URLField(read_only=True)
+    local_url = serializers.SerializerMethodField(
+        help_text="The site on this service's local edge (development), e.g. http://hello.localhost:8001/; "
+        "empty when the service runs none."
+    )
     build = BuildSettingsSerializer(source="*", read_only=True)
     live_build = BuildRefSerializer(read_only=True, allow_null=True)
     allowed_transitions = serializers.SerializerMethodField(
@@ -72,6 +77,7 @@ class PipelineSerializer(serializers.ModelSerializer):
             "name",
             "domain",
             "site_url",
+            "local_url",
             "status",
             "status_display",
             "repository",
@@ -87,6 +93,10 @@ class PipelineSerializer(serializers.ModelSerializer):
             "allowed_transitions",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_local_url(self, pipeline: Pipeline) -> str:
+        return local_site_url(pipeline)
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_allowed_transitions(self, pipeline: Pipeline) -> list[str]:
@@ -155,6 +165,16 @@ class BuildSerializer(serializers.ModelSerializer):
     phases = serializers.JSONField(read_only=True, help_text="CodeBuild phases with their timings, in order.")
     # A string, not a URI: it is empty until CodeBuild reports one (and always for a release build).
     logs_url = serializers.CharField(read_only=True, help_text="CodeBuild's logs link; empty when there is none.")
+    is_rollback = serializers.BooleanField(read_only=True, help_text="A redeploy of an earlier build.")
+    duration_seconds = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="From start to finish (to live, when it succeeded); null until it ends.",
+    )
+    stored = serializers.SerializerMethodField(
+        help_text="Its own files are stored at the edge (retention clears this); a rollback that wrote nothing "
+        "serves content_build's instead."
+    )
 
     class Meta:
         model = Build
@@ -169,6 +189,9 @@ class BuildSerializer(serializers.ModelSerializer):
             "commit_sha",
             "release",
             "source_build",
+            "is_rollback",
+            "content_build",
+            "stored",
             "codebuild_build_id",
             "phase",
             "phases",
@@ -180,5 +203,15 @@ class BuildSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "duration_seconds",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "content_build": {
+                "help_text": "The build whose stored files this one serves (a rollback); null when its own."
+            }
+        }
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_stored(self, build: Build) -> bool:
+        return build.stored_at is not None

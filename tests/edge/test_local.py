@@ -1,19 +1,17 @@
 """The local edge end to end: the real viewer function in V8, the origin handler in-process and
-moto S3, answering the same vectors; and over HTTP through its WSGI app."""
+moto S3, answering the same vectors; and over HTTP through LocalEdgeServer (what `manage.py edge`
+runs), with keep-alive."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from socketserver import ThreadingMixIn
+import http.client
 import threading
-from urllib.error import HTTPError
-from urllib.request import HTTPRedirectHandler, Request, build_opener
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from edge.local import LocalEdge, ViewerFunction, make_wsgi_app
-from tests.edge.conftest import BUCKET, VECTORS, file_body, vector_id
+from edge.local import LocalEdge, LocalEdgeServer, ViewerFunction
+from tests.edge.conftest import BUCKET, VECTORS, build_objects, file_body, vector_id
 
 
 def expected_build(vector: dict) -> str:
@@ -83,48 +81,65 @@ def test_concurrent_requests_share_the_edge(local_edge):
     assert answers[3][2] == file_body("p1/b1", "assets/app.3f9a1c2b.js")
 
 
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def http_edge(local_edge):
-    server = make_server("127.0.0.1", 0, make_wsgi_app(local_edge), ThreadingWSGIServer, QuietHandler)
+    server = LocalEdgeServer(("127.0.0.1", 0), local_edge, quiet=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield server.server_address[1]
     server.shutdown()
     server.server_close()
+
+
+def http_get(port: int, method: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, target, headers=headers)
+        response = connection.getresponse()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
+    finally:
+        connection.close()
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=vector_id)
 def test_vector_over_http(http_edge, vector):
     if vector["host"] == "":
         pytest.skip("HTTP/1.1 clients always send a Host")
-    url = http_edge + vector["uri"] + (f"?{vector['qs']}" if vector.get("qs") else "")
-    request = Request(url, headers={"Host": vector["host"], **vector.get("headers", {})})
+    target = vector["uri"] + (f"?{vector['qs']}" if vector.get("qs") else "")
+    status, headers, body = http_get(http_edge, "GET", target, {"Host": vector["host"], **vector.get("headers", {})})
+    check_answer(vector, status, headers, body)
+
+
+def test_one_connection_carries_many_requests_and_head(http_edge):
+    connection = http.client.HTTPConnection("127.0.0.1", http_edge, timeout=10)
     try:
-        with _opener().open(request) as response:
-            status, headers, body = response.status, dict(response.headers), response.read()
-    except HTTPError as error:
-        status, headers, body = error.code, dict(error.headers), error.read()
-    check_answer(vector, status, {name.lower(): value for name, value in headers.items()}, body)
+        for method, path in [("GET", "/"), ("HEAD", "/docs/guide.html"), ("GET", "/about"), ("GET", "/nope")]:
+            connection.request(method, path, headers={"Host": "site.example.com"})
+            response = connection.getresponse()
+            body = response.read()
+            assert response.getheader("Connection") != "close"
+            if method == "HEAD":
+                assert body == b""
+                assert response.getheader("Content-Length") == str(len(file_body("p1/b1", "docs/guide.html")))
+        assert response.status == 404
+    finally:
+        connection.close()
 
 
-class KeepRedirects(HTTPRedirectHandler):
-    """The redirect itself is what the vector checks."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
+def test_other_methods_get_cloudfronts_403(http_edge):
+    status, _headers, body = http_get(http_edge, "POST", "/", {"Host": "site.example.com", "Content-Length": "0"})
+    assert status == 403 and b"not configured to allow the HTTP request method" in body
 
 
-def _opener():
-    return build_opener(KeepRedirects)
+def test_the_404_pages_link_to_the_list_of_sites_when_the_edge_knows_it(s3_bucket):
+    edge = LocalEdge(VECTORS["pointers"].get, s3_bucket, BUCKET, sites_url="http://127.0.0.1:8000/")
+    for host, says in [("unknown.example.com", b"No site is served"), ("empty.example.com", b"nothing deployed yet")]:
+        status, _headers, body = edge.handle("GET", host, "/", "", {})
+        assert status == 404 and says in body
+        assert b'<a href="http://127.0.0.1:8000/">' in body
+    # A build's own 404 page is the site's: left alone.
+    status, _headers, body = edge.handle("GET", "www.example.org", "/missing", "", {})
+    assert status == 404 and body == file_body("p2/b7", "404.html")
 
 
 def test_a_failing_viewer_function_is_a_503_as_at_cloudfront(local_edge):
@@ -134,3 +149,21 @@ def test_a_failing_viewer_function_is_a_503_as_at_cloudfront(local_edge):
     status, _headers, body = edge.handle("GET", "site.example.com", "/", "", {})
     assert status == 503
     assert b"function failed" in body
+
+
+def test_a_blob_is_fetched_once_and_then_served_from_memory_unless_the_cache_is_off(s3_bucket):
+    bucket = "troy-live-cache-test"
+    s3_bucket.create_bucket(Bucket=bucket)
+    for key, (body, content_type, cache) in build_objects({"p1/b1": VECTORS["builds"]["p1/b1"]}).items():
+        s3_bucket.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
+    cached = LocalEdge(VECTORS["pointers"].get, s3_bucket, bucket)
+    uncached = LocalEdge(VECTORS["pointers"].get, s3_bucket, bucket, blob_cache_bytes=0)
+    first = cached.handle("GET", "site.example.com", "/robots.txt", "", {})
+    assert uncached.handle("GET", "site.example.com", "/robots.txt", "", {}) == first
+    for key in [o["Key"] for o in s3_bucket.list_objects_v2(Bucket=bucket, Prefix="p1/blobs/")["Contents"]]:
+        s3_bucket.delete_object(Bucket=bucket, Key=key)
+
+    assert cached.handle("GET", "site.example.com", "/robots.txt", "", {}) == first
+    assert cached.handle("HEAD", "site.example.com", "/robots.txt", "", {})[:2] == first[:2]
+    assert uncached.handle("GET", "site.example.com", "/robots.txt", "", {})[0] == 502
+    assert cached.handle("GET", "site.example.com", "/feed.xml", "", {})[0] == 502  # never fetched before

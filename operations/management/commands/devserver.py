@@ -3,6 +3,7 @@ operations/devserver.py). ``python3 dev.py run`` runs it inside the project's ve
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 import dramatiq
 
 from operations import devserver as dev
+from operations.local_edge import DEFAULT_PORT as EDGE_PORT
+from operations.local_edge import bind_edge_server, start_edge_server
 
 
 def _interrupt(signum, frame):
@@ -23,7 +26,8 @@ def _interrupt(signum, frame):
 class Command(BaseCommand):
     help = (
         "Run Troy for development in one process: migrations, a Dramatiq worker and the scheduler "
-        "in threads, a local AWS emulator (when no AWS is configured) and the web server."
+        "in threads, a local AWS emulator (when no AWS is configured), the web server and the local edge "
+        "serving every site at http://{name}.localhost:EDGE_PORT/."
     )
     requires_system_checks = []  # checked below, after the emulator is pointed at
 
@@ -42,6 +46,13 @@ class Command(BaseCommand):
             action="store_true",
             help="also run bootstrap_aws against configured AWS (always done on the emulator)",
         )
+        parser.add_argument(
+            "--edge-port",
+            type=int,
+            default=EDGE_PORT,
+            help=f"port of the local edge serving the sites (default {EDGE_PORT}, any free one when taken; 0 = any free)",
+        )
+        parser.add_argument("--no-edge", action="store_true", help="no local edge (sites not served on this machine)")
         parser.add_argument("--worker-threads", type=int, default=4, help="Dramatiq worker threads (default 4)")
         parser.add_argument(
             "--no-worker",
@@ -54,7 +65,17 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def handle(
-        self, *args, host: str, port: int, aws: str, bootstrap: bool, worker_threads: int, no_worker: bool, **options
+        self,
+        *args,
+        host: str,
+        port: int,
+        aws: str,
+        bootstrap: bool,
+        worker_threads: int,
+        no_worker: bool,
+        edge_port: int,
+        no_edge: bool,
+        **options,
     ):
         # Ctrl-C and SIGTERM both stop everything cleanly (SIGINT explicitly too: a shell starting
         # this in the background would otherwise leave it ignored).
@@ -73,13 +94,14 @@ class Command(BaseCommand):
                 bootstrap=bootstrap,
                 worker_threads=worker_threads,
                 no_worker=no_worker,
+                edge_port=None if no_edge else edge_port,
             )
         except KeyboardInterrupt:
             self.line("\nstopping…")
         finally:
             stack.stop(lambda text: self.line(f"  {text}"))
 
-    def _start(self, stack: dev.Stack, *, host, port, aws, bootstrap, worker_threads, no_worker) -> None:
+    def _start(self, stack: dev.Stack, *, host, port, aws, bootstrap, worker_threads, no_worker, edge_port) -> None:
         # 1. AWS: decided before any boto3 client exists.
         source = dev.configured_aws_source()
         use_emulator = aws == "emulator" or (aws == "auto" and source is None)
@@ -140,10 +162,36 @@ class Command(BaseCommand):
         bound = httpd.server_address[1]
         shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
         base = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{bound}"
-        self._banner(base, user, aws_line, worker_line, scheduler_line)
+
+        # 6. The local edge: every pipeline's live build by Host header. The API reports each
+        # site's local address from TROY_LOCAL_EDGE_PORT, so it is set before the first request.
+        sites_line = "none in this process (--no-edge); `python manage.py edge` serves them"
+        edge_example = ""
+        if edge_port is not None:
+            try:
+                edge_server = bind_edge_server(host, edge_port, sites_url=f"{base}/")
+            except OSError as exc:
+                raise CommandError(f"cannot listen on {host}:{edge_port}: {exc} (use --edge-port)") from exc
+            edge = start_edge_server(edge_server)
+            stack.add("local edge", edge.stop)
+            settings.TROY_LOCAL_EDGE_PORT = edge.port
+            os.environ["TROY_LOCAL_EDGE_PORT"] = str(edge.port)
+            taken = f" ({edge_port} was taken)" if edge_port and edge.port != edge_port else ""
+            sites_line = f"http://{{name}}.localhost:{edge.port}/   the local edge{taken}"
+            edge_example = f"http://hello.localhost:{edge.port}/"
+        self._banner(base, user, aws_line, worker_line, scheduler_line, sites_line, edge_example)
         httpd.serve_forever()
 
-    def _banner(self, base: str, user: dev.DevUser, aws_line: str, worker_line: str, scheduler_line: str) -> None:
+    def _banner(
+        self,
+        base: str,
+        user: dev.DevUser,
+        aws_line: str,
+        worker_line: str,
+        scheduler_line: str,
+        sites_line: str,
+        edge_example: str,
+    ) -> None:
         example = (
             f"curl -s -X POST {base}/api/v1/pipelines/ \\\n"
             f"       -H 'Authorization: Token {user.token}' -H 'Content-Type: application/json' \\\n"
@@ -154,7 +202,9 @@ class Command(BaseCommand):
             "Troy is running (development).",
             f"  API       {base}/api/v1/",
             f"  API docs  {base}/api/docs/",
+            f"  home      {base}/   (links to the API docs, the admin and the sites)",
             f"  admin     {base}/admin/   user {user.username!r}, password {user.password!r}",
+            f"  sites     {sites_line}",
             f"  health    {base}/healthz   {base}/readyz",
             f"  token     {user.token}   (header: Authorization: Token {user.token})",
             f"  worker    {worker_line}",
@@ -164,6 +214,7 @@ class Command(BaseCommand):
             "Create a pipeline and provision it:",
             f"  {example}",
             f"  curl -s -H 'Authorization: Token {user.token}' {base}/api/v1/pipelines/",
+            *([f"Once a release of it is live, open {edge_example} (or curl it)."] if edge_example else []),
             "",
             "Press Ctrl-C to stop.",
             "",

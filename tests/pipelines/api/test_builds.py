@@ -62,6 +62,9 @@ def test_deploy_queues_an_automated_build_of_the_branch(api, ready, broker, djan
         "commit_sha",
         "release",
         "source_build",
+        "is_rollback",
+        "content_build",
+        "stored",
         "codebuild_build_id",
         "phase",
         "phases",
@@ -73,6 +76,7 @@ def test_deploy_queues_an_automated_build_of_the_branch(api, ready, broker, djan
         "created_at",
         "started_at",
         "finished_at",
+        "duration_seconds",
     }
     assert (body["number"], body["kind"], body["trigger"], body["status"], body["ref"]) == (
         1,

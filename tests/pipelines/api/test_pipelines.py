@@ -43,6 +43,7 @@ def test_create_answers_the_pipeline_as_documented(api, user, settings):
         "name",
         "domain",
         "site_url",
+        "local_url",
         "status",
         "status_display",
         "repository",
