@@ -2,7 +2,8 @@
 lets the rest go (docs/edge.md, "Retention").
 
 Kept (``services.build_ids_retained``): the served build of each of the newest
-``TROY_RETAINED_BUILDS`` builds that went live, the live build's, every pointer's, and whatever a
+``TROY_RETAINED_BUILDS`` builds that went live, the live build's, every pointer's (and the build its
+last published value names, which the KeyValueStore serves until it is updated), and whatever a
 queued or running build needs (its own manifest, its source and the source's served build). One
 run, ``retention_run``:
 

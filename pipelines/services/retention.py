@@ -30,7 +30,9 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     * the served build (``content_build`` or itself) of each of the newest ``retained`` builds
       that went live (succeeded), by number;
     * the live build's served build;
-    * every build an edge pointer names (a pointer always names a served build);
+    * every build an edge pointer names (a pointer always names a served build), and the one
+      its ``published`` value names: the KeyValueStore serves that until the projection
+      catches up;
     * each queued or running build itself, its source build and that one's served build: a
       rollback about to be deployed must still find its manifest (then it writes only the
       pointer), and a running deploy's own manifest may be written before it finishes.
@@ -45,15 +47,29 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     live = Pipeline.objects.filter(pk=pipeline_id).values_list("live_build_id", "live_build__content_build_id").first()
     if live is not None and live[0] is not None:
         kept.add(live[1] or live[0])
-    kept.update(
-        EdgePointer.objects.filter(pipeline_id=pipeline_id, build__isnull=False).values_list("build_id", flat=True)
-    )
+    for pointed, published in EdgePointer.objects.filter(pipeline_id=pipeline_id).values_list("build_id", "published"):
+        if pointed is not None:
+            kept.add(pointed)
+        published_build = _published_build_id(published)
+        if published_build is not None:
+            kept.add(published_build)
     waiting = Build.objects.filter(
         pipeline_id=pipeline_id, status__in=(BuildStatus.QUEUED, BuildStatus.RUNNING)
     ).values_list("id", "source_build_id", "source_build__content_build_id")
     for own, source, source_content in waiting:
         kept.update(build_id for build_id in (own, source, source_content) if build_id is not None)
     return kept
+
+
+def _published_build_id(value: str) -> uuid.UUID | None:
+    """The build of a published pointer value ("{pipeline id}/{build id}", "" for nothing)."""
+    _pipeline, slash, build = value.partition("/")
+    if not slash:
+        return None
+    try:
+        return uuid.UUID(build)
+    except ValueError:
+        return None
 
 
 def deploy_in_progress(*, pipeline_id: uuid.UUID | str) -> bool:

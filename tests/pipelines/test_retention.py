@@ -227,6 +227,21 @@ def test_the_live_build_stays_when_it_is_older_than_every_retained_one(pipeline,
     assert set(first_keys.values()) <= keys_under(pipeline, "blobs")
 
 
+def test_the_build_the_edge_still_serves_stays_until_the_pointer_is_published(pipeline, settings):
+    """The KeyValueStore is a projection of the pointer rows: until a worker publishes the new
+    value, CloudFront keeps answering from the build it last confirmed."""
+    settings.TROY_RETAINED_BUILDS = 1
+    with s3_clock(LONG_AGO):
+        first, first_keys = deploy(pipeline, site(1))
+        deploy(pipeline, site(2))
+    EdgePointer.objects.filter(pipeline=pipeline).update(published=f"{pipeline.id}/{first.id}")  # not yet #2
+
+    retention_run(pipeline_id=pipeline.id)
+
+    assert str(first.id) in manifests(pipeline)
+    assert set(first_keys.values()) <= keys_under(pipeline, "blobs")
+
+
 # --- the grace -------------------------------------------------------------------------------------
 
 
