@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 import hashlib
+import threading
 from unittest import mock
 
 from django.conf import settings
@@ -491,3 +492,57 @@ def test_the_scheduled_care_prunes_on_a_worker(aws, broker, settings):
     assert stored_numbers(pipeline) == [2]
     assert manifests(pipeline) == {str(second.id)}
     assert first_keys["index.html"] not in keys_under(pipeline, "blobs")
+
+
+# --- the lock (PostgreSQL: SQLite has no row locks) ----------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_forgetting_waits_for_a_deploy_starting_under_the_lock_and_then_changes_nothing(broker, settings):
+    from django.db import connection, transaction
+
+    settings.TROY_RETAINED_BUILDS = 1
+    pipeline = put_in_status(PipelineFactory(repository=""), S.READY_FOR_DEPLOYMENT, edge_router="v1")
+    first = request_release(pipeline)
+    services.deployment_start(pipeline_id=pipeline.id)
+    services.deployment_finish(build_id=first.id)
+    second = request_release(pipeline)
+    services.deployment_start(pipeline_id=pipeline.id)
+    services.deployment_finish(build_id=second.id)
+    request_release(pipeline)  # queued: its deploy is about to start and will trust #1 and #2
+    started, commit = threading.Event(), threading.Event()
+    answer: list = []
+
+    def deploy_starts() -> None:
+        try:
+            with transaction.atomic():
+                services.deployment_start(pipeline_id=pipeline.id)
+                started.set()
+                commit.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def forget() -> None:
+        try:
+            answer.append(services.builds_mark_unstored(pipeline_id=pipeline.id, build_ids=[first.id], retained=1))
+        finally:
+            connection.close()
+
+    deployer = threading.Thread(target=deploy_starts)
+    deployer.start()
+    assert started.wait(timeout=30)
+    forgetter = threading.Thread(target=forget)
+    forgetter.start()
+    for _ in range(300):  # until the forgetter waits for the pipeline's row lock
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                break
+        forgetter.join(timeout=0.1)
+    commit.set()
+    deployer.join(timeout=30)
+    forgetter.join(timeout=30)
+
+    assert answer == [None]  # it saw the deploy that started while it waited: nothing forgotten
+    assert Build.objects.get(pk=first.id).stored_at is not None
