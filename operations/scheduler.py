@@ -1,15 +1,17 @@
 """The periodic sender: every ``TROY_REAPER_INTERVAL_SECONDS`` it enqueues the stuck-pipeline
-reaper and the CodeBuild reconciler (what celery beat would do, for two jobs).
+reaper, the CodeBuild reconciler and the releases' care, and every
+``TROY_RETENTION_INTERVAL_SECONDS`` the retention care (what celery beat would do, for four jobs).
 
 It only sends messages; workers do the work, so it is cheap and safe to run as one small
 process (``manage.py scheduler``) or as a thread of the dev server (``run_scheduler``, operations/devserver.py). Running
-two by mistake only sends each message twice, and both actors are idempotent.
+two by mistake only sends each message twice, and every periodic actor is idempotent.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from time import monotonic
 
 from django.conf import settings
 
@@ -19,10 +21,14 @@ from releases.tasks import care_for_releases
 logger = logging.getLogger(__name__)
 
 
-def enqueue_periodic_jobs() -> list[str]:
-    """Send one message to each periodic actor; returns the actor names sent."""
+def enqueue_periodic_jobs(*, retention: bool = True) -> list[str]:
+    """Send one message to each periodic actor (``retention``: the retention care too); returns
+    the actor names sent."""
+    actors = [tasks.reap_stuck_pipelines, tasks.reconcile_codebuild_builds, care_for_releases]
+    if retention:
+        actors.append(tasks.prune_builds)
     sent = []
-    for actor in (tasks.reap_stuck_pipelines, tasks.reconcile_codebuild_builds, care_for_releases):
+    for actor in actors:
         try:
             actor.send()
             sent.append(actor.actor_name)
@@ -31,16 +37,34 @@ def enqueue_periodic_jobs() -> list[str]:
     return sent
 
 
-def run_scheduler(stop_event: threading.Event, *, interval: float | None = None, once: bool = False) -> int:
+def run_scheduler(
+    stop_event: threading.Event,
+    *,
+    interval: float | None = None,
+    once: bool = False,
+    retention_interval: float | None = None,
+) -> int:
     """Enqueue the periodic jobs now and then every ``interval`` seconds (default
-    ``TROY_REAPER_INTERVAL_SECONDS``) until ``stop_event`` is set. Returns the number of ticks."""
+    ``TROY_REAPER_INTERVAL_SECONDS``) until ``stop_event`` is set; the retention care goes with the
+    first tick and then with the first tick at least ``retention_interval`` seconds (default
+    ``TROY_RETENTION_INTERVAL_SECONDS``) after it was last sent. Returns the number of ticks."""
     interval = float(interval if interval is not None else settings.TROY_REAPER_INTERVAL_SECONDS)
-    if interval <= 0:
-        raise ValueError("the scheduler interval must be positive")
+    retention_interval = float(
+        retention_interval if retention_interval is not None else settings.TROY_RETENTION_INTERVAL_SECONDS
+    )
+    if interval <= 0 or retention_interval <= 0:
+        raise ValueError("the scheduler intervals must be positive")
     ticks = 0
-    logger.info("scheduler: reaper and CodeBuild reconciler every %.0f s", interval)
+    retention_due = monotonic()
+    logger.info(
+        "scheduler: reaper and CodeBuild reconciler every %.0f s, retention every %.0f s", interval, retention_interval
+    )
     while not stop_event.is_set():
-        enqueue_periodic_jobs()
+        now = monotonic()
+        retention = now >= retention_due
+        enqueue_periodic_jobs(retention=retention)
+        if retention:
+            retention_due = now + retention_interval
         ticks += 1
         if once:
             break

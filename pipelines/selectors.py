@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from events.models import Event
+from pipelines.choices import PipelineStatus
 from pipelines.models import Build, EdgePointer, Pipeline
 
 
@@ -84,3 +85,18 @@ def local_site_url(pipeline: Pipeline) -> str:
     else ""."""
     port = settings.TROY_LOCAL_EDGE_PORT
     return f"http://{pipeline.name}{LOCAL_HOST_SUFFIX}:{port}/" if port else ""
+
+
+def pipelines_over_retention(*, retained: int) -> list[str]:
+    """Ids of the pipelines holding more stored builds than ``retained``: the ones a retention run
+    may have something to let go (one grouped count over the stored builds, which retention keeps
+    near ``retained`` per pipeline). Pipelines being deleted are left to the deletion."""
+    over = (
+        Build.objects.filter(stored_at__isnull=False)
+        .exclude(pipeline__status__in=(PipelineStatus.SCHEDULED_FOR_DELETION, PipelineStatus.DELETING))
+        .values("pipeline_id")
+        .annotate(stored=Count("id"))
+        .filter(stored__gt=retained)
+        .order_by("pipeline_id")
+    )
+    return [str(row["pipeline_id"]) for row in over]

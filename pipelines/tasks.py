@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 import dramatiq
 
 from deployment_service.retries import RetryPolicy, last_error, message_arg
 from deployment_service.transactions import MINUTE
-from pipelines import services
+from pipelines import selectors, services
 from pipelines.flows.codebuild import (
     build_give_up,
     codebuild_reconcile,
@@ -27,6 +28,7 @@ from pipelines.flows.codebuild import (
 )
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
+from pipelines.flows.retention import retention_run
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,12 @@ logger = logging.getLogger(__name__)
 RETRY = RetryPolicy(max_retries=4)
 RETRY_DEPLOY = RetryPolicy(max_retries=3)
 RETRY_GIVE_UP = RetryPolicy(max_retries=3)  # the exhausted-retries actors themselves (a database blip)
+# Retention has no row to fail: a few tries, then the next periodic tick starts over.
+RETRY_RETENTION = RetryPolicy(max_retries=3)
+# A retention run that met a deploy in progress tries again this much later, this many times
+# (then the next tick): most deploys take minutes.
+RETENTION_BUSY_DELAY_MS = 5 * MINUTE
+RETENTION_BUSY_ATTEMPTS = 6
 
 
 @dramatiq.actor(
@@ -143,3 +151,27 @@ def reap_stuck_pipelines() -> None:
 def reconcile_codebuild_builds() -> None:
     """Ask BatchGetBuilds about builds that stay running; apply each answer as the report an event gives."""
     codebuild_reconcile()
+
+
+@dramatiq.actor(
+    queue_name="troy", time_limit=15 * MINUTE, **RETRY_RETENTION.actor_options(min_backoff=30_000, max_backoff=300_000)
+)
+def prune_pipeline(pipeline_id: str, attempt: int = 0) -> None:
+    """Retention for one pipeline: forget the builds past ``TROY_RETAINED_BUILDS`` (not live, not
+    pointed at, not needed by a queued build), delete their manifests, then the blobs no kept
+    manifest names. While a deploy of the pipeline runs it changes nothing and sends itself again
+    a few minutes later. Idempotent."""
+    report = retention_run(pipeline_id=pipeline_id)
+    if report.busy and attempt < RETENTION_BUSY_ATTEMPTS:
+        prune_pipeline.send_with_options(args=(pipeline_id, attempt + 1), delay=RETENTION_BUSY_DELAY_MS)
+
+
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
+def prune_builds() -> None:
+    """Periodic (every ``TROY_RETENTION_INTERVAL_SECONDS``): a retention run for each pipeline
+    holding more stored builds than it retains."""
+    over = selectors.pipelines_over_retention(retained=settings.TROY_RETAINED_BUILDS)
+    for pipeline_id in over:
+        prune_pipeline.send(pipeline_id)
+    if over:
+        logger.info("retention runs sent for %d pipeline(s)", len(over))

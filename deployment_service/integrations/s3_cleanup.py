@@ -1,10 +1,12 @@
-"""Removing objects from S3, once: a pipeline's live files and zips when it is deleted, and the
-files a deploy takes down. Deleting a key that does not exist succeeds in S3, so both are safe to
-repeat."""
+"""Removing objects from S3, once: a pipeline's live files and zips when it is deleted, the
+files a deploy takes down, and the manifests and blobs retention lets go. Deleting a key that
+does not exist succeeds in S3, so all are safe to repeat."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 from deployment_service import aws
 
@@ -46,6 +48,21 @@ def _keys_under(bucket: str, prefix: str) -> Iterator[str]:
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
         for item in page.get("Contents", []):
             yield item["Key"]
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    last_modified: datetime  # timezone-aware, as S3 reports it
+
+
+def objects_under(*, bucket: str, prefix: str) -> Iterator[ListedObject]:
+    """Every object whose key starts with ``prefix``, page by page (1000 keys a request), with
+    its LastModified: what retention weighs against its grace before deleting anything."""
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
+        for item in page.get("Contents", []):
+            yield ListedObject(key=item["Key"], last_modified=item["LastModified"])
 
 
 def prefix_delete(*, bucket: str, prefix: str) -> int:

@@ -26,6 +26,13 @@ if TROY_RETAINED_BUILDS < 1:
 # A blob no kept manifest names is deleted only once it is older than this: a deploy running
 # now may have just uploaded it (or found it) for the manifest it has not written yet.
 TROY_BLOB_GRACE_SECONDS = env_int("TROY_BLOB_GRACE_SECONDS", 60 * 60)
+if TROY_BLOB_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured("TROY_BLOB_GRACE_SECONDS cannot be negative")
+# How often `manage.py scheduler` sends the retention care (prune_builds): storage piles up
+# slowly, and each run lists a pipeline's blobs, so far less often than the reaper.
+TROY_RETENTION_INTERVAL_SECONDS = env_int("TROY_RETENTION_INTERVAL_SECONDS", 60 * 60)
+if TROY_RETENTION_INTERVAL_SECONDS <= 0:
+    raise ImproperlyConfigured("TROY_RETENTION_INTERVAL_SECONDS must be positive")
 
 # The local edge (`manage.py edge`): the port it listens on when the service runs one (the dev
 # run sets it). 0 = none; then the API reports no local address.

@@ -55,6 +55,12 @@ from pipelines.services.pointers import (  # noqa: F401
     pointer_set,
     pointers_resend_unpublished,
 )
+from pipelines.services.retention import (  # noqa: F401
+    build_ids_retained,
+    build_ids_stored,
+    builds_mark_unstored,
+    deploy_in_progress,
+)
 from pipelines.services.transitions import (  # noqa: F401
     SYSTEM_REAPER,
     SYSTEM_WORKER,

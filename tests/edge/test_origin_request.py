@@ -184,3 +184,106 @@ def test_the_lambda_entry_point_reads_s3_through_boto3(s3_bucket):
 def test_the_bucket_comes_from_the_s3_origin_domain():
     for domain in (f"{BUCKET}.s3.amazonaws.com", f"{BUCKET}.s3.eu-west-1.amazonaws.com"):
         assert origin_request.bucket_of({"origin": {"s3": {"domainName": domain}}}) == BUCKET
+
+
+# --- fingerprinted assets of retained builds (docs/edge.md, "Retention") -----------------------------
+
+ASSET_CACHE = "public, max-age=31536000, immutable"
+
+
+def asset_builds() -> Store:
+    """Pipeline p8: b1 (an older build, still retained) has app.1a2b3c4d.js; b2 (live) replaced
+    it with app.5e6f7a8b.js. A page opened on b1 still asks for the old name."""
+    objects = {}
+    for build_id, name in (("b1", "app.1a2b3c4d.js"), ("b2", "app.5e6f7a8b.js")):
+        files = {}
+        for path, body in (("index.html", f"<script src=/{name}>".encode()), (name, f"// {build_id}".encode())):
+            kind, cache = ("application/javascript", ASSET_CACHE) if path == name else ("text/html", "no-cache")
+            entry = FileEntry(
+                key=content_key(hashlib.sha256(body).hexdigest(), kind, cache), type=kind, cache=cache, size=len(body)
+            )
+            objects[blob_key("p8", entry.key)] = body
+            files[path] = entry
+        objects[manifest_key("p8", build_id)] = dumps(Manifest(pipeline_id="p8", build_id=build_id, files=files))
+    return Store(objects)
+
+
+class Listing:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.calls = 0
+
+    def __call__(self, bucket: str, prefix: str) -> list[str]:
+        self.calls += 1
+        return sorted(key for key in self.store.objects if key.startswith(prefix))
+
+
+def test_an_open_page_of_a_retained_build_still_gets_its_fingerprinted_asset():
+    store = asset_builds()
+    router = OriginRouter(store.fetch, list_keys=Listing(store))
+
+    result = router.handle(origin_event("/p8/_immutable/app.1a2b3c4d.js", build="b2"))
+
+    assert store.objects[result["uri"][1:]] == b"// b1"
+    # The live build's own assets and pages are answered from its manifest alone.
+    assert (
+        store.objects[router.handle(origin_event("/p8/_immutable/app.5e6f7a8b.js", build="b2"))["uri"][1:]] == b"// b2"
+    )
+
+
+def test_without_a_listing_or_for_a_page_path_no_other_build_answers():
+    store = asset_builds()
+    assert (
+        OriginRouter(store.fetch).handle(origin_event("/p8/_immutable/app.1a2b3c4d.js", build="b2"))["status"] == "404"
+    )
+    listing = Listing(store)
+    router = OriginRouter(store.fetch, list_keys=listing)
+    store.objects[manifest_key("p8", "b1")] = dumps(
+        Manifest(
+            pipeline_id="p8",
+            build_id="b1",
+            files={"old.html": FileEntry(key="0" * 64, type="text/html", cache="", size=1)},
+        )
+    )
+    assert router.handle(origin_event("/p8/b2/old.html"))["status"] == "404"
+    assert listing.calls == 0
+
+
+def test_once_retention_deletes_the_build_its_assets_are_gone_after_the_listing_expires():
+    store = asset_builds()
+    now = [0.0]
+    listing = Listing(store)
+    router = OriginRouter(store.fetch, list_keys=listing, clock=lambda: now[0], cache_size=1)
+    event = lambda: origin_event("/p8/_immutable/app.1a2b3c4d.js", build="b2")  # noqa: E731
+    assert "uri" in router.handle(event())
+
+    del store.objects[manifest_key("p8", "b1")]
+    router.handle(origin_event("/p8/b2/"))  # b1's manifest leaves the (one-entry) cache
+    now[0] += origin_request.RETAINED_LIST_SECONDS - 1
+    assert "uri" not in router.handle(event())  # listed still, but its manifest is gone: not an answer
+    now[0] += 2
+    assert router.handle(event())["status"] == "404"
+    assert listing.calls == 2
+
+
+def test_a_failing_listing_answers_404_rather_than_an_error():
+    store = asset_builds()
+
+    def denied(bucket: str, prefix: str) -> list[str]:
+        raise PermissionError("s3:ListBucket not granted")
+
+    result = OriginRouter(store.fetch, list_keys=denied).handle(
+        origin_event("/p8/_immutable/app.1a2b3c4d.js", build="b2")
+    )
+    assert result["status"] == "404"
+
+
+def test_the_lambda_entry_point_lists_retained_builds_through_boto3(s3_bucket):
+    for key, body in asset_builds().objects.items():
+        s3_bucket.put_object(Bucket=BUCKET, Key=key, Body=body)
+    origin_request._router = None
+    try:
+        result = origin_request.handler(origin_event("/p8/_immutable/app.1a2b3c4d.js", build="b2"), None)
+    finally:
+        origin_request._router = None
+    assert s3_bucket.get_object(Bucket=BUCKET, Key=result["uri"][1:])["Body"].read() == b"// b1"

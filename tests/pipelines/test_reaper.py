@@ -133,6 +133,7 @@ def test_reap_stuck_command_reports_what_it_failed():
 # --- the scheduler --------------------------------------------------------------------------------
 
 PERIODIC = ["care_for_releases", "reap_stuck_pipelines", "reconcile_codebuild_builds"]
+RETENTION = ["prune_builds"]  # every TROY_RETENTION_INTERVAL_SECONDS, with the first tick
 
 
 def _queued_actor_names(broker) -> list[str]:
@@ -143,7 +144,7 @@ def _queued_actor_names(broker) -> list[str]:
 def test_scheduler_once_enqueues_the_reaper_and_the_reconciler(broker):
     out = io.StringIO()
     call_command("scheduler", "--once", stdout=out)
-    assert _queued_actor_names(broker) == PERIODIC
+    assert _queued_actor_names(broker) == sorted(PERIODIC + RETENTION)
     assert "1 time(s)" in out.getvalue()
 
 
@@ -159,7 +160,25 @@ def test_run_scheduler_ticks_every_interval_until_stopped(broker):
     assert not thread.is_alive()
     ticks = result[0]
     assert 2 <= ticks <= 8
-    assert _queued_actor_names(broker) == sorted(PERIODIC * ticks)
+    assert _queued_actor_names(broker) == sorted(PERIODIC * ticks + RETENTION)
+
+
+def test_the_retention_care_goes_with_the_first_tick_and_then_every_retention_interval(broker, monkeypatch):
+    clock = iter([0.0, 0.0, 30.0, 61.0, 90.0, 122.0])  # the start, then one reading per tick
+    monkeypatch.setattr("operations.scheduler.monotonic", lambda: next(clock))
+    stop = threading.Event()
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        if len(waits) == 5:
+            stop.set()
+
+    monkeypatch.setattr(stop, "wait", wait)
+
+    assert run_scheduler(stop, interval=30, retention_interval=60) == 5
+
+    assert _queued_actor_names(broker) == sorted(PERIODIC * 5 + RETENTION * 3)  # at 0, 61 and 122 s
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,13 +9,14 @@ from operations.scheduler import run_scheduler
 
 class Command(BaseCommand):
     help = (
-        "Enqueue the stuck-pipeline reaper and the CodeBuild reconciler every "
-        "TROY_REAPER_INTERVAL_SECONDS (run exactly one of these beside the workers). "
+        "Enqueue the stuck-pipeline reaper, the CodeBuild reconciler and the releases' care every "
+        "TROY_REAPER_INTERVAL_SECONDS, and the retention care every TROY_RETENTION_INTERVAL_SECONDS "
+        "(run exactly one of these beside the workers). "
         "Stops cleanly on SIGTERM or SIGINT."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--once", action="store_true", help="Enqueue both jobs once and exit.")
+        parser.add_argument("--once", action="store_true", help="Enqueue every periodic job once and exit.")
         parser.add_argument(
             "--interval",
             type=float,
