@@ -192,7 +192,7 @@ class LocalEdge:
         self.sites_url = sites_url
         self.blobs = BlobCache(blob_cache_bytes)
         self.viewer = ViewerFunction(lookup_pointer)
-        self.origin = OriginRouter(self._fetch_object)
+        self.origin = OriginRouter(self._fetch_object, list_keys=self._list_keys)
 
     def handle(self, method: str, host: str, path: str, query: str, headers: dict[str, str]) -> Response:
         """path is the raw (percent-encoded) path, query the raw query string."""
@@ -250,6 +250,13 @@ class LocalEdge:
         if "status" in routed:
             return self._from_generated_response(routed, method)
         return self._from_s3(routed["uri"].lstrip("/"), method)
+
+    def _list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """What the Lambda lists to find a retained build's fingerprinted asset (origin_request)."""
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return keys
 
     def _fetch_object(self, bucket: str, key: str) -> bytes:
         try:
