@@ -1,0 +1,459 @@
+"""The router's AWS pieces (docs/edge.md): the KeyValueStore of pointers, the viewer-request
+CloudFront Function (``edge/viewer_request.js``), the Lambda@Edge origin handler
+(``edge/origin_request.py``) with its role, and the origin request policy that forwards
+``x-troy-build`` to it. Each is found by name and made or brought up to date only when it
+differs, so running ``router_ensure`` again changes nothing; unchanged code never makes a new
+function publication or Lambda version (each carries a hash of what it runs).
+
+``router_ensure`` is for operator commands (``bootstrap_aws``, ``edge_rollout``): it waits for
+AWS where AWS makes one wait (a store being created, a Lambda update, a new role becoming
+assumable). Workers only call ``router_find``, which reads and never waits.
+
+The CloudFront pieces are global; the Lambda must live in us-east-1 (a Lambda@Edge rule).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+import hashlib
+import io
+import json
+import logging
+from pathlib import Path
+import time
+import zipfile
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+
+from deployment_service import aws
+from deployment_service.integrations.cloudfront import EdgeAssociations
+import edge
+
+logger = logging.getLogger(__name__)
+
+EDGE_DIR = Path(edge.__file__).resolve().parent
+VIEWER_FUNCTION_FILE = EDGE_DIR / "viewer_request.js"
+# What the origin handler imports, and nothing else (not the local edge, not the JavaScript).
+LAMBDA_MODULES = ("__init__.py", "manifest.py", "origin_request.py")
+LAMBDA_HANDLER = "edge.origin_request.handler"
+LAMBDA_REGION = "us-east-1"
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_TIMEOUT_SECONDS = 10  # an origin-request trigger may take at most 30 s
+LAMBDA_MEMORY_MB = 128
+FUNCTION_RUNTIME = "cloudfront-js-2.0"
+ORIGIN_REQUEST_POLICY_NAME = "troy-edge-router"
+BASIC_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+READ_POLICY_NAME = "troy-read-live-bucket"
+# A fixed timestamp makes the zip, and so its hash, depend on the sources only.
+ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["edgelambda.amazonaws.com", "lambda.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+class RouterNotPublished(Exception):
+    """A piece of the router is missing: ``manage.py bootstrap_aws`` (or ``edge_rollout``) makes it."""
+
+
+@dataclass(frozen=True)
+class Router:
+    kvs_arn: str
+    function_arn: str
+    function_digest: str
+    lambda_version_arn: str
+    origin_request_policy_id: str
+
+    @property
+    def version(self) -> str:
+        """What ``Pipeline.edge_router`` records: the Lambda version and the function's code."""
+        return f"{self.lambda_version_arn}|fn:{self.function_digest[:16]}"
+
+    @property
+    def associations(self) -> EdgeAssociations:
+        return EdgeAssociations(
+            function_arn=self.function_arn,
+            lambda_version_arn=self.lambda_version_arn,
+            origin_request_policy_id=self.origin_request_policy_id,
+        )
+
+
+Note = Callable[[str, str], None]
+"""note(kind, what): kind "found" or "made", for the bootstrap report."""
+
+
+def _quiet(kind: str, what: str) -> None:
+    logger.info("%s %s", kind, what)
+
+
+def _lambda():
+    return aws.client("lambda", region=LAMBDA_REGION)
+
+
+# --- the code ----------------------------------------------------------------------------------
+
+
+def viewer_function_code() -> bytes:
+    return VIEWER_FUNCTION_FILE.read_bytes()
+
+
+def function_digest(code: bytes, kvs_arn: str) -> str:
+    """The hash of what the function runs: its code and the store it reads."""
+    return hashlib.sha256(code + b"\n" + kvs_arn.encode()).hexdigest()
+
+
+def lambda_zip() -> bytes:
+    """The origin handler's package: ``edge/`` with only the modules the handler imports, stored
+    uncompressed with fixed timestamps so the same sources always make the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name in LAMBDA_MODULES:
+            info = zipfile.ZipInfo(f"edge/{name}", date_time=ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, (EDGE_DIR / name).read_bytes())
+    return buffer.getvalue()
+
+
+def code_sha256(package: bytes) -> str:
+    """Lambda's CodeSha256: base64 of the package's SHA-256."""
+    return base64.b64encode(hashlib.sha256(package).digest()).decode()
+
+
+# --- KeyValueStore -----------------------------------------------------------------------------
+
+
+def kvs_ensure(note: Note = _quiet, *, wait_seconds: float = 120) -> str:
+    """The store's ARN, created when missing; waits until it is READY (a function can only be
+    associated with a ready store)."""
+    cloudfront = aws.client("cloudfront")
+    name = settings.TROY_EDGE_KVS_NAME
+    try:
+        store = cloudfront.describe_key_value_store(Name=name)["KeyValueStore"]
+        note("found", f"cloudfront key value store {name}")
+    except ClientError as exc:
+        if aws.error_code(exc) != "EntityNotFound":
+            raise
+        store = cloudfront.create_key_value_store(Name=name, Comment="Troy: host -> live build")["KeyValueStore"]
+        note("made", f"cloudfront key value store {name}")
+    deadline = time.monotonic() + wait_seconds
+    while store.get("Status", "READY") != "READY":
+        if store.get("Status") == "PROVISIONING_FAILED" or time.monotonic() > deadline:
+            raise RouterNotPublished(f"KeyValueStore {name} is {store.get('Status')}: {store.get('FailureReason', '')}")
+        time.sleep(2)  # an operator command, not a worker
+        store = cloudfront.describe_key_value_store(Name=name)["KeyValueStore"]
+    return store["ARN"]
+
+
+def _kvs_arn() -> str | None:
+    try:
+        return aws.client("cloudfront").describe_key_value_store(Name=settings.TROY_EDGE_KVS_NAME)["KeyValueStore"][
+            "ARN"
+        ]
+    except ClientError as exc:
+        if aws.error_code(exc) == "EntityNotFound":
+            return None
+        raise
+
+
+# --- CloudFront Function -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FunctionStage:
+    arn: str
+    etag: str
+    comment: str
+
+
+def _function_comment(digest: str) -> str:
+    return f"Troy viewer-request router {digest}"
+
+
+def _function_stage(name: str, stage: str) -> _FunctionStage | None:
+    """The function at ``stage``, or None when it has none. An answer for another stage than
+    asked counts as none (an emulator that knows no stages answers DEVELOPMENT for LIVE)."""
+    try:
+        answer = aws.client("cloudfront").describe_function(Name=name, Stage=stage)
+    except ClientError as exc:
+        if aws.error_code(exc) in {"NoSuchFunctionExists", "EntityNotFound"}:
+            return None
+        raise
+    summary = answer["FunctionSummary"]
+    if summary["FunctionMetadata"].get("Stage", stage) != stage:
+        return None
+    return _FunctionStage(
+        arn=summary["FunctionMetadata"]["FunctionARN"],
+        etag=answer.get("ETag", ""),
+        comment=summary["FunctionConfig"].get("Comment", ""),
+    )
+
+
+def function_ensure(kvs_arn: str, note: Note = _quiet) -> tuple[str, str]:
+    """(function ARN, digest) of the viewer function running this checkout's code at LIVE:
+    created or updated in DEVELOPMENT and published only when the LIVE one differs."""
+    cloudfront = aws.client("cloudfront")
+    name = settings.TROY_EDGE_FUNCTION_NAME
+    code = viewer_function_code()
+    digest = function_digest(code, kvs_arn)
+    comment = _function_comment(digest)
+    live = _function_stage(name, "LIVE")
+    if live is not None and live.comment == comment:
+        note("found", f"cloudfront function {name} (live, {digest[:12]})")
+        return live.arn, digest
+    config = {
+        "Comment": comment,
+        "Runtime": FUNCTION_RUNTIME,
+        "KeyValueStoreAssociations": {"Quantity": 1, "Items": [{"KeyValueStoreARN": kvs_arn}]},
+    }
+    development = _function_stage(name, "DEVELOPMENT")
+    if development is None:
+        cloudfront.create_function(Name=name, FunctionConfig=config, FunctionCode=code)
+    elif development.comment != comment:
+        cloudfront.update_function(Name=name, IfMatch=development.etag, FunctionConfig=config, FunctionCode=code)
+    # UpdateFunction's ETag header is misnamed in the API model, so read it back.
+    development = _function_stage(name, "DEVELOPMENT")
+    if development is None:
+        raise RouterNotPublished(f"CloudFront function {name} vanished while it was being published")
+    cloudfront.publish_function(Name=name, IfMatch=development.etag)
+    note("made", f"cloudfront function {name} (published, {digest[:12]})")
+    return development.arn, digest
+
+
+# --- Lambda@Edge -------------------------------------------------------------------------------
+
+
+def _role_read_policy() -> dict:
+    bucket = settings.TROY_LIVE_BUCKET
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            # Manifests and 404 pages; ListBucket so a missing key answers 404, not 403.
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+        ],
+    }
+
+
+def role_ensure(note: Note = _quiet) -> str:
+    """The Lambda@Edge role's ARN: trusted by lambda and edgelambda, with basic logging and
+    read access to the live bucket."""
+    iam = aws.client("iam")
+    name = settings.TROY_EDGE_LAMBDA_ROLE_NAME
+    changed = []
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if aws.error_code(exc) != "NoSuchEntity":
+            raise
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+            Description="Troy: the Lambda@Edge origin router",
+        )["Role"]
+        changed.append("made")
+    else:
+        trust = role.get("AssumeRolePolicyDocument")
+        if isinstance(trust, str):
+            trust = json.loads(trust)
+        if trust != LAMBDA_TRUST_POLICY:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
+            changed.append("trust")
+    attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies") or []
+    if BASIC_EXECUTION_POLICY_ARN not in {p["PolicyArn"] for p in attached}:
+        iam.attach_role_policy(RoleName=name, PolicyArn=BASIC_EXECUTION_POLICY_ARN)
+        changed.append("logging")
+    wanted = _role_read_policy()
+    try:
+        current = iam.get_role_policy(RoleName=name, PolicyName=READ_POLICY_NAME)["PolicyDocument"]
+        current = json.loads(current) if isinstance(current, str) else current
+    except ClientError as exc:
+        if aws.error_code(exc) != "NoSuchEntity":
+            raise
+        current = None
+    if current != wanted:
+        iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY_NAME, PolicyDocument=json.dumps(wanted))
+        changed.append("bucket read")
+    note("made" if changed else "found", f"iam role {name}" + (f" ({', '.join(changed)})" if changed else ""))
+    return role["Arn"]
+
+
+def _lambda_settings(role_arn: str) -> dict:
+    return {
+        "Role": role_arn,
+        "Handler": LAMBDA_HANDLER,
+        "Runtime": LAMBDA_RUNTIME,
+        "Timeout": LAMBDA_TIMEOUT_SECONDS,
+        "MemorySize": LAMBDA_MEMORY_MB,
+    }
+
+
+def _differs(configuration: dict, wanted: dict) -> bool:
+    return any(configuration.get(key) != value for key, value in wanted.items())
+
+
+def _wait(waiter_name: str) -> None:
+    _lambda().get_waiter(waiter_name).wait(
+        FunctionName=settings.TROY_EDGE_LAMBDA_NAME, WaiterConfig={"Delay": 2, "MaxAttempts": 90}
+    )
+
+
+def _create_lambda(package: bytes, wanted: dict, *, attempts: int = 10) -> None:
+    """CreateFunction, retried while a new role is not yet assumable (IAM takes seconds)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            _lambda().create_function(
+                FunctionName=settings.TROY_EDGE_LAMBDA_NAME,
+                Code={"ZipFile": package},
+                Description="Troy: the origin-request router (Lambda@Edge)",
+                Publish=False,
+                **wanted,
+            )
+            return
+        except ClientError as exc:
+            assumable = "assume" not in str(exc).lower()
+            if aws.error_code(exc) != "InvalidParameterValueException" or assumable or attempt == attempts:
+                raise
+            time.sleep(3)  # an operator command, not a worker
+
+
+def _versions() -> list[dict]:
+    """Numbered versions of the router Lambda, newest first."""
+    found = []
+    for page in (
+        _lambda().get_paginator("list_versions_by_function").paginate(FunctionName=settings.TROY_EDGE_LAMBDA_NAME)
+    ):
+        found += [v for v in page.get("Versions") or [] if v.get("Version", "$LATEST") != "$LATEST"]
+    return sorted(found, key=lambda v: int(v["Version"]), reverse=True)
+
+
+def lambda_ensure(role_arn: str, note: Note = _quiet) -> str:
+    """The version ARN of the router Lambda running this checkout's ``edge/`` code: created or
+    updated when ``$LATEST`` differs, and a version published only when none matches."""
+    name = settings.TROY_EDGE_LAMBDA_NAME
+    package = lambda_zip()
+    sha = code_sha256(package)
+    wanted = _lambda_settings(role_arn)
+    try:
+        latest = _lambda().get_function(FunctionName=name)["Configuration"]
+    except ClientError as exc:
+        if aws.error_code(exc) != "ResourceNotFoundException":
+            raise
+        _create_lambda(package, wanted)
+        _wait("function_active_v2")
+    else:
+        if latest.get("CodeSha256") != sha:
+            _lambda().update_function_code(FunctionName=name, ZipFile=package, Publish=False)
+            _wait("function_updated_v2")
+        if _differs(latest, wanted):
+            _lambda().update_function_configuration(FunctionName=name, **wanted)
+            _wait("function_updated_v2")
+    for version in _versions():
+        if version.get("CodeSha256") == sha and not _differs(version, wanted):
+            note("found", f"lambda {name} version {version['Version']} ({LAMBDA_REGION})")
+            return version["FunctionArn"]
+    published = _lambda().publish_version(FunctionName=name, CodeSha256=sha, Description=f"Troy router {sha[:12]}")
+    note("made", f"lambda {name} version {published['Version']} ({LAMBDA_REGION})")
+    return published["FunctionArn"]
+
+
+# --- origin request policy ---------------------------------------------------------------------
+
+
+def origin_request_policy_config() -> dict:
+    """Forward what the origin handler reads: the build (set by the viewer function) and the
+    query string (kept on the folder redirect). Not part of the cache key: the cache policy
+    (CachingOptimized) decides that, and leaves both out."""
+    return {
+        "Name": ORIGIN_REQUEST_POLICY_NAME,
+        "Comment": "Troy: forward x-troy-build and the query string to the origin router",
+        "HeadersConfig": {"HeaderBehavior": "whitelist", "Headers": {"Quantity": 1, "Items": ["x-troy-build"]}},
+        "CookiesConfig": {"CookieBehavior": "none"},
+        "QueryStringsConfig": {"QueryStringBehavior": "all"},
+    }
+
+
+def _origin_request_policy_find() -> tuple[str, dict] | None:
+    cloudfront = aws.client("cloudfront")
+    marker = ""
+    while True:
+        page = cloudfront.list_origin_request_policies(Type="custom", **({"Marker": marker} if marker else {}))
+        listing = page["OriginRequestPolicyList"]
+        for item in listing.get("Items") or []:
+            policy = item["OriginRequestPolicy"]
+            if policy["OriginRequestPolicyConfig"]["Name"] == ORIGIN_REQUEST_POLICY_NAME:
+                return policy["Id"], policy["OriginRequestPolicyConfig"]
+        marker = listing.get("NextMarker") or ""
+        if not marker:
+            return None
+
+
+def origin_request_policy_ensure(note: Note = _quiet) -> str:
+    cloudfront = aws.client("cloudfront")
+    wanted = origin_request_policy_config()
+    found = _origin_request_policy_find()
+    if found is None:
+        created = cloudfront.create_origin_request_policy(OriginRequestPolicyConfig=wanted)
+        note("made", f"cloudfront origin request policy {ORIGIN_REQUEST_POLICY_NAME}")
+        return created["OriginRequestPolicy"]["Id"]
+    policy_id, current = found
+    if current != wanted:
+        etag = cloudfront.get_origin_request_policy_config(Id=policy_id)["ETag"]
+        cloudfront.update_origin_request_policy(Id=policy_id, IfMatch=etag, OriginRequestPolicyConfig=wanted)
+        note("made", f"cloudfront origin request policy {ORIGIN_REQUEST_POLICY_NAME} (updated)")
+    else:
+        note("found", f"cloudfront origin request policy {ORIGIN_REQUEST_POLICY_NAME}")
+    return policy_id
+
+
+# --- the router as a whole ---------------------------------------------------------------------
+
+
+def router_ensure(note: Note = _quiet) -> Router:
+    """Make or update every piece to this checkout's code; idempotent (operator commands only)."""
+    kvs_arn = kvs_ensure(note)
+    function_arn, digest = function_ensure(kvs_arn, note)
+    version_arn = lambda_ensure(role_ensure(note), note)
+    policy_id = origin_request_policy_ensure(note)
+    return Router(kvs_arn, function_arn, digest, version_arn, policy_id)
+
+
+def router_find() -> Router:
+    """The router as published (the LIVE function, the newest Lambda version), for workers that
+    attach it to a distribution. Reads only; raises RouterNotPublished naming what is missing."""
+    kvs_arn = _kvs_arn()
+    if kvs_arn is None:
+        raise RouterNotPublished(
+            f"KeyValueStore {settings.TROY_EDGE_KVS_NAME} does not exist; run `manage.py bootstrap_aws`."
+        )
+    live = _function_stage(settings.TROY_EDGE_FUNCTION_NAME, "LIVE")
+    if live is None:
+        raise RouterNotPublished(
+            f"CloudFront function {settings.TROY_EDGE_FUNCTION_NAME} is not published; run `manage.py bootstrap_aws`."
+        )
+    try:
+        versions = _versions()
+    except ClientError as exc:
+        if aws.error_code(exc) != "ResourceNotFoundException":
+            raise
+        versions = []
+    if not versions:
+        raise RouterNotPublished(
+            f"Lambda {settings.TROY_EDGE_LAMBDA_NAME} has no published version; run `manage.py bootstrap_aws`."
+        )
+    policy = _origin_request_policy_find()
+    if policy is None:
+        raise RouterNotPublished(
+            f"Origin request policy {ORIGIN_REQUEST_POLICY_NAME} is missing; run `manage.py bootstrap_aws`."
+        )
+    digest = live.comment.rsplit(" ", 1)[-1]
+    return Router(kvs_arn, live.arn, digest, versions[0]["FunctionArn"], policy[0])
