@@ -23,8 +23,13 @@ class BootstrapReport:
     made: list[str] = field(default_factory=list)
     hosted_zone_id: str = ""
     sns_topic_arn: str = ""
-    # The router version (docs/edge.md) when the edge pieces were made; "" in the local mode.
-    edge_router: str = ""
+    # The router (docs/edge.md) when the edge pieces were made; None in the local mode.
+    router: edge_router.Router | None = None
+
+    @property
+    def edge_router(self) -> str:
+        """The router's version, as ``Pipeline.edge_router`` records it; "" in the local mode."""
+        return self.router.version if self.router else ""
 
     def note(self, kind: str, what: str) -> None:
         (self.made if kind == "made" else self.found).append(what)
@@ -161,5 +166,5 @@ def bootstrap_aws_resources() -> BootstrapReport:
     # The edge router exists only on AWS: with TROY_EDGE_POINTERS=local (the dev run on a moto
     # server, the tests) the local edge serves the sites and nothing AWS-edge is made.
     if settings.TROY_EDGE_POINTERS == "kvs":
-        report.edge_router = edge_router.router_ensure(report.note).version
+        report.router = edge_router.router_ensure(report.note)
     return report

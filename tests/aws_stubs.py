@@ -4,6 +4,7 @@ serves: the CloudFront Function publish, origin request policies, a function's L
 from __future__ import annotations
 
 from collections.abc import Iterable
+import copy
 from datetime import UTC, datetime
 
 from botocore.stub import Stubber
@@ -70,3 +71,23 @@ def origin_request_policy_created(policy_id: str, config: dict) -> dict:
         "OriginRequestPolicy": {"Id": policy_id, "LastModifiedTime": NOW, "OriginRequestPolicyConfig": config},
         "ETag": "ORP1",
     }
+
+
+class Recorder:
+    """Keeps the parameters of each call of ``operation`` (moto serves it): for settings moto
+    accepts but does not keep, such as a distribution's function associations."""
+
+    def __init__(self, client, operation: str) -> None:
+        self.client = client
+        self.event = f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+        self.calls: list[dict] = []
+
+    def _record(self, params, **kwargs) -> None:
+        self.calls.append(copy.deepcopy(params))
+
+    def __enter__(self) -> Recorder:
+        self.client.meta.events.register(self.event, self._record, unique_id=f"recorder-{id(self)}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.meta.events.unregister(self.event, self._record, unique_id=f"recorder-{id(self)}")

@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from deployment_service.integrations import cloudfront, edge_router, edge_store, s3_cleanup
 from pipelines import selectors, services
@@ -39,7 +40,7 @@ def _kvs_mode() -> bool:
 def _load(pipeline_id: uuid.UUID | str) -> Pipeline | None:
     try:
         return Pipeline.objects.filter(pk=pipeline_id).first()
-    except (ValueError, TypeError):  # not a UUID: nothing to do
+    except (ValueError, TypeError, ValidationError):  # not a UUID: nothing to do
         return None
 
 
