@@ -209,6 +209,12 @@ def runs_router(config: dict, router: EdgeAssociations) -> bool:
     )
 
 
+def distribution_runs_router(distribution_id: str, router: EdgeAssociations) -> bool | None:
+    """Whether the distribution runs ``router``; None when there is no such distribution."""
+    answer = _config_or_none(distribution_id)
+    return None if answer is None else runs_router(answer["DistributionConfig"], router)
+
+
 def distribution_attach_router(distribution_id: str, router: EdgeAssociations, *, attempts: int = 3) -> bool | None:
     """Make the distribution run ``router`` (GetDistributionConfig, then UpdateDistribution with
     its ETag; a concurrent change is re-read and tried again). Returns True when it was updated,

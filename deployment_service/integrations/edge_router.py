@@ -457,3 +457,36 @@ def router_find() -> Router:
         )
     digest = live.comment.rsplit(" ", 1)[-1]
     return Router(kvs_arn, live.arn, digest, versions[0]["FunctionArn"], policy[0])
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    """What ``router_ensure`` would change, for a dry run: the router as published (None when a
+    piece is missing, named in ``missing``) and whether each code piece already runs this
+    checkout's code."""
+
+    published: Router | None
+    missing: str
+    function_current: bool
+    lambda_current: bool
+
+    @property
+    def current(self) -> bool:
+        return self.published is not None and self.function_current and self.lambda_current
+
+
+def router_plan() -> RouterPlan:
+    """Reads only (no publish): compare what is published with this checkout's code."""
+    try:
+        published = router_find()
+    except RouterNotPublished as exc:
+        return RouterPlan(None, str(exc), False, False)
+    digest = function_digest(viewer_function_code(), published.kvs_arn)
+    versions = _versions()
+    newest_sha = versions[0].get("CodeSha256") if versions else None
+    return RouterPlan(
+        published,
+        "",
+        function_current=published.function_digest == digest,
+        lambda_current=newest_sha == code_sha256(lambda_zip()),
+    )

@@ -29,6 +29,8 @@ PUBLISH_ROUNDS = 5
 ATTACH_MAX_ATTEMPTS = 60
 ATTACH_WAIT_FIRST_SECONDS = 5
 ATTACH_WAIT_MAX_SECONDS = 120
+# Pipeline.edge_router of a distribution made without the AWS router (the local mode).
+LOCAL_ROUTER_VERSION = "local"
 # What the new layout keeps under {pipeline id}/; everything else there is the old in-place copy.
 NEW_LAYOUT_FOLDERS = ("blobs/", "builds/")
 
@@ -140,7 +142,7 @@ def attach_router_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> floa
         )
         return attach_wait_seconds(0)
 
-    if pipeline.edge_router == "local":
+    if pipeline.edge_router == LOCAL_ROUTER_VERSION:
         return None
     distribution = cloudfront.distribution_get(pipeline.distribution_id)
     if distribution is None:
@@ -165,3 +167,53 @@ def old_layout_delete(pipeline: Pipeline) -> int:
             continue
         removed += s3_cleanup.prefix_delete(bucket=bucket, prefix=folder)
     return removed
+
+
+# --- rolling a router version out -------------------------------------------------------------
+
+
+def rollout_run(*, dry_run: bool = False) -> list[str]:
+    """Publish this checkout's router (function + Lambda version) and update every distribution
+    Troy keeps to it, recording ``edge_router`` per pipeline. Idempotent: what already runs the
+    router is left alone. ``dry_run``: publish and update nothing, list what would change.
+
+    Old-layout pipelines (edge_router "") are not switched here: their live build may have no
+    manifest yet, so they move after their next deploy (``edge_attach_router``). Pipelines made
+    in the local mode ("local") have no pointer in the store and are left alone too."""
+    lines: list[str] = []
+    if dry_run:
+        plan = edge_router.router_plan()
+        if plan.published is None:
+            lines.append(f"would make the router: {plan.missing}")
+        else:
+            lines.append("function " + ("current" if plan.function_current else "would be published (code changed)"))
+            lines.append("lambda   " + ("current" if plan.lambda_current else "would get a new version (code changed)"))
+        target = plan.published.associations if plan.current and plan.published else None
+        router = None
+    else:
+        router = edge_router.router_ensure(lambda kind, what: lines.append(f"{kind:<7} {what}"))
+        target = router.associations
+        lines.append(f"router  {router.version}")
+
+    for pipeline in selectors.pipelines_with_distribution():
+        if pipeline.edge_router in ("", LOCAL_ROUTER_VERSION):
+            why = (
+                "old layout: moves onto the router after its next deploy" if not pipeline.edge_router else "local mode"
+            )
+            lines.append(f"skip    {pipeline.name} ({why})")
+            continue
+        if router is None:
+            runs = cloudfront.distribution_runs_router(pipeline.distribution_id, target) if target else False
+            changed = None if runs is None else not runs
+        else:
+            changed = cloudfront.distribution_attach_router(pipeline.distribution_id, router.associations)
+            if changed is not None:
+                services.pipeline_record_edge_router(pipeline_id=pipeline.id, edge_router=router.version)
+        if changed is None:
+            state = "gone"
+        elif changed:
+            state = "would update" if router is None else "updated"
+        else:
+            state = "current"
+        lines.append(f"{state:<7} {pipeline.name} ({pipeline.distribution_id or 'no distribution'})")
+    return lines

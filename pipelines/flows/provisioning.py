@@ -26,7 +26,7 @@ from deployment_service.retries import TransientFailure, is_transient
 from deployment_service.test_pauses import pause_at
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
-from pipelines.flows.edge import delete_pointers
+from pipelines.flows.edge import LOCAL_ROUTER_VERSION, delete_pointers
 from pipelines.models import Pipeline
 from pipelines.signals import pipeline_artifact_keys
 
@@ -59,7 +59,7 @@ def deletion_wait_seconds(attempt: int) -> float:
 
 # What Pipeline.edge_router records for a distribution made without the AWS router (the local
 # mode: a moto server, the tests), whose sites the local edge serves.
-LOCAL_ROUTER = "local"
+LOCAL_ROUTER = LOCAL_ROUTER_VERSION
 
 
 def distribution_spec(pipeline: Pipeline, router: edge_router.Router | None = None) -> cloudfront.DistributionSpec:
