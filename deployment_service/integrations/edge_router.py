@@ -320,8 +320,8 @@ def _create_lambda(package: bytes, wanted: dict, *, attempts: int = 10) -> None:
             )
             return
         except ClientError as exc:
-            assumable = "assume" not in str(exc).lower()
-            if aws.error_code(exc) != "InvalidParameterValueException" or assumable or attempt == attempts:
+            role_not_ready = aws.error_code(exc) == "InvalidParameterValueException" and "assume" in str(exc).lower()
+            if not role_not_ready or attempt == attempts:
                 raise
             time.sleep(3)  # an operator command, not a worker
 

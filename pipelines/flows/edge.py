@@ -83,7 +83,10 @@ def delete_pointers(pipeline: Pipeline) -> list[str]:
     if not _kvs_mode():
         return []
     hosts = [pointer.host for pointer in selectors.edge_pointers_of(pipeline.id)]
-    removed = edge_store.keys_delete(hosts)
+    try:
+        removed = edge_store.keys_delete(hosts)
+    except edge_store.KeyValueStoreNotFound:
+        return []  # no store, so no keys to remove
     if removed:
         logger.info("delete: removed %s from the KeyValueStore", ", ".join(removed))
     return removed

@@ -206,3 +206,52 @@ def empty_aws_local(settings):
         aws_clients.reset_clients()
         yield
     aws_clients.reset_clients()
+
+
+def test_changed_viewer_code_updates_the_function_and_publishes_it(settings, monkeypatch, tmp_path):
+    """UpdateFunction and stages are not emulated: the whole exchange with Stubber."""
+    from botocore.stub import Stubber
+
+    name = settings.TROY_EDGE_FUNCTION_NAME
+    arn = f"arn:aws:cloudfront::123456789012:function/{name}"
+    store = "arn:aws:cloudfront::123456789012:key-value-store/k1"
+    changed = tmp_path / "viewer_request.js"
+    changed.write_bytes(edge_router.VIEWER_FUNCTION_FILE.read_bytes() + b"\n// v2\n")
+    monkeypatch.setattr(edge_router, "VIEWER_FUNCTION_FILE", changed)
+    digest = edge_router.function_digest(changed.read_bytes(), store)
+    old = "Troy viewer-request router " + "0" * 64
+    config = {
+        "Comment": f"Troy viewer-request router {digest}",
+        "Runtime": "cloudfront-js-2.0",
+        "KeyValueStoreAssociations": {"Quantity": 1, "Items": [{"KeyValueStoreARN": store}]},
+    }
+    aws_clients.reset_clients()
+    with Stubber(_cloudfront()) as stubber:
+        stubber.add_response(
+            "describe_function",
+            {"FunctionSummary": function_summary(name, arn, old), "ETag": "L1"},
+            {"Name": name, "Stage": "LIVE"},
+        )
+        stubber.add_response(
+            "describe_function",
+            {"FunctionSummary": function_summary(name, arn, old, stage="DEVELOPMENT"), "ETag": "D1"},
+            {"Name": name, "Stage": "DEVELOPMENT"},
+        )
+        stubber.add_response(
+            "update_function",
+            {"FunctionSummary": function_summary(name, arn, config["Comment"], stage="DEVELOPMENT")},
+            {"Name": name, "IfMatch": "D1", "FunctionConfig": config, "FunctionCode": changed.read_bytes()},
+        )
+        stubber.add_response(
+            "describe_function",
+            {"FunctionSummary": function_summary(name, arn, config["Comment"], stage="DEVELOPMENT"), "ETag": "D2"},
+            {"Name": name, "Stage": "DEVELOPMENT"},
+        )
+        stubber.add_response(
+            "publish_function",
+            {"FunctionSummary": function_summary(name, arn, config["Comment"])},
+            {"Name": name, "IfMatch": "D2"},
+        )
+        assert edge_router.function_ensure(store) == (arn, digest)
+        stubber.assert_no_pending_responses()
+    aws_clients.reset_clients()
