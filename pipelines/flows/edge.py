@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from deployment_service.integrations import cloudfront, edge_router, edge_store, s3_cleanup
+from deployment_service.transactions import send_on_commit
 from pipelines import selectors, services
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
@@ -175,14 +176,20 @@ def old_layout_delete(pipeline: Pipeline) -> int:
 # --- rolling a router version out -------------------------------------------------------------
 
 
+def _stored_in_new_layout(pipeline: Pipeline) -> bool:
+    """Its pointer names a build: only a deploy in the new layout sets one."""
+    return any(pointer.build_id for pointer in selectors.edge_pointers_of(pipeline.id))
+
+
 def rollout_run(*, dry_run: bool = False) -> list[str]:
     """Publish this checkout's router (function + Lambda version) and update every distribution
     Troy keeps to it, recording ``edge_router`` per pipeline. Idempotent: what already runs the
     router is left alone. ``dry_run``: publish and update nothing, list what would change.
 
     Old-layout pipelines (edge_router "") are not switched here: their live build may have no
-    manifest yet, so they move after their next deploy (``edge_attach_router``). Pipelines made
-    in the local mode ("local") have no pointer in the store and are left alone too."""
+    manifest yet, so they move after their next deploy (``edge_attach_router``); one already
+    deployed in the new layout whose move did not finish gets that move sent again. Pipelines
+    made in the local mode ("local") have no pointer in the store and are left alone too."""
     lines: list[str] = []
     if dry_run:
         plan = edge_router.router_plan()
@@ -199,6 +206,13 @@ def rollout_run(*, dry_run: bool = False) -> list[str]:
         lines.append(f"router  {router.version}")
 
     for pipeline in selectors.pipelines_with_distribution():
+        if pipeline.edge_router == "" and _stored_in_new_layout(pipeline):
+            # Deployed in the new layout but not moved yet (its move gave up, or was lost): send it
+            # again, since only the move knows to wait for the pointer and to remove the old files.
+            if router is not None:
+                send_on_commit("edge_attach_router", str(pipeline.id))
+            lines.append(f"{'would move' if router is None else 'moving'} {pipeline.name} (old layout, build stored)")
+            continue
         if pipeline.edge_router in ("", LOCAL_ROUTER_VERSION):
             why = (
                 "old layout: moves onto the router after its next deploy" if not pipeline.edge_router else "local mode"

@@ -7,14 +7,17 @@ import io
 
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import transaction
+from dramatiq import Message
 import pytest
 
 from deployment_service import aws as aws_clients
 from deployment_service.integrations import cloudfront, edge_router
 from pipelines import services
+from pipelines.choices import BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows import provisioning
-from pipelines.models import Pipeline
+from pipelines.models import Build, Pipeline
 from tests.aws_stubs import PartialStubber, Recorder
 from tests.edge_aws import edge_aws_fixture, router_find_stubber, stub_router_find  # noqa: F401 - a fixture
 from tests.factories import PipelineFactory
@@ -95,6 +98,35 @@ def test_rollout_publishes_a_new_version_and_moves_every_router_distribution(edg
     assert again.calls == []
     assert f"current current ({current.distribution_id})" in second
     assert not any(line.startswith("made") for line in second)
+
+
+def test_rollout_sends_the_move_again_for_an_old_layout_pipeline_already_deployed_anew(
+    edge_aws, broker, django_capture_on_commit_callbacks
+):
+    router = edge_aws
+    stuck = _provisioned("stuck", router)
+    waiting = _provisioned("waiting", router)
+    Pipeline.objects.filter(pk__in=[stuck.pk, waiting.pk]).update(edge_router="")
+    build = Build.objects.create(
+        pipeline=stuck, number=1, kind=BuildKind.RELEASE, trigger=BuildTrigger.CLI, artifact_key="releases/x.zip"
+    )
+    with transaction.atomic():
+        services.pointer_set(pipeline=stuck, build=build)
+    broker.flush_all()
+
+    with router_find_stubber(router, settings):
+        planned = _run("--dry-run")
+    assert "would move stuck (old layout, build stored)" in planned
+    assert any(line.startswith("skip") and "waiting" in line for line in planned)
+
+    with router_find_stubber(router, settings), django_capture_on_commit_callbacks(execute=True):
+        done = _run()
+    assert "moving stuck (old layout, build stored)" in done
+    sent = [Message.decode(raw) for raw in list(broker.queues["troy"].queue)]
+    assert [(m.actor_name, list(m.args)) for m in sent if m.actor_name == "edge_attach_router"] == [
+        ("edge_attach_router", [str(stuck.id)])
+    ]
+    assert Pipeline.objects.get(pk=waiting.pk).edge_router == ""
 
 
 def test_the_router_check_is_exact():
