@@ -9,7 +9,7 @@ import pytest
 
 from deployment_service import aws as aws_clients
 from deployment_service.bootstrap import bootstrap_aws_resources
-from deployment_service.integrations import edge_router
+from deployment_service.integrations import edge_lambda, edge_router
 from tests.aws_stubs import PartialStubber, function_summary, origin_request_policies, origin_request_policy_created
 
 POLICY_ID = "0f0e0d0c-policy"
@@ -31,7 +31,7 @@ def edge_aws_fixture(settings, monkeypatch):
             PolicyName="AWSLambdaBasicExecutionRole",
             PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}',
         )
-        monkeypatch.setattr(edge_router, "BASIC_EXECUTION_POLICY_ARN", logging_policy["Policy"]["Arn"])
+        monkeypatch.setattr(edge_lambda, "BASIC_EXECUTION_POLICY_ARN", logging_policy["Policy"]["Arn"])
         cloudfront = aws_clients.client("cloudfront")
         stubber = PartialStubber(
             cloudfront, ["PublishFunction", "ListOriginRequestPolicies", "CreateOriginRequestPolicy"]

@@ -9,57 +9,38 @@ function publication or Lambda version (each carries a hash of what it runs).
 AWS where AWS makes one wait (a store being created, a Lambda update, a new role becoming
 assumable). Workers only call ``router_find``, which reads and never waits.
 
-The CloudFront pieces are global; the Lambda must live in us-east-1 (a Lambda@Edge rule).
+The CloudFront pieces are global; the Lambda must live in us-east-1 (a Lambda@Edge rule); its pieces are in
+``edge_lambda``.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
 from dataclasses import dataclass
 import hashlib
-import io
-import json
 import logging
-from pathlib import Path
 import time
-import zipfile
 
 from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
 from deployment_service.integrations.cloudfront import EdgeAssociations
-import edge
+from deployment_service.integrations.edge_lambda import (
+    EDGE_DIR,
+    Note,
+    code_sha256,
+    lambda_ensure,
+    lambda_versions,
+    lambda_zip,
+    quiet,
+    role_ensure,
+)
 
 logger = logging.getLogger(__name__)
 
-EDGE_DIR = Path(edge.__file__).resolve().parent
 VIEWER_FUNCTION_FILE = EDGE_DIR / "viewer_request.js"
-# What the origin handler imports, and nothing else (not the local edge, not the JavaScript).
-LAMBDA_MODULES = ("__init__.py", "manifest.py", "origin_request.py")
-LAMBDA_HANDLER = "edge.origin_request.handler"
-LAMBDA_REGION = "us-east-1"
-LAMBDA_RUNTIME = "python3.12"
-LAMBDA_TIMEOUT_SECONDS = 10  # an origin-request trigger may take at most 30 s
-LAMBDA_MEMORY_MB = 128
 FUNCTION_RUNTIME = "cloudfront-js-2.0"
 ORIGIN_REQUEST_POLICY_NAME = "troy-edge-router"
-BASIC_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-READ_POLICY_NAME = "troy-read-live-bucket"
-# A fixed timestamp makes the zip, and so its hash, depend on the sources only.
-ZIP_DATE = (2020, 1, 1, 0, 0, 0)
-
-LAMBDA_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["edgelambda.amazonaws.com", "lambda.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 class RouterNotPublished(Exception):
@@ -88,18 +69,6 @@ class Router:
         )
 
 
-Note = Callable[[str, str], None]
-"""note(kind, what): kind "found" or "made", for the bootstrap report."""
-
-
-def _quiet(kind: str, what: str) -> None:
-    logger.info("%s %s", kind, what)
-
-
-def _lambda():
-    return aws.client("lambda", region=LAMBDA_REGION)
-
-
 # --- the code ----------------------------------------------------------------------------------
 
 
@@ -112,27 +81,10 @@ def function_digest(code: bytes, kvs_arn: str) -> str:
     return hashlib.sha256(code + b"\n" + kvs_arn.encode()).hexdigest()
 
 
-def lambda_zip() -> bytes:
-    """The origin handler's package: ``edge/`` with only the modules the handler imports, stored
-    uncompressed with fixed timestamps so the same sources always make the same bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name in LAMBDA_MODULES:
-            info = zipfile.ZipInfo(f"edge/{name}", date_time=ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, (EDGE_DIR / name).read_bytes())
-    return buffer.getvalue()
-
-
-def code_sha256(package: bytes) -> str:
-    """Lambda's CodeSha256: base64 of the package's SHA-256."""
-    return base64.b64encode(hashlib.sha256(package).digest()).decode()
-
-
 # --- KeyValueStore -----------------------------------------------------------------------------
 
 
-def kvs_ensure(note: Note = _quiet, *, wait_seconds: float = 120) -> str:
+def kvs_ensure(note: Note = quiet, *, wait_seconds: float = 120) -> str:
     """The store's ARN, created when missing; waits until it is READY (a function can only be
     associated with a ready store)."""
     cloudfront = aws.client("cloudfront")
@@ -198,7 +150,7 @@ def _function_stage(name: str, stage: str) -> _FunctionStage | None:
     )
 
 
-def function_ensure(kvs_arn: str, note: Note = _quiet) -> tuple[str, str]:
+def function_ensure(kvs_arn: str, note: Note = quiet) -> tuple[str, str]:
     """(function ARN, digest) of the viewer function running this checkout's code at LIVE:
     created or updated in DEVELOPMENT and published only when the LIVE one differs."""
     cloudfront = aws.client("cloudfront")
@@ -227,143 +179,6 @@ def function_ensure(kvs_arn: str, note: Note = _quiet) -> tuple[str, str]:
     cloudfront.publish_function(Name=name, IfMatch=development.etag)
     note("made", f"cloudfront function {name} (published, {digest[:12]})")
     return development.arn, digest
-
-
-# --- Lambda@Edge -------------------------------------------------------------------------------
-
-
-def _role_read_policy() -> dict:
-    bucket = settings.TROY_LIVE_BUCKET
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            # Manifests and 404 pages; ListBucket so a missing key answers 404, not 403.
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
-        ],
-    }
-
-
-def role_ensure(note: Note = _quiet) -> str:
-    """The Lambda@Edge role's ARN: trusted by lambda and edgelambda, with basic logging and
-    read access to the live bucket."""
-    iam = aws.client("iam")
-    name = settings.TROY_EDGE_LAMBDA_ROLE_NAME
-    changed = []
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as exc:
-        if aws.error_code(exc) != "NoSuchEntity":
-            raise
-        role = iam.create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            Description="Troy: the Lambda@Edge origin router",
-        )["Role"]
-        changed.append("made")
-    else:
-        trust = role.get("AssumeRolePolicyDocument")
-        if isinstance(trust, str):
-            trust = json.loads(trust)
-        if trust != LAMBDA_TRUST_POLICY:
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
-            changed.append("trust")
-    attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies") or []
-    if BASIC_EXECUTION_POLICY_ARN not in {p["PolicyArn"] for p in attached}:
-        iam.attach_role_policy(RoleName=name, PolicyArn=BASIC_EXECUTION_POLICY_ARN)
-        changed.append("logging")
-    wanted = _role_read_policy()
-    try:
-        current = iam.get_role_policy(RoleName=name, PolicyName=READ_POLICY_NAME)["PolicyDocument"]
-        current = json.loads(current) if isinstance(current, str) else current
-    except ClientError as exc:
-        if aws.error_code(exc) != "NoSuchEntity":
-            raise
-        current = None
-    if current != wanted:
-        iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY_NAME, PolicyDocument=json.dumps(wanted))
-        changed.append("bucket read")
-    note("made" if changed else "found", f"iam role {name}" + (f" ({', '.join(changed)})" if changed else ""))
-    return role["Arn"]
-
-
-def _lambda_settings(role_arn: str) -> dict:
-    return {
-        "Role": role_arn,
-        "Handler": LAMBDA_HANDLER,
-        "Runtime": LAMBDA_RUNTIME,
-        "Timeout": LAMBDA_TIMEOUT_SECONDS,
-        "MemorySize": LAMBDA_MEMORY_MB,
-    }
-
-
-def _differs(configuration: dict, wanted: dict) -> bool:
-    return any(configuration.get(key) != value for key, value in wanted.items())
-
-
-def _wait(waiter_name: str) -> None:
-    _lambda().get_waiter(waiter_name).wait(
-        FunctionName=settings.TROY_EDGE_LAMBDA_NAME, WaiterConfig={"Delay": 2, "MaxAttempts": 90}
-    )
-
-
-def _create_lambda(package: bytes, wanted: dict, *, attempts: int = 10) -> None:
-    """CreateFunction, retried while a new role is not yet assumable (IAM takes seconds)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            _lambda().create_function(
-                FunctionName=settings.TROY_EDGE_LAMBDA_NAME,
-                Code={"ZipFile": package},
-                Description="Troy: the origin-request router (Lambda@Edge)",
-                Publish=False,
-                **wanted,
-            )
-            return
-        except ClientError as exc:
-            role_not_ready = aws.error_code(exc) == "InvalidParameterValueException" and "assume" in str(exc).lower()
-            if not role_not_ready or attempt == attempts:
-                raise
-            time.sleep(3)  # an operator command, not a worker
-
-
-def _versions() -> list[dict]:
-    """Numbered versions of the router Lambda, newest first."""
-    found = []
-    for page in (
-        _lambda().get_paginator("list_versions_by_function").paginate(FunctionName=settings.TROY_EDGE_LAMBDA_NAME)
-    ):
-        found += [v for v in page.get("Versions") or [] if v.get("Version", "$LATEST") != "$LATEST"]
-    return sorted(found, key=lambda v: int(v["Version"]), reverse=True)
-
-
-def lambda_ensure(role_arn: str, note: Note = _quiet) -> str:
-    """The version ARN of the router Lambda running this checkout's ``edge/`` code: created or
-    updated when ``$LATEST`` differs, and a version published only when none matches."""
-    name = settings.TROY_EDGE_LAMBDA_NAME
-    package = lambda_zip()
-    sha = code_sha256(package)
-    wanted = _lambda_settings(role_arn)
-    try:
-        latest = _lambda().get_function(FunctionName=name)["Configuration"]
-    except ClientError as exc:
-        if aws.error_code(exc) != "ResourceNotFoundException":
-            raise
-        _create_lambda(package, wanted)
-        _wait("function_active_v2")
-    else:
-        if latest.get("CodeSha256") != sha:
-            _lambda().update_function_code(FunctionName=name, ZipFile=package, Publish=False)
-            _wait("function_updated_v2")
-        if _differs(latest, wanted):
-            _lambda().update_function_configuration(FunctionName=name, **wanted)
-            _wait("function_updated_v2")
-    for version in _versions():
-        if version.get("CodeSha256") == sha and not _differs(version, wanted):
-            note("found", f"lambda {name} version {version['Version']} ({LAMBDA_REGION})")
-            return version["FunctionArn"]
-    published = _lambda().publish_version(FunctionName=name, CodeSha256=sha, Description=f"Troy router {sha[:12]}")
-    note("made", f"lambda {name} version {published['Version']} ({LAMBDA_REGION})")
-    return published["FunctionArn"]
 
 
 # --- origin request policy ---------------------------------------------------------------------
@@ -397,7 +212,7 @@ def _origin_request_policy_find() -> tuple[str, dict] | None:
             return None
 
 
-def origin_request_policy_ensure(note: Note = _quiet) -> str:
+def origin_request_policy_ensure(note: Note = quiet) -> str:
     cloudfront = aws.client("cloudfront")
     wanted = origin_request_policy_config()
     found = _origin_request_policy_find()
@@ -418,7 +233,7 @@ def origin_request_policy_ensure(note: Note = _quiet) -> str:
 # --- the router as a whole ---------------------------------------------------------------------
 
 
-def router_ensure(note: Note = _quiet) -> Router:
+def router_ensure(note: Note = quiet) -> Router:
     """Make or update every piece to this checkout's code; idempotent (operator commands only)."""
     kvs_arn = kvs_ensure(note)
     function_arn, digest = function_ensure(kvs_arn, note)
@@ -441,7 +256,7 @@ def router_find() -> Router:
             f"CloudFront function {settings.TROY_EDGE_FUNCTION_NAME} is not published; run `manage.py bootstrap_aws`."
         )
     try:
-        versions = _versions()
+        versions = lambda_versions()
     except ClientError as exc:
         if aws.error_code(exc) != "ResourceNotFoundException":
             raise
@@ -482,7 +297,7 @@ def router_plan() -> RouterPlan:
     except RouterNotPublished as exc:
         return RouterPlan(None, str(exc), False, False)
     digest = function_digest(viewer_function_code(), published.kvs_arn)
-    versions = _versions()
+    versions = lambda_versions()
     newest_sha = versions[0].get("CodeSha256") if versions else None
     return RouterPlan(
         published,

@@ -15,7 +15,7 @@ from django.core.management import call_command
 import pytest
 
 from deployment_service import aws as aws_clients
-from deployment_service.integrations import edge_router
+from deployment_service.integrations import edge_lambda, edge_router
 from tests.aws_stubs import (
     PartialStubber,
     function_summary,
@@ -99,8 +99,8 @@ def test_bootstrap_makes_every_router_piece_once_and_then_finds_them(kvs_mode, s
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert set(trust["Statement"][0]["Principal"]["Service"]) == {"lambda.amazonaws.com", "edgelambda.amazonaws.com"}
     attached = iam.list_attached_role_policies(RoleName=settings.TROY_EDGE_LAMBDA_ROLE_NAME)["AttachedPolicies"]
-    assert [p["PolicyArn"] for p in attached] == [edge_router.BASIC_EXECUTION_POLICY_ARN]
-    read = iam.get_role_policy(RoleName=settings.TROY_EDGE_LAMBDA_ROLE_NAME, PolicyName=edge_router.READ_POLICY_NAME)
+    assert [p["PolicyArn"] for p in attached] == [edge_lambda.BASIC_EXECUTION_POLICY_ARN]
+    read = iam.get_role_policy(RoleName=settings.TROY_EDGE_LAMBDA_ROLE_NAME, PolicyName=edge_lambda.READ_POLICY_NAME)
     document = read["PolicyDocument"]
     document = json.loads(document) if isinstance(document, str) else document
     assert {s["Resource"] for s in document["Statement"]} == {
@@ -116,7 +116,7 @@ def test_bootstrap_makes_every_router_piece_once_and_then_finds_them(kvs_mode, s
     versions = [v for v in _lambda().list_versions_by_function(FunctionName=settings.TROY_EDGE_LAMBDA_NAME)["Versions"]]
     numbered = [v for v in versions if v["Version"] != "$LATEST"]
     assert len(numbered) == 1
-    assert numbered[0]["CodeSha256"] == edge_router.code_sha256(edge_router.lambda_zip())
+    assert numbered[0]["CodeSha256"] == edge_lambda.code_sha256(edge_lambda.lambda_zip())
     assert any(line.startswith("edge router:") and numbered[0]["FunctionArn"] in line for line in first)
 
     # Again: nothing made, no new version, no publish (the stubbed LIVE stage runs this code).
@@ -154,29 +154,29 @@ def test_changed_handler_code_makes_a_new_version(kvs_mode, settings, monkeypatc
     with stubber:
         _run()
     role_arn = aws_clients.client("iam").get_role(RoleName=settings.TROY_EDGE_LAMBDA_ROLE_NAME)["Role"]["Arn"]
-    first = edge_router.lambda_ensure(role_arn)
+    first = edge_lambda.lambda_ensure(role_arn)
     assert first.endswith(":1")
 
     # The same sources again: the same version.
-    assert edge_router.lambda_ensure(role_arn) == first
+    assert edge_lambda.lambda_ensure(role_arn) == first
 
     # A changed origin handler: $LATEST updated and version 2 published.
     changed = tmp_path / "edge"
     changed.mkdir()
-    for name in edge_router.LAMBDA_MODULES:
-        (changed / name).write_bytes((edge_router.EDGE_DIR / name).read_bytes())
+    for name in edge_lambda.LAMBDA_MODULES:
+        (changed / name).write_bytes((edge_lambda.EDGE_DIR / name).read_bytes())
     (changed / "origin_request.py").write_text(
-        (edge_router.EDGE_DIR / "origin_request.py").read_text() + "\n# changed\n"
+        (edge_lambda.EDGE_DIR / "origin_request.py").read_text() + "\n# changed\n"
     )
-    monkeypatch.setattr(edge_router, "EDGE_DIR", changed)
-    second = edge_router.lambda_ensure(role_arn)
+    monkeypatch.setattr(edge_lambda, "EDGE_DIR", changed)
+    second = edge_lambda.lambda_ensure(role_arn)
     assert second.endswith(":2")
-    assert edge_router.lambda_ensure(role_arn) == second
+    assert edge_lambda.lambda_ensure(role_arn) == second
 
 
 def test_the_package_holds_only_what_the_handler_imports_and_imports_alone(tmp_path):
-    package = edge_router.lambda_zip()
-    assert package == edge_router.lambda_zip()  # the same bytes every time: a stable CodeSha256
+    package = edge_lambda.lambda_zip()
+    assert package == edge_lambda.lambda_zip()  # the same bytes every time: a stable CodeSha256
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
         assert sorted(archive.namelist()) == ["edge/__init__.py", "edge/manifest.py", "edge/origin_request.py"]
         archive.extractall(tmp_path)

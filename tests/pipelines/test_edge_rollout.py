@@ -12,7 +12,7 @@ from dramatiq import Message
 import pytest
 
 from deployment_service import aws as aws_clients
-from deployment_service.integrations import cloudfront, edge_router
+from deployment_service.integrations import cloudfront, edge_lambda, edge_router
 from pipelines import services
 from pipelines.choices import BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
@@ -46,10 +46,10 @@ def changed_handler(monkeypatch, tmp_path):
     """This checkout's origin handler differs from the published one."""
     changed = tmp_path / "edge"
     changed.mkdir()
-    for name in edge_router.LAMBDA_MODULES:
-        (changed / name).write_bytes((edge_router.EDGE_DIR / name).read_bytes())
-    (changed / "origin_request.py").write_text((edge_router.EDGE_DIR / "origin_request.py").read_text() + "\n# v2\n")
-    monkeypatch.setattr(edge_router, "EDGE_DIR", changed)
+    for name in edge_lambda.LAMBDA_MODULES:
+        (changed / name).write_bytes((edge_lambda.EDGE_DIR / name).read_bytes())
+    (changed / "origin_request.py").write_text((edge_lambda.EDGE_DIR / "origin_request.py").read_text() + "\n# v2\n")
+    monkeypatch.setattr(edge_lambda, "EDGE_DIR", changed)
 
 
 def test_rollout_publishes_a_new_version_and_moves_every_router_distribution(edge_aws, changed_handler):
