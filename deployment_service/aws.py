@@ -17,7 +17,7 @@ from django.conf import settings
 _local = threading.local()
 
 # CloudFront and Route53 are global services homed in us-east-1.
-_GLOBAL_SERVICES = {"cloudfront", "route53", "acm"}
+_GLOBAL_SERVICES = {"cloudfront", "cloudfront-keyvaluestore", "route53", "acm"}
 
 
 @lru_cache(maxsize=1)

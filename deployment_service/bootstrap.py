@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
+from deployment_service.integrations import edge_router
 from deployment_service.integrations.route53 import public_zone_id
 
 
@@ -22,6 +23,16 @@ class BootstrapReport:
     made: list[str] = field(default_factory=list)
     hosted_zone_id: str = ""
     sns_topic_arn: str = ""
+    # The router (docs/edge.md) when the edge pieces were made; None in the local mode.
+    router: edge_router.Router | None = None
+
+    @property
+    def edge_router(self) -> str:
+        """The router's version, as ``Pipeline.edge_router`` records it; "" in the local mode."""
+        return self.router.version if self.router else ""
+
+    def note(self, kind: str, what: str) -> None:
+        (self.made if kind == "made" else self.found).append(what)
 
     def lines(self) -> list[str]:
         return [f"found  {item}" for item in self.found] + [f"made   {item}" for item in self.made]
@@ -152,4 +163,8 @@ def bootstrap_aws_resources() -> BootstrapReport:
     report.hosted_zone_id = _ensure_hosted_zone(report)
     _ensure_codebuild_project(report)
     report.sns_topic_arn = _ensure_sns_topic(report)
+    # The edge router exists only on AWS: with TROY_EDGE_POINTERS=local (the dev run on a moto
+    # server, the tests) the local edge serves the sites and nothing AWS-edge is made.
+    if settings.TROY_EDGE_POINTERS == "kvs":
+        report.router = edge_router.router_ensure(report.note)
     return report

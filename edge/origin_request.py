@@ -127,6 +127,9 @@ class OriginRouter:
         if found is None:
             return self.not_found(bucket, manifest)
         request["uri"] = "/" + blob_key(pipeline_id, found.key)
+        # The query string reaches this handler (for the folder redirect) but not S3: a signed
+        # GetObject honours response-content-type and the like, which a visitor must not set.
+        request["querystring"] = ""
         return request
 
     def retained_asset(self, bucket: str, pipeline_id: str, live_build_id: str, path: str) -> FileEntry | None:

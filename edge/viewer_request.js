@@ -45,7 +45,9 @@ function isFingerprinted(uri) {
 
 // A pointer is "{pipeline id}/{build id}" today; a value starting with "{" is reserved for a
 // JSON object {"pipeline": …, "build": …, …} so later fields (previews, rules) fit in one key.
-// An empty value means the host is known but nothing is live.
+// "{pipeline id}/" (no build) means the host is known but nothing is live: that is what Troy
+// writes, since the KeyValueStore API documents no empty value. "" means the same (the local
+// edge's answer for a pipeline that has no pointer row yet).
 function parsePointer(value) {
   if (value === '') return { empty: true };
   let pipeline, build;
@@ -64,7 +66,9 @@ function parsePointer(value) {
     build = value.slice(slash + 1);
   }
   if (typeof pipeline !== 'string' || typeof build !== 'string') return null;
-  if (!ID.test(pipeline) || !ID.test(build)) return null;
+  if (!ID.test(pipeline)) return null;
+  if (build === '') return { empty: true };
+  if (!ID.test(build)) return null;
   return { pipeline: pipeline, build: build };
 }
 

@@ -331,6 +331,12 @@ class Build(ConcurrentTransitionMixin, models.Model):
 # --- The edge's pointers ------------------------------------------------------------------------
 
 
+def pointer_value(pipeline_id: object, build_id: object | None) -> str:
+    """An EdgePointer's KeyValueStore value: "{pipeline id}/{build id}", or "{pipeline id}/" for
+    a known host with nothing live (never "": the KeyValueStore API documents no empty value)."""
+    return f"{pipeline_id}/{build_id or ''}"
+
+
 class EdgePointer(models.Model):
     """host → the build that answers it. The database is the source of truth; the CloudFront
     KeyValueStore is a projection a worker writes (``published``: the value it last confirmed
@@ -351,9 +357,8 @@ class EdgePointer(models.Model):
 
     @property
     def value(self) -> str:
-        """What the KeyValueStore holds for the host (edge/viewer_request.js parsePointer):
-        "{pipeline id}/{build id}", or "" for a known host with nothing live."""
-        return f"{self.pipeline_id}/{self.build_id}" if self.build_id else ""
+        """What the KeyValueStore holds for the host (edge/viewer_request.js parsePointer)."""
+        return pointer_value(self.pipeline_id, self.build_id)
 
     @property
     def is_published(self) -> bool:

@@ -4,6 +4,8 @@ own pipelines and their builds; staff see everything."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
@@ -66,8 +68,9 @@ def edge_host_for(host: str) -> str:
 
 
 def edge_pointer_value(host: str) -> str | None:
-    """The local edge's KeyValueStore: the pointer value for a host ("{pipeline}/{build}"), ""
-    for a pipeline's host with nothing live, None for a host no pipeline answers."""
+    """The local edge's KeyValueStore: the pointer value for a host ("{pipeline}/{build}", or
+    "{pipeline}/" when nothing is live: ``EdgePointer.value``), "" for a pipeline's host that has
+    no pointer row yet (also "nothing live"), None for a host no pipeline answers."""
     pointer_host = edge_host_for(host)
     if not pointer_host:
         return None
@@ -100,3 +103,21 @@ def pipelines_over_retention(*, retained: int) -> list[str]:
         .order_by("pipeline_id")
     )
     return [str(row["pipeline_id"]) for row in over]
+
+
+def edge_pointers_of(pipeline_id: uuid.UUID | str) -> list[EdgePointer]:
+    """The pipeline's pointers (one per host it answers), for the workers that publish them to
+    the KeyValueStore or remove them from it."""
+    return list(EdgePointer.objects.filter(pipeline_id=pipeline_id).order_by("host"))
+
+
+def pipelines_with_distribution() -> QuerySet[Pipeline]:
+    """Pipelines whose CloudFront distribution Troy owns and keeps (not being deleted): what a
+    router rollout updates."""
+    return (
+        Pipeline.objects.exclude(distribution_id="")
+        .exclude(
+            status__in=[PipelineStatus.SCHEDULED_FOR_DELETION, PipelineStatus.DELETING, PipelineStatus.FAILED_TO_DELETE]
+        )
+        .order_by("name")
+    )

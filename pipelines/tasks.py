@@ -27,6 +27,7 @@ from pipelines.flows.codebuild import (
     codebuild_stop_run,
 )
 from pipelines.flows.deploy import deploy_build_run
+from pipelines.flows.edge import attach_router_run, publish_pointers_run
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 from pipelines.flows.retention import retention_run
 
@@ -135,6 +136,28 @@ def report_commit_status(build_id: str) -> None:
     codebuild_report_commit_status(build_id=build_id)
 
 
+# The edge (kvs mode). A publish is what makes a deploy visible, so it retries soon and often;
+# no exhausted-retries actor: the periodic care sends every unconfirmed pointer again.
+RETRY_EDGE = RetryPolicy(max_retries=6)
+
+
+@dramatiq.actor(
+    queue_name="troy", time_limit=2 * MINUTE, **RETRY_EDGE.actor_options(min_backoff=1_000, max_backoff=30_000)
+)
+def publish_edge_pointers(pipeline_id: str) -> None:
+    """Write the pipeline's unconfirmed pointers to the CloudFront KeyValueStore."""
+    publish_pointers_run(pipeline_id=pipeline_id)
+
+
+@dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000))
+def edge_attach_router(pipeline_id: str, attempt: int = 0) -> None:
+    """Move an old-layout pipeline onto the router after its deploy: wait for its pointer, update
+    the distribution, then (once deployed) delete the old in-place files. Waits re-enqueue."""
+    wait_seconds = attach_router_run(pipeline_id=pipeline_id, attempt=attempt)
+    if wait_seconds is not None:
+        edge_attach_router.send_with_options(args=(pipeline_id, attempt + 1), delay=int(wait_seconds * 1000))
+
+
 # Periodic sweeps: the next run is the retry.
 @dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
 def reap_stuck_pipelines() -> None:
@@ -145,6 +168,9 @@ def reap_stuck_pipelines() -> None:
     resent = services.pipelines_resend_waiting()
     if resent:
         logger.warning("worker messages sent again for pipelines waiting too long: %s", ", ".join(resent))
+    unpublished = services.pointers_resend_unpublished()
+    if unpublished:
+        logger.warning("edge pointers sent again for publishing: %s", ", ".join(unpublished))
 
 
 @dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())

@@ -45,6 +45,17 @@ class Distribution:
 
 
 @dataclass(frozen=True)
+class EdgeAssociations:
+    """The router a distribution runs (docs/edge.md): the viewer-request CloudFront Function
+    (by ARN: it runs whatever is published LIVE), the origin-request Lambda@Edge version, and
+    the origin request policy that forwards ``x-troy-build`` to it."""
+
+    function_arn: str
+    lambda_version_arn: str
+    origin_request_policy_id: str
+
+
+@dataclass(frozen=True)
 class DistributionSpec:
     """What a pipeline's distribution looks like; built by the provisioning flow.
 
@@ -56,6 +67,9 @@ class DistributionSpec:
     comment: str
     alias: str
     origin_path: str
+    # None: the old in-place layout (OriginPath /{pipeline}, no functions), as the local mode
+    # (a moto server has no edge) still creates.
+    router: EdgeAssociations | None = None
 
 
 def caller_reference_for(pipeline_id: object) -> str:
@@ -109,7 +123,7 @@ def _origin_access_control_find(name: str) -> str | None:
 
 
 def distribution_config(spec: DistributionSpec, *, origin_access_control_id: str) -> dict:
-    return {
+    config = {
         "CallerReference": spec.caller_reference,
         "Comment": spec.comment[:128],
         "Enabled": True,
@@ -148,6 +162,83 @@ def distribution_config(spec: DistributionSpec, *, origin_access_control_id: str
         "IsIPV6Enabled": True,
         "PriceClass": "PriceClass_All",
     }
+    if spec.router is not None:
+        router_apply(config, spec.router)
+    return config
+
+
+def router_apply(config: dict, router: EdgeAssociations) -> dict:
+    """Put the router into a DistributionConfig (in place; also returned): the origin at the
+    bucket's root (the router rewrites to ``/{pipeline}/…`` itself), no default root object (the
+    origin handler maps ``/`` to the build's index.html), the viewer function, the origin-request
+    Lambda without the body, and the policy that forwards ``x-troy-build``. The cache policy
+    stays CachingOptimized, which leaves that header out of the cache key."""
+    for origin in config["Origins"]["Items"]:
+        if origin["Id"] == ORIGIN_ID:
+            origin["OriginPath"] = ""
+    config["DefaultRootObject"] = ""
+    behavior = config["DefaultCacheBehavior"]
+    behavior["CachePolicyId"] = CACHING_OPTIMIZED_POLICY_ID
+    behavior["OriginRequestPolicyId"] = router.origin_request_policy_id
+    behavior["FunctionAssociations"] = {
+        "Quantity": 1,
+        "Items": [{"FunctionARN": router.function_arn, "EventType": "viewer-request"}],
+    }
+    behavior["LambdaFunctionAssociations"] = {
+        "Quantity": 1,
+        "Items": [
+            {"LambdaFunctionARN": router.lambda_version_arn, "EventType": "origin-request", "IncludeBody": False}
+        ],
+    }
+    return config
+
+
+def runs_router(config: dict, router: EdgeAssociations) -> bool:
+    """Whether a DistributionConfig already runs exactly this router."""
+    behavior = config.get("DefaultCacheBehavior", {})
+    functions = (behavior.get("FunctionAssociations") or {}).get("Items") or []
+    lambdas = (behavior.get("LambdaFunctionAssociations") or {}).get("Items") or []
+    origins = [o for o in (config.get("Origins") or {}).get("Items") or [] if o.get("Id") == ORIGIN_ID]
+    return (
+        [(f.get("FunctionARN"), f.get("EventType")) for f in functions] == [(router.function_arn, "viewer-request")]
+        and [(f.get("LambdaFunctionARN"), f.get("EventType"), bool(f.get("IncludeBody"))) for f in lambdas]
+        == [(router.lambda_version_arn, "origin-request", False)]
+        and behavior.get("OriginRequestPolicyId") == router.origin_request_policy_id
+        and all(not o.get("OriginPath") for o in origins)
+        and bool(origins)
+    )
+
+
+def distribution_runs_router(distribution_id: str, router: EdgeAssociations) -> bool | None:
+    """Whether the distribution runs ``router``; None when there is no such distribution."""
+    answer = _config_or_none(distribution_id)
+    return None if answer is None else runs_router(answer["DistributionConfig"], router)
+
+
+def distribution_attach_router(distribution_id: str, router: EdgeAssociations, *, attempts: int = 3) -> bool | None:
+    """Make the distribution run ``router`` (GetDistributionConfig, then UpdateDistribution with
+    its ETag; a concurrent change is re-read and tried again). Returns True when it was updated,
+    False when it already ran that router, None when there is no such distribution."""
+    cloudfront = aws.client("cloudfront")
+    for attempt in range(1, attempts + 1):
+        answer = _config_or_none(distribution_id)
+        if answer is None:
+            return None
+        config = answer["DistributionConfig"]
+        if runs_router(config, router):
+            return False
+        try:
+            cloudfront.update_distribution(
+                Id=distribution_id, IfMatch=answer["ETag"], DistributionConfig=router_apply(config, router)
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) == "NoSuchDistribution":
+                return None
+            if aws.error_code(exc) != "PreconditionFailed" or attempt == attempts:
+                raise
+            continue
+        return True
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def distribution_create(spec: DistributionSpec) -> Distribution:

@@ -85,3 +85,15 @@ def keys_delete(*, bucket: str, keys: Iterable[str]) -> int:
     for batch in _batches(unique):
         _delete_batch(bucket, batch)
     return len(unique)
+
+
+def level_list(*, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
+    """One level under ``prefix`` (ListObjectsV2 with a ``/`` delimiter): the object keys directly
+    in it, and the folder prefixes (each ending in ``/``) below it, without listing inside them."""
+    files: list[str] = []
+    folders: list[str] = []
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        files += [item["Key"] for item in page.get("Contents", [])]
+        folders += [item["Prefix"] for item in page.get("CommonPrefixes", [])]
+    return files, folders

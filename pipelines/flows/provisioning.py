@@ -21,11 +21,12 @@ from django.conf import settings
 from deployment_service import artifact_keys as key_names
 from deployment_service import aws
 from deployment_service.exceptions import InvalidTransition
-from deployment_service.integrations import cloudfront, route53, s3_cleanup
+from deployment_service.integrations import cloudfront, edge_router, edge_store, route53, s3_cleanup
 from deployment_service.retries import TransientFailure, is_transient
 from deployment_service.test_pauses import pause_at
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
+from pipelines.flows.edge import LOCAL_ROUTER_VERSION, delete_pointers
 from pipelines.models import Pipeline
 from pipelines.signals import pipeline_artifact_keys
 
@@ -36,6 +37,8 @@ AWS_ERRORS = (
     ClientError,
     BotoCoreError,
     cloudfront.DistributionLookupError,
+    edge_router.RouterNotPublished,
+    edge_store.KeyValueStoreNotFound,
     route53.HostedZoneNotFound,
     s3_cleanup.S3DeleteError,
 )
@@ -54,13 +57,21 @@ def deletion_wait_seconds(attempt: int) -> float:
     return float(min(DELETION_WAIT_FIRST_SECONDS * 2 ** min(attempt, 16), DELETION_WAIT_MAX_SECONDS))
 
 
-def distribution_spec(pipeline: Pipeline) -> cloudfront.DistributionSpec:
+# What Pipeline.edge_router records for a distribution made without the AWS router (the local
+# mode: a moto server, the tests), whose sites the local edge serves.
+LOCAL_ROUTER = LOCAL_ROUTER_VERSION
+
+
+def distribution_spec(pipeline: Pipeline, router: edge_router.Router | None = None) -> cloudfront.DistributionSpec:
+    """With ``router``: the origin at the bucket's root and the router attached (docs/edge.md).
+    Without (the local mode): the old shape, the origin at ``/{pipeline id}``."""
     reference = cloudfront.caller_reference_for(pipeline.id)
     return cloudfront.DistributionSpec(
         caller_reference=reference,
         comment=f"Troy pipeline {pipeline.name} ({reference})",
         alias=pipeline.domain,
-        origin_path=f"/{pipeline.live_prefix}",
+        origin_path="" if router else f"/{pipeline.live_prefix}",
+        router=router.associations if router else None,
     )
 
 
@@ -105,7 +116,10 @@ def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
 
     # Outside any transaction: the AWS calls.
     try:
-        distribution = _distribution_ensure(pipeline)
+        # The kvs mode attaches the router as published (bootstrap_aws made it; edge_rollout
+        # moves it on); the local mode has no AWS router and makes the old shape.
+        router = edge_router.router_find() if settings.TROY_EDGE_POINTERS == "kvs" else None
+        distribution = _distribution_ensure(pipeline, router)
         pause_at("provision.after_distribution")
         route53.alias_records_upsert(
             zone_id=route53.hosted_zone_id(), name=pipeline.domain, distribution_domain=distribution.domain_name
@@ -123,7 +137,10 @@ def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
 
     try:
         services.pipeline_finish_provisioning(
-            pipeline_id=pipeline.id, distribution_id=distribution.id, distribution_domain=distribution.domain_name
+            pipeline_id=pipeline.id,
+            distribution_id=distribution.id,
+            distribution_domain=distribution.domain_name,
+            edge_router=router.version if router else LOCAL_ROUTER,
         )
     except InvalidTransition:
         # The reaper failed it meanwhile; the distribution id is recorded and a retry reuses it.
@@ -139,19 +156,22 @@ def provision_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> Non
     _fail(services.pipeline_fail_provisioning, pipeline, error)
 
 
-def _distribution_ensure(pipeline: Pipeline) -> cloudfront.Distribution:
+def _distribution_ensure(pipeline: Pipeline, router: edge_router.Router | None) -> cloudfront.Distribution:
     """The pipeline's distribution: the one already recorded, else created (or found again after
-    a crash between CreateDistribution and saving its id). Its id is saved at once."""
+    a crash between CreateDistribution and saving its id). Its id is saved at once. A recorded
+    one is brought to ``router`` (an earlier attempt may have made it with an older router)."""
     if pipeline.distribution_id:
         existing = cloudfront.distribution_get(pipeline.distribution_id)
         if existing is not None:
+            if router is not None:
+                cloudfront.distribution_attach_router(existing.id, router.associations)
             return existing
         logger.warning(
             "provision: recorded distribution %s of %s is gone; creating it again",
             pipeline.distribution_id,
             pipeline.name,
         )
-    distribution = cloudfront.distribution_create(distribution_spec(pipeline))
+    distribution = cloudfront.distribution_create(distribution_spec(pipeline, router))
     services.pipeline_record_distribution(
         pipeline_id=pipeline.id, distribution_id=distribution.id, distribution_domain=distribution.domain_name
     )
@@ -233,6 +253,8 @@ def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
     """Records, then distribution (disable → wait until deployed → delete), then files."""
     route53.alias_records_delete(zone_id=route53.hosted_zone_id(), name=pipeline.domain)
     pause_at("delete.after_records")
+    # The host leaves the KeyValueStore (kvs mode) while its pointer rows still name it.
+    delete_pointers(pipeline)
 
     distribution_id = pipeline.distribution_id
     if not distribution_id:

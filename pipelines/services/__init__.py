@@ -40,6 +40,7 @@ from pipelines.services.pipelines import (  # noqa: F401
     pipeline_finish_deletion,
     pipeline_finish_provisioning,
     pipeline_record_distribution,
+    pipeline_record_edge_router,
     pipeline_request_provisioning,
     pipeline_schedule_deletion,
     pipeline_start_deletion,

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
@@ -196,6 +197,10 @@ def deployment_finish(
         build.succeed()
         build.save()
         pointer_set(pipeline=pipeline, build=build)
+        if pipeline.edge_router == "" and settings.TROY_EDGE_POINTERS == "kvs":
+            # An old-layout pipeline: its build is now stored in the new layout, so its
+            # distribution can move onto the router once the pointer is published (docs/edge.md).
+            send_on_commit("edge_attach_router", str(pipeline.id))
         apply_transition(
             pipeline,
             "finish_deployment",

@@ -140,6 +140,20 @@ def pipeline_record_distribution(
     )
 
 
+def pipeline_record_edge_router(*, pipeline_id: uuid.UUID | str, edge_router: str) -> bool:
+    """The pipeline's distribution now runs router version ``edge_router`` (docs/edge.md): set by
+    a rollout and by the move of an old-layout pipeline. No status change and no event; locked so
+    it cannot interleave with a deploy or a deletion of the row. False when the row is gone."""
+    with transaction.atomic():
+        pipeline = Pipeline.objects.select_for_update().filter(pk=pipeline_id).first()
+        if pipeline is None:
+            return False
+        if pipeline.edge_router != edge_router:
+            pipeline.edge_router = edge_router
+            pipeline.save(update_fields=["edge_router", "updated_at"])
+    return True
+
+
 def pipeline_fail_provisioning(*, pipeline_id: uuid.UUID | str, error: str, actor: str = SYSTEM_WORKER) -> Pipeline:
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)

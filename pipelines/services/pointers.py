@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from deployment_service.transactions import send_on_commit
-from pipelines.models import Build, EdgePointer, Pipeline
+from pipelines.models import Build, EdgePointer, Pipeline, pointer_value
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,10 @@ def pointers_resend_unpublished() -> list[str]:
         return []
     pending = {
         str(pipeline_id)
-        for pipeline_id, value, published, published_at in EdgePointer.objects.values_list(
+        for pipeline_id, build_id, published, published_at in EdgePointer.objects.values_list(
             "pipeline_id", "build_id", "published", "published_at"
         )
-        if published_at is None or published != (f"{pipeline_id}/{value}" if value else "")
+        if published_at is None or published != pointer_value(pipeline_id, build_id)
     }
     for pipeline_id in sorted(pending):
         send_on_commit("publish_edge_pointers", pipeline_id)

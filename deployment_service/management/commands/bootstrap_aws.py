@@ -4,7 +4,10 @@ from deployment_service.bootstrap import bootstrap_aws_resources
 
 
 class Command(BaseCommand):
-    help = "Create Troy's shared AWS resources (buckets, hosted zone, CodeBuild project, SNS topic) if missing."
+    help = (
+        "Create Troy's shared AWS resources (buckets, hosted zone, CodeBuild project, SNS topic and, with "
+        "TROY_EDGE_POINTERS=kvs, the edge router) if missing."
+    )
 
     def handle(self, *args, **options):
         report = bootstrap_aws_resources()
@@ -12,3 +15,6 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(f"hosted zone id: {report.hosted_zone_id}")
         self.stdout.write(f"sns topic arn:  {report.sns_topic_arn}")
+        if report.edge_router:
+            self.stdout.write(f"edge router:    {report.edge_router}")
+            self.stdout.write("existing distributions move to it with `manage.py edge_rollout`")
