@@ -1,0 +1,423 @@
+"""Store a build at the edge: its files as content-addressed blobs, then its manifest.
+
+Layout (docs/edge.md): ``{pipeline}/blobs/{content key}`` and ``{pipeline}/builds/{build}.json``
+in the live bucket. Nothing is ever overwritten in place and nothing is invalidated: a blob's
+name is its bytes plus its headers, and the build is live only once the pointer names it.
+
+What is stored already is known from the manifests of the pipeline's retained builds (they are
+immutable, and retention never deletes a blob a retained manifest names): those blobs are neither
+uploaded nor copied. Any other blob gets one HEAD (or, past ``HEADS_BEFORE_LISTING``, the blobs
+are listed once): one found younger than half of ``TROY_BLOB_GRACE_SECONDS`` was put by a crashed
+run of this deploy (retention never deletes a blob younger than the grace) and is trusted; any
+other is put. So a deploy run again after a crash uploads only what is still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import hashlib
+import json
+import os
+from pathlib import Path
+import tempfile
+import threading
+import time
+from typing import Any
+import zipfile
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from django.conf import settings
+
+from deployment_service import aws
+from deployment_service.archives import (
+    HEAD_BYTES,
+    ArchiveFile,
+    ArchiveLimits,
+    archive_list,
+    archive_open,
+    archive_scan,
+    member_chunks,
+)
+from edge.manifest import FileEntry, Manifest, blob_key, content_key, dumps, is_fingerprinted, manifest_key
+from pipelines.exceptions import FingerprintReused
+from pipelines.flows.deploy.content import extension, object_headers
+from pipelines.flows.deploy.workdirs import deploy_workdir
+
+# Files up to this size are read into memory and sent with one PutObject; larger ones are
+# inflated to a temporary file and sent by s3transfer (multipart past MULTIPART_THRESHOLD), a few
+# at a time, so the worker's memory stays bounded whatever the artifact holds.
+IN_MEMORY_MAX_BYTES = 1024 * 1024
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+LARGE_FILES_AT_ONCE = 2
+# Blobs not named by a retained manifest are looked up one HEAD each, up to this many; past it
+# the pipeline's blobs are listed instead (one LIST per 1,000 keys beats a HEAD for each).
+HEADS_BEFORE_LISTING = 100
+# Retained manifests read at once: each is parsed in full (a 100,000-file manifest is tens of
+# MB as Python objects), so a few at a time keeps the worker's memory bounded.
+MANIFEST_READS_AT_ONCE = 4
+NOT_FOUND_PAGE = "404.html"
+MANIFEST_CONTENT_TYPE = "application/json"
+_TRANSFER = TransferConfig(
+    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4, use_threads=True
+)
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class ArtifactMissing(Exception):
+    pass
+
+
+class ArtifactMismatch(Exception):
+    pass
+
+
+@dataclass
+class StoreResult:
+    """What storing a build did. ``uploaded``: paths whose blob this run wrote (one per content
+    key); ``unchanged``: paths whose blob was already in the bucket (or shares the bytes of
+    another path of the build)."""
+
+    files_total: int = 0
+    uploaded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    bytes_uploaded: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def files_uploaded(self) -> int:
+        return len(self.uploaded)
+
+    @property
+    def files_unchanged(self) -> int:
+        return len(self.unchanged)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "files_total": self.files_total,
+            "files_uploaded": self.files_uploaded,
+            "files_unchanged": self.files_unchanged,
+            "bytes_uploaded": self.bytes_uploaded,
+        }
+
+
+@dataclass(frozen=True)
+class RetainedBuild:
+    """A build of the pipeline whose manifest is stored (``Build.stored_at`` set)."""
+
+    id: str
+    number: int
+
+
+@dataclass
+class StoredContent:
+    """What the retained manifests say is stored: every content key, and for each fingerprinted
+    path the content keys retained builds serve there (key → build number)."""
+
+    keys: set[str] = field(default_factory=set)
+    fingerprinted: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def artifact_download(*, key: str, to: Path) -> str:
+    """Stream the artifact zip from the artifact bucket to a local file, a chunk at a time (one
+    GET: against S3 and emulators alike it beats ranged GETs at these sizes). Returns its sha256."""
+    digest = hashlib.sha256()
+    try:
+        body = aws.client("s3").get_object(Bucket=settings.TROY_ARTIFACT_BUCKET, Key=key)["Body"]
+    except ClientError as exc:
+        if aws.error_code(exc) in _MISSING:
+            raise ArtifactMissing(
+                f"The artifact {key} is not in the artifact bucket {settings.TROY_ARTIFACT_BUCKET}."
+            ) from exc
+        raise
+    with open(to, "wb") as out:
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def _files_of(
+    zf: zipfile.ZipFile, *, downloaded_sha256: str, known_files: dict[str, list] | None, artifact_sha256: str | None
+) -> list[ArchiveFile]:
+    """The artifact's files with their hashes.
+
+    A release was inflated and hashed while its upload was validated: when the downloaded zip
+    has the sha256 taken then, those hashes are used and only the files to upload are inflated
+    again (names and headers are still checked). Anything else (a CodeBuild artifact) is
+    validated and hashed in full here."""
+    limits = ArchiveLimits.from_settings()
+    if known_files and artifact_sha256:
+        if downloaded_sha256 != artifact_sha256:
+            raise ArtifactMismatch("The artifact in the bucket is not the zip that was uploaded (sha256 differs).")
+        summary = archive_list(zf, limits=limits)
+        if {f.path for f in summary.files} == set(known_files):
+            for f in summary.files:
+                f.sha256, f.size = known_files[f.path][0], int(known_files[f.path][1])
+                if not extension(f.path):
+                    with zf.open(f.name) as member:
+                        f.head = member.read(HEAD_BYTES)
+            return summary.files
+    return archive_scan(zf, limits=limits).files
+
+
+def manifest_exists(*, pipeline_id: str, build_id: str) -> bool:
+    """One HEAD: whether the build's manifest is in the live bucket."""
+    try:
+        aws.client("s3").head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=manifest_key(pipeline_id, build_id))
+    except ClientError as exc:
+        if aws.error_code(exc) in _MISSING:
+            return False
+        raise
+    return True
+
+
+def _read_retained(s3, pipeline_id: str, build: RetainedBuild) -> tuple[set[str], dict[str, str]] | None:
+    """(content keys, fingerprinted path → content key) of one retained manifest; None when it is
+    gone (retention removed it since the build row was read). Only these are kept, not the parsed
+    manifest, so the memory of many large manifests does not add up."""
+    try:
+        raw = s3.get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=manifest_key(pipeline_id, build.id))["Body"].read()
+    except ClientError as exc:
+        if aws.error_code(exc) in _MISSING:
+            return None
+        raise
+    files = json.loads(raw)["files"]
+    del raw
+    keys = {entry["key"] for entry in files.values()}
+    fingerprinted = {path: entry["key"] for path, entry in files.items() if is_fingerprinted(path)}
+    return keys, fingerprinted
+
+
+def stored_content(*, pipeline_id: str, retained: list[RetainedBuild]) -> StoredContent:
+    """The union of the retained builds' manifests, read in parallel (a few at a time)."""
+    s3 = aws.client("s3")
+    stored = StoredContent()
+    if not retained:
+        return stored
+    with ThreadPoolExecutor(max_workers=MANIFEST_READS_AT_ONCE, thread_name_prefix="troy-manifests") as pool:
+        for build, read in zip(retained, pool.map(lambda b: _read_retained(s3, pipeline_id, b), retained), strict=True):
+            if read is None:
+                continue
+            keys, fingerprinted = read
+            stored.keys |= keys
+            for path, key in fingerprinted.items():
+                stored.fingerprinted.setdefault(path, {}).setdefault(key, build.number)
+    return stored
+
+
+@dataclass(frozen=True)
+class _Planned:
+    file: ArchiveFile
+    key: str
+    content_type: str
+    cache_control: str
+
+
+def _plan(files: list[ArchiveFile]) -> Iterator[_Planned]:
+    for f in files:
+        headers = object_headers(f.path, f.head)
+        key = content_key(f.sha256, headers.content_type, headers.cache_control)
+        yield _Planned(f, key, headers.content_type, headers.cache_control)
+
+
+def fingerprint_check(planned: Iterable[_Planned], stored: StoredContent) -> None:
+    """A fingerprinted path is served from ``/_immutable`` with ``immutable``, shared by every
+    build: other bytes under a name a retained build serves would never reach browsers (nor
+    CloudFront) that have the old ones. Refused, naming the file and the build."""
+    for item in planned:
+        if not is_fingerprinted(item.file.path):
+            continue
+        for key, number in stored.fingerprinted.get(item.file.path, {}).items():
+            if key != item.key:
+                raise FingerprintReused(
+                    f"{item.file.path} has other bytes (or headers) than build #{number} stored under the same "
+                    "fingerprinted name; browsers keep a fingerprinted file forever, so change its name "
+                    "(rebuild with content hashes) or give the file its old bytes.",
+                    extra={"path": item.file.path, "build_number": number},
+                )
+
+
+def _blobs_listing(s3, pipeline_id: str) -> dict[str, datetime]:
+    """Every blob of the pipeline → its LastModified."""
+    prefix = f"{pipeline_id}/blobs/"
+    found: dict[str, datetime] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix):
+        for obj in page.get("Contents", []) or []:
+            found[obj["Key"][len(prefix) :]] = obj["LastModified"]
+    return found
+
+
+def run_bounded(work: Callable[[Any], None], items: Iterable[Any], *, workers: int, in_flight: int) -> None:
+    """Run ``work`` over ``items`` on ``workers`` threads with at most ``in_flight`` submitted and
+    not finished (items are pulled as slots free up, so memory does not grow with the number of
+    items). Waits for everything submitted; raises the first error, submitting nothing after it."""
+    slots = threading.BoundedSemaphore(in_flight)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def done(future: Future) -> None:
+        exc = future.exception()
+        if exc is not None:
+            with lock:
+                errors.append(exc)
+        slots.release()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="troy-deploy") as pool:
+        for item in items:
+            slots.acquire()
+            if errors:
+                slots.release()
+                break
+            pool.submit(work, item).add_done_callback(done)
+    if errors:
+        raise errors[0]
+
+
+class _BlobWriter:
+    """Puts the blobs that are not stored yet. One shared client (boto3 clients are thread-safe)."""
+
+    def __init__(
+        self, *, s3, zf: zipfile.ZipFile, pipeline_id: str, workdir: Path, listing: dict[str, datetime] | None
+    ) -> None:
+        self.s3 = s3
+        self.zf = zf
+        self.pipeline_id = pipeline_id
+        self.workdir = workdir
+        self.listing = listing
+        self.trust_since = datetime.now(UTC) - timedelta(seconds=settings.TROY_BLOB_GRACE_SECONDS / 2)
+        self.large = threading.BoundedSemaphore(LARGE_FILES_AT_ONCE)
+        self.lock = threading.Lock()
+        self.written: list[_Planned] = []
+
+    def _found_recent(self, key: str) -> bool:
+        """Whether the blob is there and young enough to be trusted: put by a crashed run of this
+        deploy, and safe from retention for at least half the grace. An older one may be deleted
+        any moment (no retained manifest names it), so it is put again."""
+        if self.listing is not None:
+            modified = self.listing.get(key)
+        else:
+            try:
+                head = self.s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=blob_key(self.pipeline_id, key))
+            except ClientError as exc:
+                if aws.error_code(exc) in _MISSING:
+                    return False
+                raise
+            modified = head["LastModified"]
+        return modified is not None and modified >= self.trust_since
+
+    def store(self, item: _Planned) -> None:
+        if self._found_recent(item.key):
+            return
+        key = blob_key(self.pipeline_id, item.key)
+        extra = {
+            "ContentType": item.content_type,
+            "CacheControl": item.cache_control,
+            "Metadata": {"sha256": item.file.sha256},
+        }
+        if item.file.size <= IN_MEMORY_MAX_BYTES:
+            body = b"".join(member_chunks(self.zf, item.file.name))
+            self.s3.put_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key, Body=body, **extra)
+        else:
+            with self.large:
+                fd, tmp = tempfile.mkstemp(dir=self.workdir, suffix=".part")
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        for chunk in member_chunks(self.zf, item.file.name):
+                            out.write(chunk)
+                    self.s3.upload_file(tmp, settings.TROY_LIVE_BUCKET, key, ExtraArgs=extra, Config=_TRANSFER)
+                finally:
+                    os.unlink(tmp)
+        with self.lock:
+            self.written.append(item)
+
+
+def manifest_write(s3, manifest: Manifest) -> None:
+    """The build's manifest, after every blob it names: once it exists the build can be served.
+    Written once per build (a run repeated after a crash writes the same bytes again)."""
+    s3.put_object(
+        Bucket=settings.TROY_LIVE_BUCKET,
+        Key=manifest_key(manifest.pipeline_id, manifest.build_id),
+        Body=dumps(manifest),
+        ContentType=MANIFEST_CONTENT_TYPE,
+    )
+
+
+def build_store(
+    *,
+    pipeline_id: str,
+    build_id: str,
+    artifact_key: str,
+    retained: list[RetainedBuild],
+    known_files: dict[str, list] | None = None,
+    artifact_sha256: str | None = None,
+) -> StoreResult:
+    """The deploy step's work on AWS: the artifact's blobs that are not stored yet, then the
+    manifest. Idempotent: run again, it writes only what is still missing (and the manifest).
+
+    ``retained``: the pipeline's other builds whose manifests are stored; their blobs are not
+    written again, and a fingerprinted path they serve with other bytes refuses the build
+    (:class:`FingerprintReused`) before anything is written."""
+    s3 = aws.client("s3")
+    result = StoreResult()
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.timings[name] = now - clock
+        clock = now
+
+    with deploy_workdir() as workdir:
+        archive = workdir / "artifact.zip"
+        downloaded_sha256 = artifact_download(key=artifact_key, to=archive)
+        lap("download")
+        with archive_open(archive) as zf:
+            files = _files_of(
+                zf, downloaded_sha256=downloaded_sha256, known_files=known_files, artifact_sha256=artifact_sha256
+            )
+            planned = list(_plan(files))
+            del files
+            lap("hash")
+            stored = stored_content(pipeline_id=pipeline_id, retained=retained)
+            lap("manifests")
+            fingerprint_check(planned, stored)
+            seen: set[str] = set()
+            missing: list[_Planned] = []
+            for item in planned:
+                if item.key not in stored.keys and item.key not in seen:
+                    seen.add(item.key)
+                    missing.append(item)
+            del seen
+            listing = _blobs_listing(s3, pipeline_id) if len(missing) > HEADS_BEFORE_LISTING else None
+            lap("list")
+            writer = _BlobWriter(s3=s3, zf=zf, pipeline_id=pipeline_id, workdir=Path(workdir), listing=listing)
+            workers = max(1, settings.TROY_DEPLOY_CONCURRENCY)
+            run_bounded(writer.store, missing, workers=workers, in_flight=workers * 2)
+            del missing, listing
+            lap("blobs")
+    written = {item.key for item in writer.written}
+    entries: dict[str, FileEntry] = {}
+    for item in planned:
+        path = item.file.path
+        entries[path] = FileEntry(key=item.key, type=item.content_type, cache=item.cache_control, size=item.file.size)
+        if item.key in written:
+            written.discard(item.key)  # one path per blob counts as uploaded
+            result.uploaded.append(path)
+            result.bytes_uploaded += item.file.size
+        else:
+            result.unchanged.append(path)
+    result.files_total = len(planned)
+    del planned
+    manifest = Manifest(
+        pipeline_id=pipeline_id,
+        build_id=build_id,
+        files=entries,
+        not_found=NOT_FOUND_PAGE if NOT_FOUND_PAGE in entries else None,
+    )
+    manifest_write(s3, manifest)
+    lap("manifest")
+    return result
