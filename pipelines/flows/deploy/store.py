@@ -65,6 +65,7 @@ _TRANSFER = TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4, use_threads=True
 )
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_END = object()
 
 
 class ArtifactMissing(Exception):
@@ -267,9 +268,11 @@ def run_bounded(work: Callable[[Any], None], items: Iterable[Any], *, workers: i
         slots.release()
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="troy-deploy") as pool:
-        for item in items:
-            slots.acquire()
-            if errors:
+        iterator = iter(items)
+        while True:
+            slots.acquire()  # before taking the next item: at most ``in_flight`` are held
+            item = next(iterator, _END) if not errors else _END
+            if item is _END:
                 slots.release()
                 break
             pool.submit(work, item).add_done_callback(done)
