@@ -63,6 +63,18 @@ def _artifact_ready(build: Build) -> bool:
     return False
 
 
+def _release_hashes(build: Build) -> tuple[dict[str, list] | None, str | None]:
+    """The per-file hashes taken when the build's release was uploaded, and the zip's sha256
+    (None for a build without a release). Read as plain values: the release row is not kept
+    for the whole deploy (100,000 files' hashes are tens of MB as Python objects)."""
+    if build.release_id is None:
+        return None, None
+    row = Build.objects.filter(pk=build.pk).values_list("release__files", "release__sha256").first()
+    if row is None or not row[0]:
+        return None, None
+    return row[0], row[1]
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, ApplicationError):
         return f"The artifact was refused ({exc.code}): {exc.detail}"
@@ -125,7 +137,7 @@ def _finish_pointer_only(build: Build, served: Build) -> None:
 
 
 def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
-    build = Build.objects.select_related("pipeline", "release").filter(pk=build_id).first()
+    build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
     if build is None:
         logger.info("build %s no longer exists: nothing to deploy", build_id)
         return
@@ -147,16 +159,16 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     if not key:
         services.deployment_fail(build_id=build.id, error="The build has no artifact to deploy.")
         return
-    release = build.release if build.release_id and build.release.files else None
     try:
         pause_at("deploy.started")
+        known_files, artifact_sha256 = _release_hashes(build)
         result = build_store(
             pipeline_id=str(pipeline.id),
             build_id=str(build.id),
             artifact_key=key,
             retained=retained_builds(build),
-            known_files=release.files if release is not None else None,
-            artifact_sha256=release.sha256 if release is not None else None,
+            known_files=known_files,
+            artifact_sha256=artifact_sha256,
         )
     except Exception as exc:
         _fail_or_retry(build, exc)

@@ -14,7 +14,7 @@ other is put. So a deploy run again after a crash uploads only what is still mis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,7 @@ from deployment_service.archives import (
     archive_scan,
     member_chunks,
 )
-from edge.manifest import FileEntry, Manifest, blob_key, content_key, dumps, is_fingerprinted, manifest_key
+from edge.manifest import MANIFEST_VERSION, blob_key, content_key, is_fingerprinted, manifest_key
 from pipelines.exceptions import FingerprintReused
 from pipelines.flows.deploy.content import extension, object_headers
 from pipelines.flows.deploy.workdirs import deploy_workdir
@@ -149,15 +149,17 @@ def _files_of(
     A release was inflated and hashed while its upload was validated: when the downloaded zip
     has the sha256 taken then, those hashes are used and only the files to upload are inflated
     again (names and headers are still checked). Anything else (a CodeBuild artifact) is
-    validated and hashed in full here."""
+    validated and hashed in full here. ``known_files`` is emptied as it is used (the caller's
+    copy of 100,000 hashes is then not held for the rest of the deploy)."""
     limits = ArchiveLimits.from_settings()
     if known_files and artifact_sha256:
         if downloaded_sha256 != artifact_sha256:
             raise ArtifactMismatch("The artifact in the bucket is not the zip that was uploaded (sha256 differs).")
         summary = archive_list(zf, limits=limits)
-        if {f.path for f in summary.files} == set(known_files):
+        if len(summary.files) == len(known_files) and all(f.path in known_files for f in summary.files):
             for f in summary.files:
-                f.sha256, f.size = known_files[f.path][0], int(known_files[f.path][1])
+                sha256, size = known_files.pop(f.path)
+                f.sha256, f.size = sha256, int(size)
                 if not extension(f.path):
                     with zf.open(f.name) as member:
                         f.head = member.read(HEAD_BYTES)
@@ -176,53 +178,72 @@ def manifest_exists(*, pipeline_id: str, build_id: str) -> bool:
     return True
 
 
-def _read_retained(s3, pipeline_id: str, build: RetainedBuild) -> tuple[set[str], dict[str, str]] | None:
-    """(content keys, fingerprinted path → content key) of one retained manifest; None when it is
-    gone (retention removed it since the build row was read). Only these are kept, not the parsed
-    manifest, so the memory of many large manifests does not add up."""
+def _entry_key(pairs: list[tuple[str, Any]]) -> Any:
+    """json object hook: a file entry (it has a content ``key`` and a ``cache``) becomes just its
+    content key; other objects stay dicts. A 100,000-file manifest then parses to one dict of
+    path → key instead of 100,000 small dicts."""
+    if len(pairs) == 4 and any(name == "key" for name, _ in pairs) and any(name == "cache" for name, _ in pairs):
+        return next(value for name, value in pairs if name == "key")
+    return dict(pairs)
+
+
+def _read_retained(s3, pipeline_id: str, build: RetainedBuild, stored: StoredContent, lock: threading.Lock) -> None:
+    """Add one retained manifest's content keys and fingerprinted paths to ``stored``; nothing
+    when it is gone (retention removed it since the build row was read). Only those are kept,
+    not the parsed manifest, so the memory of many large manifests does not add up."""
     try:
         raw = s3.get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=manifest_key(pipeline_id, build.id))["Body"].read()
     except ClientError as exc:
         if aws.error_code(exc) in _MISSING:
-            return None
+            return
         raise
-    files = json.loads(raw)["files"]
+    files: dict[str, str] = json.loads(raw, object_pairs_hook=_entry_key)["files"]
     del raw
-    keys = {entry["key"] for entry in files.values()}
-    fingerprinted = {path: entry["key"] for path, entry in files.items() if is_fingerprinted(path)}
-    return keys, fingerprinted
+    fingerprinted = {path: key for path, key in files.items() if is_fingerprinted(path)}
+    with lock:
+        stored.keys.update(files.values())
+        for path, key in fingerprinted.items():
+            stored.fingerprinted.setdefault(path, {}).setdefault(key, build.number)
 
 
 def stored_content(*, pipeline_id: str, retained: list[RetainedBuild]) -> StoredContent:
     """The union of the retained builds' manifests, read in parallel (a few at a time)."""
     s3 = aws.client("s3")
     stored = StoredContent()
-    if not retained:
-        return stored
-    with ThreadPoolExecutor(max_workers=MANIFEST_READS_AT_ONCE, thread_name_prefix="troy-manifests") as pool:
-        for build, read in zip(retained, pool.map(lambda b: _read_retained(s3, pipeline_id, b), retained), strict=True):
-            if read is None:
-                continue
-            keys, fingerprinted = read
-            stored.keys |= keys
-            for path, key in fingerprinted.items():
-                stored.fingerprinted.setdefault(path, {}).setdefault(key, build.number)
+    lock = threading.Lock()
+    run_bounded(
+        lambda build: _read_retained(s3, pipeline_id, build, stored, lock),
+        retained,
+        workers=MANIFEST_READS_AT_ONCE,
+        in_flight=MANIFEST_READS_AT_ONCE,
+    )
     return stored
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Planned:
-    file: ArchiveFile
+    """One file to store (slots: a deploy holds one per file of the artifact)."""
+
+    name: str  # the zip member
+    path: str
+    size: int
+    sha256: str
     key: str
     content_type: str
     cache_control: str
 
 
-def _plan(files: list[ArchiveFile]) -> Iterator[_Planned]:
-    for f in files:
+def _plan(files: list[ArchiveFile]) -> list[_Planned]:
+    """Headers and content key of each file. Consumes ``files`` (each ArchiveFile is freed as
+    its plan is made, so the two lists are not both whole in memory)."""
+    planned = []
+    files.reverse()
+    while files:
+        f = files.pop()
         headers = object_headers(f.path, f.head)
         key = content_key(f.sha256, headers.content_type, headers.cache_control)
-        yield _Planned(f, key, headers.content_type, headers.cache_control)
+        planned.append(_Planned(f.name, f.path, f.size, f.sha256, key, headers.content_type, headers.cache_control))
+    return planned
 
 
 def fingerprint_check(planned: Iterable[_Planned], stored: StoredContent) -> None:
@@ -230,15 +251,15 @@ def fingerprint_check(planned: Iterable[_Planned], stored: StoredContent) -> Non
     build: other bytes under a name a retained build serves would never reach browsers (nor
     CloudFront) that have the old ones. Refused, naming the file and the build."""
     for item in planned:
-        if not is_fingerprinted(item.file.path):
+        if not is_fingerprinted(item.path):
             continue
-        for key, number in stored.fingerprinted.get(item.file.path, {}).items():
+        for key, number in stored.fingerprinted.get(item.path, {}).items():
             if key != item.key:
                 raise FingerprintReused(
-                    f"{item.file.path} has other bytes (or headers) than build #{number} stored under the same "
+                    f"{item.path} has other bytes (or headers) than build #{number} stored under the same "
                     "fingerprinted name; browsers keep a fingerprinted file forever, so change its name "
                     "(rebuild with content hashes) or give the file its old bytes.",
-                    extra={"path": item.file.path, "build_number": number},
+                    extra={"path": item.path, "build_number": number},
                 )
 
 
@@ -319,17 +340,17 @@ class _BlobWriter:
         extra = {
             "ContentType": item.content_type,
             "CacheControl": item.cache_control,
-            "Metadata": {"sha256": item.file.sha256},
+            "Metadata": {"sha256": item.sha256},
         }
-        if item.file.size <= IN_MEMORY_MAX_BYTES:
-            body = b"".join(member_chunks(self.zf, item.file.name))
+        if item.size <= IN_MEMORY_MAX_BYTES:
+            body = b"".join(member_chunks(self.zf, item.name))
             self.s3.put_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key, Body=body, **extra)
         else:
             with self.large:
                 fd, tmp = tempfile.mkstemp(dir=self.workdir, suffix=".part")
                 try:
                     with os.fdopen(fd, "wb") as out:
-                        for chunk in member_chunks(self.zf, item.file.name):
+                        for chunk in member_chunks(self.zf, item.name):
                             out.write(chunk)
                     self.s3.upload_file(tmp, settings.TROY_LIVE_BUCKET, key, ExtraArgs=extra, Config=_TRANSFER)
                 finally:
@@ -338,13 +359,37 @@ class _BlobWriter:
             self.written.append(item)
 
 
-def manifest_write(s3, manifest: Manifest) -> None:
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def manifest_body(*, pipeline_id: str, build_id: str, planned: list[_Planned], not_found: str | None) -> bytes:
+    """The manifest's bytes, exactly as ``edge.manifest.dumps(Manifest(…))`` writes them, made a
+    file at a time: a 100,000-file build would otherwise hold a FileEntry and a dict per file on
+    top of its plan. Paths are the artifact's, already checked (``archive_list``)."""
+    head: dict[str, Any] = {"build_id": build_id, "pipeline_id": pipeline_id, "version": MANIFEST_VERSION}
+    if not_found is not None:
+        head["not_found"] = not_found
+    parts = []
+    for index, item in enumerate(sorted(planned, key=lambda p: p.path)):
+        entry = {"cache": item.cache_control, "key": item.key, "size": item.size, "type": item.content_type}
+        parts.append(("," if index else "") + json.dumps(item.path) + ":" + _compact(entry))
+    files = "{" + "".join(parts) + "}"
+    del parts
+    # "files" sorts between "build_id" and "not_found"/"pipeline_id": splice it in its place.
+    before = {k: v for k, v in head.items() if k < "files"}
+    after = {k: v for k, v in head.items() if k > "files"}
+    text = _compact(before)[:-1] + ',"files":' + files + "," + _compact(after)[1:]
+    return text.encode("utf-8")
+
+
+def manifest_write(s3, *, pipeline_id: str, build_id: str, body: bytes) -> None:
     """The build's manifest, after every blob it names: once it exists the build can be served.
     Written once per build (a run repeated after a crash writes the same bytes again)."""
     s3.put_object(
         Bucket=settings.TROY_LIVE_BUCKET,
-        Key=manifest_key(manifest.pipeline_id, manifest.build_id),
-        Body=dumps(manifest),
+        Key=manifest_key(pipeline_id, build_id),
+        Body=body,
         ContentType=MANIFEST_CONTENT_TYPE,
     )
 
@@ -382,8 +427,7 @@ def build_store(
             files = _files_of(
                 zf, downloaded_sha256=downloaded_sha256, known_files=known_files, artifact_sha256=artifact_sha256
             )
-            planned = list(_plan(files))
-            del files
+            planned = _plan(files)
             lap("hash")
             stored = stored_content(pipeline_id=pipeline_id, retained=retained)
             lap("manifests")
@@ -403,24 +447,17 @@ def build_store(
             del missing, listing
             lap("blobs")
     written = {item.key for item in writer.written}
-    entries: dict[str, FileEntry] = {}
     for item in planned:
-        path = item.file.path
-        entries[path] = FileEntry(key=item.key, type=item.content_type, cache=item.cache_control, size=item.file.size)
         if item.key in written:
             written.discard(item.key)  # one path per blob counts as uploaded
-            result.uploaded.append(path)
-            result.bytes_uploaded += item.file.size
+            result.uploaded.append(item.path)
+            result.bytes_uploaded += item.size
         else:
-            result.unchanged.append(path)
+            result.unchanged.append(item.path)
     result.files_total = len(planned)
+    not_found = NOT_FOUND_PAGE if any(item.path == NOT_FOUND_PAGE for item in planned) else None
+    body = manifest_body(pipeline_id=pipeline_id, build_id=build_id, planned=planned, not_found=not_found)
     del planned
-    manifest = Manifest(
-        pipeline_id=pipeline_id,
-        build_id=build_id,
-        files=entries,
-        not_found=NOT_FOUND_PAGE if NOT_FOUND_PAGE in entries else None,
-    )
-    manifest_write(s3, manifest)
+    manifest_write(s3, pipeline_id=pipeline_id, build_id=build_id, body=body)
     lap("manifest")
     return result

@@ -270,3 +270,28 @@ def test_a_blob_older_than_half_the_grace_is_put_again(pipeline, s3_requests, se
     build.refresh_from_db()
     assert build.status == BuildStatus.SUCCEEDED, build.error
     assert len(s3_requests.blob_puts()) == 4 and build.files_uploaded == 4
+
+
+def test_the_manifest_is_written_as_edge_manifest_dumps_writes_it():
+    """build_store makes the manifest's bytes a file at a time (memory); they are exactly those of
+    edge.manifest.dumps, so the origin handler reads them with loads."""
+    from edge.manifest import FileEntry, Manifest, dumps
+    from pipelines.flows.deploy.store import _Planned, manifest_body
+
+    planned = [
+        _Planned("site/z.txt", "z.txt", 3, "a" * 64, "1" * 64, "text/plain; charset=utf-8", SHORT),
+        _Planned("site/404.html", "404.html", 5, "b" * 64, "2" * 64, "text/html; charset=utf-8", PAGE_CACHE),
+        _Planned('site/é "q".js', 'dir/é "q".js', 7, "c" * 64, "3" * 64, "text/javascript", IMMUTABLE),
+    ]
+    for not_found in ("404.html", None):
+        expected = Manifest(
+            pipeline_id="p1",
+            build_id="b-2",
+            files={
+                p.path: FileEntry(key=p.key, type=p.content_type, cache=p.cache_control, size=p.size) for p in planned
+            },
+            not_found=not_found,
+        )
+        body = manifest_body(pipeline_id="p1", build_id="b-2", planned=planned, not_found=not_found)
+        assert body == dumps(expected)
+        assert loads(body) == expected
