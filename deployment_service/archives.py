@@ -130,7 +130,7 @@ class ArchiveLimits:
         )
 
 
-@dataclass
+@dataclass(slots=True)  # one per file of a site, up to TROY_ARCHIVE_MAX_ENTRIES at once
 class ArchiveFile:
     """One file of the site: ``path`` is where it is served (the top-level folder stripped)."""
 

@@ -21,6 +21,7 @@ Contract (called by the actor ``pipelines.tasks.deploy_build``): ``deploy_build_
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from deployment_service import artifact_keys, aws
@@ -121,7 +122,7 @@ def rollback_target(build: Build) -> Build | None:
     return served
 
 
-def _finish_pointer_only(build: Build, served: Build) -> None:
+def _finish_pointer_only(build: Build, served: Build, *, seconds: float) -> None:
     services.deployment_finish(
         build_id=build.id,
         stats={
@@ -132,7 +133,7 @@ def _finish_pointer_only(build: Build, served: Build) -> None:
         },
         content_build_id=served.id,
     )
-    deploy_observe(StoreResult(files_total=served.files_total))
+    deploy_observe(StoreResult(files_total=served.files_total, timings={"rollback check": seconds}))
     logger.info("build %s live: rolled back to the stored build %s (pointer only)", build.id, served.id)
 
 
@@ -145,13 +146,14 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     if build.status != BuildStatus.RUNNING or pipeline.status != PipelineStatus.DEPLOYING:
         logger.info("build %s is %s (pipeline %s): not deploying", build_id, build.status, pipeline.status)
         return
+    started = time.perf_counter()
     try:
         served = rollback_target(build)
     except Exception as exc:
         _fail_or_retry(build, exc)
         return
     if served is not None:
-        _finish_pointer_only(build, served)
+        _finish_pointer_only(build, served, seconds=time.perf_counter() - started)
         return
     if not _artifact_ready(build):
         return

@@ -25,7 +25,7 @@ from pathlib import Path
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, BinaryIO
 import zipfile
 
 from boto3.s3.transfer import TransferConfig
@@ -363,27 +363,27 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def manifest_body(*, pipeline_id: str, build_id: str, planned: list[_Planned], not_found: str | None) -> bytes:
-    """The manifest's bytes, exactly as ``edge.manifest.dumps(Manifest(…))`` writes them, made a
-    file at a time: a 100,000-file build would otherwise hold a FileEntry and a dict per file on
-    top of its plan. Paths are the artifact's, already checked (``archive_list``)."""
+def manifest_body(
+    out: BinaryIO, *, pipeline_id: str, build_id: str, planned: list[_Planned], not_found: str | None
+) -> None:
+    """Write the manifest to ``out``, byte for byte as ``edge.manifest.dumps(Manifest(…))`` does,
+    a file at a time: a 100,000-file build would otherwise hold a FileEntry and a dict per file,
+    and copies of the text, on top of its plan. Paths are the artifact's, already checked
+    (``archive_list``)."""
     head: dict[str, Any] = {"build_id": build_id, "pipeline_id": pipeline_id, "version": MANIFEST_VERSION}
     if not_found is not None:
         head["not_found"] = not_found
-    parts = []
+    # Keys sorted as dumps sorts them: "files" comes between "build_id" and "not_found"/"pipeline_id".
+    out.write(_compact({k: v for k, v in head.items() if k < "files"})[:-1].encode())
+    out.write(b',"files":{')
     for index, item in enumerate(sorted(planned, key=lambda p: p.path)):
         entry = {"cache": item.cache_control, "key": item.key, "size": item.size, "type": item.content_type}
-        parts.append(("," if index else "") + json.dumps(item.path) + ":" + _compact(entry))
-    files = "{" + "".join(parts) + "}"
-    del parts
-    # "files" sorts between "build_id" and "not_found"/"pipeline_id": splice it in its place.
-    before = {k: v for k, v in head.items() if k < "files"}
-    after = {k: v for k, v in head.items() if k > "files"}
-    text = _compact(before)[:-1] + ',"files":' + files + "," + _compact(after)[1:]
-    return text.encode("utf-8")
+        out.write((("," if index else "") + json.dumps(item.path) + ":" + _compact(entry)).encode())
+    out.write(b"},")
+    out.write(_compact({k: v for k, v in head.items() if k > "files"})[1:].encode())
 
 
-def manifest_write(s3, *, pipeline_id: str, build_id: str, body: bytes) -> None:
+def manifest_write(s3, *, pipeline_id: str, build_id: str, body: BinaryIO) -> None:
     """The build's manifest, after every blob it names: once it exists the build can be served.
     Written once per build (a run repeated after a crash writes the same bytes again)."""
     s3.put_object(
@@ -438,7 +438,7 @@ def build_store(
                 if item.key not in stored.keys and item.key not in seen:
                     seen.add(item.key)
                     missing.append(item)
-            del seen
+            del seen, stored
             listing = _blobs_listing(s3, pipeline_id) if len(missing) > HEADS_BEFORE_LISTING else None
             lap("list")
             writer = _BlobWriter(s3=s3, zf=zf, pipeline_id=pipeline_id, workdir=Path(workdir), listing=listing)
@@ -446,18 +446,22 @@ def build_store(
             run_bounded(writer.store, missing, workers=workers, in_flight=workers * 2)
             del missing, listing
             lap("blobs")
-    written = {item.key for item in writer.written}
-    for item in planned:
-        if item.key in written:
-            written.discard(item.key)  # one path per blob counts as uploaded
-            result.uploaded.append(item.path)
-            result.bytes_uploaded += item.size
-        else:
-            result.unchanged.append(item.path)
-    result.files_total = len(planned)
-    not_found = NOT_FOUND_PAGE if any(item.path == NOT_FOUND_PAGE for item in planned) else None
-    body = manifest_body(pipeline_id=pipeline_id, build_id=build_id, planned=planned, not_found=not_found)
-    del planned
-    manifest_write(s3, pipeline_id=pipeline_id, build_id=build_id, body=body)
-    lap("manifest")
+        written = {item.key for item in writer.written}
+        for item in planned:
+            if item.key in written:
+                written.discard(item.key)  # one path per blob counts as uploaded
+                result.uploaded.append(item.path)
+                result.bytes_uploaded += item.size
+            else:
+                result.unchanged.append(item.path)
+        result.files_total = len(planned)
+        not_found = NOT_FOUND_PAGE if any(item.path == NOT_FOUND_PAGE for item in planned) else None
+        # Through a file in the work directory: the manifest of 100,000 files is ~16 MB of text.
+        manifest_path = workdir / "manifest.json"
+        with open(manifest_path, "wb") as out:
+            manifest_body(out, pipeline_id=pipeline_id, build_id=build_id, planned=planned, not_found=not_found)
+        del planned
+        with open(manifest_path, "rb") as body:
+            manifest_write(s3, pipeline_id=pipeline_id, build_id=build_id, body=body)
+        lap("manifest")
     return result

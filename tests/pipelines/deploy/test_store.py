@@ -3,6 +3,7 @@ fingerprint_reused, and a crashed deploy run again."""
 
 from __future__ import annotations
 
+import io
 import json
 
 from django.conf import settings
@@ -292,6 +293,8 @@ def test_the_manifest_is_written_as_edge_manifest_dumps_writes_it():
             },
             not_found=not_found,
         )
-        body = manifest_body(pipeline_id="p1", build_id="b-2", planned=planned, not_found=not_found)
+        out = io.BytesIO()
+        manifest_body(out, pipeline_id="p1", build_id="b-2", planned=planned, not_found=not_found)
+        body = out.getvalue()
         assert body == dumps(expected)
         assert loads(body) == expected
