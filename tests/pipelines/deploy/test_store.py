@@ -298,3 +298,19 @@ def test_the_manifest_is_written_as_edge_manifest_dumps_writes_it():
         body = out.getvalue()
         assert body == dumps(expected)
         assert loads(body) == expected
+
+
+def test_a_retained_manifest_parses_to_path_and_content_key_whatever_the_paths_are_called():
+    from edge.manifest import FileEntry, Manifest, dumps
+    from pipelines.flows.deploy.store import _entry_key
+
+    names = ("key", "type", "cache", "size")
+    manifest = Manifest(
+        pipeline_id="p1",
+        build_id="b1",
+        files={
+            name: FileEntry(key=str(i) * 64, type="text/plain", cache=SHORT, size=i) for i, name in enumerate(names)
+        },
+    )
+    parsed = json.loads(dumps(manifest), object_pairs_hook=_entry_key)
+    assert parsed["files"] == {name: str(i) * 64 for i, name in enumerate(names)}
