@@ -185,7 +185,8 @@ def _clean_name(info: zipfile.ZipInfo) -> str | None:
     cleaned = "/".join(parts)
     if cleaned.startswith(SKIPPED_PREFIXES):
         return None
-    return cleaned
+    # Usually the name itself: keep that one string (a deploy holds both for every file).
+    return raw if cleaned == raw else cleaned
 
 
 def archive_list(zf: zipfile.ZipFile, *, limits: ArchiveLimits) -> ArchiveSummary:
