@@ -2,7 +2,9 @@
 """Deploy-step benchmark (issue 9): storing immutable builds against one `moto.server` on
 loopback, in one run.
 
-    .venv/bin/python benchmarks/deploy_bench.py                 # a few minutes; numbers → stdout
+    .venv/bin/python benchmarks/deploy_bench.py                 # ~15 minutes; numbers → stdout
+    .venv/bin/python benchmarks/deploy_bench.py --skip-many     # ~2 minutes (moto takes ~170 PUT/s,
+                                                                #  so 100,000 blobs take ~10 of the 15)
     .venv/bin/python benchmarks/deploy_bench.py --json          # the same, machine-readable
     .venv/bin/python benchmarks/deploy_bench.py --skip-rss      # only the 2,000-file runs
 
