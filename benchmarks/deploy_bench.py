@@ -1,24 +1,32 @@
 #!/usr/bin/env python
-"""Deploy-step benchmark (issue 3): Troy's incremental deploy against `aws s3 sync` and a plain
-boto3 PUT loop, all against one `moto.server` on loopback, in one run.
+"""Deploy-step benchmark (issue 9): storing immutable builds against one `moto.server` on
+loopback, in one run.
 
-    .venv/bin/python benchmarks/deploy_bench.py            # about two minutes; numbers → stdout
-    .venv/bin/python benchmarks/deploy_bench.py --json     # the same, machine-readable
+    .venv/bin/python benchmarks/deploy_bench.py                 # ~15 minutes; numbers → stdout
+    .venv/bin/python benchmarks/deploy_bench.py --skip-many     # ~2 minutes (moto takes ~170 PUT/s,
+                                                                #  so 100,000 blobs take ~10 of the 15)
+    .venv/bin/python benchmarks/deploy_bench.py --json          # the same, machine-readable
+    .venv/bin/python benchmarks/deploy_bench.py --skip-rss      # only the 2,000-file runs
 
-Measures, on a generated site of 2,000 files (about 30 MB, mixed sizes):
-  (a) full deploy            (b) redeploy, nothing changed      (c) redeploy, one file changed
-  (d) aws s3 sync to a fresh prefix                               (d') sync again after re-extracting
-  (e) a plain concurrent boto3 PUT loop of the same files (TROY_DEPLOY_CONCURRENCY threads)
-and the worker's peak RSS while deploying a 500 MB artifact (a separate process, ru_maxrss).
+On a generated site of 2,000 files (about 31 MB, mixed sizes), one pipeline:
+  (e) a raw boto3 PUT loop of the same files on TROY_DEPLOY_CONCURRENCY (16) threads, run before
+      (a) and after (r); its mean is the reference
+  (a) full deploy (first build: every blob and the manifest)
+  (b) same-content redeploy (target: 0 blob PUTs)
+  (c) one file changed (target: that blob's PUT and the manifest's PUT, besides reads; ≤ 0.05 × (a))
+  (r) rollback to build 1 (target: 0 S3 writes)
+each with every request the worker sent, by operation and by what it named (artifact zip, blob,
+manifest, blob listing). Then the worker's peak RSS (a fresh process each, ru_maxrss) deploying a
+500 MB artifact and a 100,000-file (1 KB each) artifact; target < 250 MB each.
 
-awscli comes from PyPI into its own venv (``--awscli-venv``, created on first use). Everything
-else (database, spool, site) lives in a temporary folder that is removed at the end. This is a
+Everything (database, spool, site) lives in a temporary folder removed at the end. This is a
 command, not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 import json
 import os
@@ -125,6 +133,7 @@ def bench_environment(workdir: Path, endpoint: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "TROY_LOG_LEVEL": os.environ.get("TROY_LOG_LEVEL", "WARNING"),
+        "TROY_EDGE_POINTERS": "local",  # pointers in the database only (no KeyValueStore here)
     }
 
 
@@ -145,7 +154,7 @@ def _text(rng: random.Random, size: int) -> bytes:
 
 
 def site_files(seed: int = 3) -> dict[str, bytes]:
-    """2,000 files, about 30 MB: pages, fingerprinted JS/CSS, images, fonts, data."""
+    """2,000 files, about 31 MB: pages, fingerprinted JS/CSS, images, fonts, data."""
     rng = random.Random(seed)
     files: dict[str, bytes] = {}
 
@@ -178,46 +187,59 @@ def write_zip(files: dict[str, bytes], path: Path) -> None:
             zf.writestr(name, data)
 
 
-def extract(zip_path: Path, into: Path) -> None:
-    """Unzip afresh: zipfile does not restore mtimes, so every file is 'new' to aws s3 sync."""
-    shutil.rmtree(into, ignore_errors=True)
-    with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(into)
-
-
 # --- measuring ----------------------------------------------------------------------------------
+
+WRITES = {"PutObject", "CopyObject", "DeleteObject", "DeleteObjects", "CreateMultipartUpload", "UploadPart"}
 
 
 class S3Calls:
-    """Counts the S3 operations a client makes (botocore event hooks)."""
-
-    OPS = (
-        "PutObject",
-        "CreateMultipartUpload",
-        "UploadPart",
-        "HeadObject",
-        "ListObjectsV2",
-        "DeleteObjects",
-        "GetObject",
-    )
+    """Every S3 request a client sends, by operation and by what it names (botocore event hooks:
+    ``before-parameter-build`` keeps the parameters, ``before-call`` counts the request)."""
 
     def __init__(self, client) -> None:
         self.client = client
-        self.counts = {op: 0 for op in self.OPS}
+        self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
 
-    def _count(self, event_name: str, **kwargs) -> None:
+    @staticmethod
+    def _keep(params, context, **kwargs) -> None:
+        context["bench_params"] = (params.get("Bucket", ""), params.get("Key", ""), params.get("Prefix", ""))
+
+    def _count(self, model, context, **kwargs) -> None:
+        _bucket, key, prefix = context.get("bench_params", ("", "", ""))
+        if "/blobs/" in key:
+            what = "blob"
+        elif "/builds/" in key:
+            what = "manifest"
+        elif prefix.endswith("/blobs/"):
+            what = "blob listing"
+        elif key.startswith("releases/") or key.startswith("artifacts/"):
+            what = "artifact"
+        else:
+            what = "other object"
         with self.lock:
-            self.counts[event_name.rsplit(".", 1)[-1]] += 1
+            self.counts[f"{model.name} {what}"] += 1
 
     def __enter__(self) -> S3Calls:
-        for op in self.OPS:
-            self.client.meta.events.register(f"before-call.s3.{op}", self._count)
+        self.client.meta.events.register("before-parameter-build.s3.*", self._keep)
+        self.client.meta.events.register("before-call.s3.*", self._count)
         return self
 
     def __exit__(self, *exc) -> None:
-        for op in self.OPS:
-            self.client.meta.events.unregister(f"before-call.s3.{op}", self._count)
+        self.client.meta.events.unregister("before-call.s3.*", self._count)
+        self.client.meta.events.unregister("before-parameter-build.s3.*", self._keep)
+
+    def writes(self) -> int:
+        return sum(n for kind, n in self.counts.items() if kind.split()[0] in WRITES)
+
+    def blob_puts(self) -> int:
+        return self.counts["PutObject blob"] + self.counts["CreateMultipartUpload blob"]
+
+
+def progress(name: str, row: dict) -> dict:
+    """Each measurement on stderr as soon as it is taken (a long run is not lost to a late error)."""
+    print(f"{name}: {json.dumps(row)}", file=sys.stderr, flush=True)
+    return row
 
 
 def provisioned_pipeline(name: str, owner):
@@ -248,12 +270,11 @@ def queue_release(pipeline, zip_path: Path):
     return build
 
 
-def timed_deploy(pipeline, zip_path: Path) -> dict:
+def timed_deploy_of(build) -> dict:
     from deployment_service import aws
     from pipelines.flows.deploy import deploy_build_run
     from pipelines.models import Build
 
-    build = queue_release(pipeline, zip_path)
     with S3Calls(aws.client("s3")) as calls:
         started = time.perf_counter()
         deploy_build_run(build_id=build.id)
@@ -262,29 +283,45 @@ def timed_deploy(pipeline, zip_path: Path) -> dict:
     assert build.status == "succeeded", build.error
     return {
         "seconds": seconds,
-        "calls": calls.counts,
+        "requests": dict(sorted(calls.counts.items())),
+        "writes": calls.writes(),
+        "blob_puts": calls.blob_puts(),
         "files_uploaded": build.files_uploaded,
         "files_unchanged": build.files_unchanged,
-        "invalidation_id": build.invalidation_id,
+        "bytes_uploaded": build.bytes_uploaded,
+        "pointer_only": build.content_build_id is not None,
     }
 
 
-def put_loop(tree: Path, prefix: str) -> dict:
+def timed_deploy(pipeline, zip_path: Path) -> dict:
+    return timed_deploy_of(queue_release(pipeline, zip_path))
+
+
+def timed_rollback(pipeline, to_build_id) -> dict:
+    from pipelines import services as pipeline_services
+
+    pipeline_services.build_redeploy(build_id=to_build_id, actor="bench")
+    build = pipeline_services.deployment_start(pipeline_id=pipeline.id)
+    assert build is not None
+    return timed_deploy_of(build)
+
+
+def put_loop(files: dict[str, bytes], prefix: str) -> dict:
+    """The reference: each file PUT once with its headers, TROY_DEPLOY_CONCURRENCY at a time."""
     from django.conf import settings
 
     from deployment_service import aws
     from pipelines.flows.deploy.content import object_headers
 
     s3 = aws.client("s3")
-    paths = sorted(p for p in tree.rglob("*") if p.is_file())
 
-    def put(path: Path) -> None:
-        rel = path.relative_to(tree).as_posix()
-        headers = object_headers(rel)
+    def put(item: tuple[str, bytes]) -> None:
+        rel, body = item
+        headers = object_headers(rel, body[:512])
         s3.put_object(
             Bucket=settings.TROY_LIVE_BUCKET,
             Key=f"{prefix}/{rel}",
-            Body=path.read_bytes(),
+            Body=body,
             ContentType=headers.content_type,
             CacheControl=headers.cache_control,
         )
@@ -292,38 +329,9 @@ def put_loop(tree: Path, prefix: str) -> dict:
     with S3Calls(s3) as calls:
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=settings.TROY_DEPLOY_CONCURRENCY) as pool:
-            list(pool.map(put, paths))
+            list(pool.map(put, sorted(files.items())))
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "calls": calls.counts}
-
-
-def ensure_awscli(venv: Path) -> Path:
-    aws_bin = venv / "bin" / "aws"
-    if not aws_bin.exists():
-        print(f"installing awscli into {venv} …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "awscli"], check=True)
-    return aws_bin
-
-
-def aws_sync(aws_bin: Path, tree: Path, prefix: str, env: dict[str, str]) -> dict:
-    from django.conf import settings
-
-    command = [
-        str(aws_bin),
-        "s3",
-        "sync",
-        str(tree),
-        f"s3://{settings.TROY_LIVE_BUCKET}/{prefix}/",
-        "--endpoint-url",
-        env["AWS_ENDPOINT_URL"],
-        "--no-progress",
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - started
-    uploads = sum(1 for line in done.stdout.splitlines() if line.startswith("upload:"))
-    return {"seconds": seconds, "uploads": uploads}
+    return {"seconds": seconds, "requests": dict(calls.counts)}
 
 
 # --- peak RSS of a worker deploying a large artifact ------------------------------------------------
@@ -339,6 +347,26 @@ def big_artifact(path: Path, total_mb: int = 500) -> None:
             zf.writestr(f"img/big-{i}.jpg", rng.randbytes(MB))
         for i in range(50):
             zf.writestr(f"page-{i}.html", b"<!doctype html>" + _text(rng, 20_000))
+
+
+def _vm_hwm_mb() -> float:
+    """Peak RSS of this process image (reset by exec, unlike ru_maxrss), from /proc."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def many_files_artifact(path: Path, count: int = 100_000) -> None:
+    """``count`` files of 1 KB (text, deflated), in 100 folders, and an index page."""
+    rng = random.Random(11)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("index.html", b"<!doctype html><p>many</p>")
+        for i in range(count - 1):
+            zf.writestr(f"part-{i % 100}/file-{i}.txt", _text(rng, 1024))
 
 
 def _vm_hwm_mb() -> float:
@@ -376,6 +404,7 @@ def rss_child() -> None:
                 "seconds": seconds,
                 "status": build.status,
                 "error": build.error,
+                "files_total": build.files_total,
                 "files_uploaded": build.files_uploaded,
                 "bytes_uploaded": build.bytes_uploaded,
             }
@@ -393,16 +422,17 @@ def start_rss_child(env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def measure_rss(owner, workdir: Path, child: subprocess.Popen) -> dict:
-    pipeline = provisioned_pipeline("bench-big", owner)
-    artifact = workdir / "big.zip"
-    big_artifact(artifact)
+def measure_rss(owner, workdir: Path, child: subprocess.Popen, name: str, make_artifact) -> dict:
+    pipeline = provisioned_pipeline(name, owner)
+    artifact = workdir / f"{name}.zip"
+    make_artifact(artifact)
+    zip_mb = artifact.stat().st_size / MB
     build = queue_release(pipeline, artifact)
     artifact.unlink()
-    out, _ = child.communicate(f"{build.id}\n", timeout=900)
+    out, _ = child.communicate(f"{build.id}\n", timeout=1800)
     result = json.loads(out.strip().splitlines()[-1])
     assert result["status"] == "succeeded", result
-    return result
+    return {**result, "zip_mb": zip_mb}
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -411,22 +441,29 @@ def measure_rss(owner, workdir: Path, child: subprocess.Popen) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--awscli-venv", default="/tmp/troy-bench-awscli", type=Path)
-    parser.add_argument("--skip-rss", action="store_true", help="skip the 500 MB artifact")
+    parser.add_argument("--skip-site", action="store_true", help="skip the 2,000-file runs (a)-(e)")
+    parser.add_argument("--skip-rss", action="store_true", help="skip both RSS runs")
+    parser.add_argument("--skip-big", action="store_true", help="skip the 500 MB artifact")
+    parser.add_argument("--skip-many", action="store_true", help="skip the 100,000-file artifact")
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child()
         return
+    run_big = not (args.skip_rss or args.skip_big)
+    run_many = not (args.skip_rss or args.skip_many)
 
-    aws_bin = ensure_awscli(args.awscli_venv)
     workdir = Path(tempfile.mkdtemp(prefix="troy-bench-"))
     port = free_port()
     moto = start_moto(port)
-    child = None
+    children: list[subprocess.Popen] = []
+    results: dict = {}
     try:
         env = bench_environment(workdir, f"http://127.0.0.1:{port}")
-        child = None if args.skip_rss else start_rss_child(env)
+        # The RSS children start now, before this process grows (see rss_child).
+        big_child = start_rss_child(env) if run_big else None
+        many_child = start_rss_child(env) if run_many else None
+        children = [c for c in (big_child, many_child) if c is not None]
         django_setup(env)
         from django.conf import settings
         from django.contrib.auth import get_user_model
@@ -440,90 +477,105 @@ def main() -> None:
         env["TROY_HOSTED_ZONE_ID"] = report.hosted_zone_id
         owner = get_user_model().objects.create_user(username="bench")
 
-        files = site_files()
-        site_zip, changed_zip, tree = workdir / "site.zip", workdir / "site-changed.zip", workdir / "tree"
-        write_zip(files, site_zip)
-        changed = dict(files)
-        changed["docs/section-3/page-3.html"] = files["docs/section-3/page-3.html"] + b"<!-- edited -->"
-        write_zip(changed, changed_zip)
-        extract(site_zip, tree)
-        site_bytes = sum(len(data) for data in files.values())
+        if not args.skip_site:
+            files = site_files()
+            site_zip, changed_zip = workdir / "site.zip", workdir / "site-changed.zip"
+            write_zip(files, site_zip)
+            changed = dict(files)
+            changed["docs/section-3/page-3.html"] = files["docs/section-3/page-3.html"] + b"<!-- edited -->"
+            write_zip(changed, changed_zip)
+            site_bytes = sum(len(data) for data in files.values())
 
-        pipeline = provisioned_pipeline("bench-site", owner)
-        results: dict = {
-            "files": len(files),
-            "site_mb": site_bytes / MB,
-            "zip_mb": site_zip.stat().st_size / MB,
-            "concurrency": settings.TROY_DEPLOY_CONCURRENCY,
-        }
-        # (e) runs once before (a) and once after (c); its mean is the reference, so neither side
-        # gains from running against a fresher emulator.
-        results["e_put_loop_before"] = put_loop(tree, "bench-put-before")
-        results["a_full_deploy"] = timed_deploy(pipeline, site_zip)
-        results["b_no_change"] = timed_deploy(pipeline, site_zip)
-        results["c_one_changed"] = timed_deploy(pipeline, changed_zip)
-        results["e_put_loop"] = put_loop(tree, "bench-put")
-        results["d_aws_sync"] = aws_sync(aws_bin, tree, "bench-sync", env)
-        extract(site_zip, tree)
-        results["d2_aws_sync_again"] = aws_sync(aws_bin, tree, "bench-sync", env)
-        if not args.skip_rss:
-            results["rss_500mb"] = measure_rss(owner, workdir, child)
+            pipeline = provisioned_pipeline("bench-site", owner)
+            results.update(
+                files=len(files),
+                site_mb=site_bytes / MB,
+                zip_mb=site_zip.stat().st_size / MB,
+                concurrency=settings.TROY_DEPLOY_CONCURRENCY,
+            )
+            results["e_put_loop_before"] = progress("e_put_loop_before", put_loop(files, "bench-put-before"))
+            results["a_full_deploy"] = progress("a_full_deploy", timed_deploy(pipeline, site_zip))
+            first_build = pipeline.builds.get(number=1)
+            results["b_same_content"] = progress("b_same_content", timed_deploy(pipeline, site_zip))
+            results["c_one_changed"] = progress("c_one_changed", timed_deploy(pipeline, changed_zip))
+            results["r_rollback"] = progress("r_rollback", timed_rollback(pipeline, first_build.id))
+            results["e_put_loop"] = progress("e_put_loop", put_loop(files, "bench-put"))
+        if big_child is not None:
+            results["rss_500mb"] = progress(
+                "rss_500mb", measure_rss(owner, workdir, big_child, "bench-big", big_artifact)
+            )
+        if many_child is not None:
+            results["rss_100k_files"] = progress(
+                "rss_100k_files", measure_rss(owner, workdir, many_child, "bench-many", many_files_artifact)
+            )
 
-        a, b, c = (results[k]["seconds"] for k in ("a_full_deploy", "b_no_change", "c_one_changed"))
-        d, d2 = (results[k]["seconds"] for k in ("d_aws_sync", "d2_aws_sync_again"))
-        e = (results["e_put_loop_before"]["seconds"] + results["e_put_loop"]["seconds"]) / 2
-        results["ratios"] = {"a/e": a / e, "a/d": a / d, "e/d": e / d, "c/a": c / a, "d'/b": d2 / b}
-        results["targets"] = {
-            "(a) <= 1.2 x (e)": a <= 1.2 * e,
-            "(b) makes no PUT": results["b_no_change"]["calls"]["PutObject"] == 0,
-            "(c) makes exactly one PUT": results["c_one_changed"]["calls"]["PutObject"] == 1,
-            "(c) <= 0.05 x (a)": c <= 0.05 * a,
-            "(b) >= 10x faster than (d')": d2 >= 10 * b,
-            "peak RSS < 250 MB": results.get("rss_500mb", {}).get("peak_rss_mb", 0) < 250,
-        }
+        results["targets"] = {}
+        if not args.skip_site:
+            a, b, c, r = (
+                results[k]["seconds"] for k in ("a_full_deploy", "b_same_content", "c_one_changed", "r_rollback")
+            )
+            e = (results["e_put_loop_before"]["seconds"] + results["e_put_loop"]["seconds"]) / 2
+            c_writes = {k for k, n in results["c_one_changed"]["requests"].items() if k.split()[0] in WRITES and n}
+            results["ratios"] = {"a/e": a / e, "b/a": b / a, "c/a": c / a, "r/a": r / a}
+            results["targets"].update(
+                {
+                    "(a) <= 1.2 x (e)": a <= 1.2 * e,
+                    "(b) makes 0 blob PUTs": results["b_same_content"]["blob_puts"] == 0,
+                    "(c) writes only one blob and the manifest": c_writes == {"PutObject blob", "PutObject manifest"}
+                    and results["c_one_changed"]["writes"] == 2,
+                    "(c) <= 0.05 x (a)": c <= 0.05 * a,
+                    "(r) makes 0 S3 writes": results["r_rollback"]["writes"] == 0
+                    and results["r_rollback"]["pointer_only"],
+                }
+            )
+        for key in ("rss_500mb", "rss_100k_files"):
+            if key in results:
+                results["targets"][f"{key} peak RSS < 250 MB"] = results[key]["peak_rss_mb"] < 250
     finally:
-        if child is not None and child.poll() is None:
-            child.kill()
+        for child in children:
+            if child.poll() is None:
+                child.kill()
         moto.terminate()
-        moto.wait(timeout=10)
+        try:
+            moto.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # busy with a large bucket: the numbers matter more
+            moto.kill()
+            moto.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
 
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(
-        f"site: {results['files']} files, {results['site_mb']:.1f} MB ({results['zip_mb']:.1f} MB zipped); "
-        f"concurrency {results['concurrency']}; one moto.server on loopback"
-    )
-    rows = [
-        ("(a) full deploy", results["a_full_deploy"]),
-        ("(b) redeploy, nothing changed", results["b_no_change"]),
-        ("(c) redeploy, one file changed", results["c_one_changed"]),
-        ("(d) aws s3 sync, fresh prefix", results["d_aws_sync"]),
-        ("(d') aws s3 sync after re-extract", results["d2_aws_sync_again"]),
-        ("(e) plain boto3 PUT loop, before (a)", results["e_put_loop_before"]),
-        ("(e) plain boto3 PUT loop, after (c)", results["e_put_loop"]),
-    ]
-    for label, row in rows:
-        calls = row.get("calls")
-        detail = (
-            f"PUT {calls['PutObject']}, HEAD {calls['HeadObject']}, LIST {calls['ListObjectsV2']}"
-            if calls
-            else f"{row['uploads']} uploads"
-        )
-        print(f"  {label:<38} {row['seconds']:8.2f} s   {detail}")
-    print("  (e) below is the mean of its two runs")
-    for name, value in results["ratios"].items():
-        print(f"  {name:<6} = {value:6.3f}")
-    if "rss_500mb" in results:
-        rss = results["rss_500mb"]
+    if not args.skip_site:
         print(
-            f"  500 MB artifact: peak RSS {rss['peak_rss_mb']:.0f} MB (VmHWM {rss['vm_hwm_mb']:.0f} MB; "
-            f"{rss['baseline_rss_mb']:.0f} MB after Django set-up), "
-            f"{rss['files_uploaded']} files in {rss['seconds']:.1f} s"
+            f"site: {results['files']} files, {results['site_mb']:.1f} MB ({results['zip_mb']:.1f} MB zipped); "
+            f"concurrency {results['concurrency']}; one moto.server on loopback"
         )
-    for target, met in results["targets"].items():
-        print(f"  [{'met' if met else 'MISSED'}] {target}")
+        rows = [
+            ("(e) raw PUT loop, before (a)", results["e_put_loop_before"]),
+            ("(a) full deploy", results["a_full_deploy"]),
+            ("(b) same-content redeploy", results["b_same_content"]),
+            ("(c) one file changed", results["c_one_changed"]),
+            ("(r) rollback to build 1", results["r_rollback"]),
+            ("(e) raw PUT loop, after (r)", results["e_put_loop"]),
+        ]
+        for label, row in rows:
+            print(f"  {label:<32} {row['seconds']:8.3f} s")
+            for kind, count in sorted(row["requests"].items()):
+                print(f"      {count:6d}  {kind}")
+        print("  (e) is the mean of its two runs")
+        for name, value in results["ratios"].items():
+            print(f"  {name:<4} = {value:6.3f}")
+    for key, label in (("rss_500mb", "500 MB artifact"), ("rss_100k_files", "100,000 files of 1 KB")):
+        if key in results:
+            rss = results[key]
+            print(
+                f"  worker peak RSS, {label} ({rss['zip_mb']:.0f} MB zip, {rss['files_total']} files): "
+                f"{rss['peak_rss_mb']:.0f} MB (VmHWM {rss['vm_hwm_mb']:.0f} MB, {rss['baseline_rss_mb']:.0f} MB "
+                f"after start-up), deploy {rss['seconds']:.1f} s"
+            )
+    for name, ok in results["targets"].items():
+        print(f"  {'ok  ' if ok else 'MISS'} {name}")
 
 
 if __name__ == "__main__":

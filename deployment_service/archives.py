@@ -130,7 +130,7 @@ class ArchiveLimits:
         )
 
 
-@dataclass
+@dataclass(slots=True)  # one per file of a site, up to TROY_ARCHIVE_MAX_ENTRIES at once
 class ArchiveFile:
     """One file of the site: ``path`` is where it is served (the top-level folder stripped)."""
 
@@ -185,7 +185,8 @@ def _clean_name(info: zipfile.ZipInfo) -> str | None:
     cleaned = "/".join(parts)
     if cleaned.startswith(SKIPPED_PREFIXES):
         return None
-    return cleaned
+    # Usually the name itself: keep that one string (a deploy holds both for every file).
+    return raw if cleaned == raw else cleaned
 
 
 def archive_list(zf: zipfile.ZipFile, *, limits: ArchiveLimits) -> ArchiveSummary:

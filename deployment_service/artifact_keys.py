@@ -5,9 +5,9 @@ from __future__ import annotations
 RELEASES = "releases/"  # uploaded release zips, as stored from the upload spool
 SOURCES = "sources/"  # Download Source: the repository at the build's commit, for CodeBuild
 ARTIFACTS = "artifacts/"  # what a CodeBuild build produced: the site to deploy
-# What the last deploy put live under a pipeline's prefix (build id, digest of its manifest): a
-# deploy trusts the live manifest only when this names the live build (a bucket restored or an
-# emulator restarted loses it with the files). Kept here, not under the served prefix.
+# The old in-place layout's "deployed marker" (what the last deploy put live under a pipeline's
+# prefix). Deploys no longer write it (a build is its manifest in the live bucket); deleting a
+# pipeline still removes one an earlier deploy left.
 DEPLOYED = "deployed/"
 FOLDERS = (RELEASES, SOURCES, ARTIFACTS, DEPLOYED)
 

@@ -130,6 +130,12 @@ class ErrorCode(enum.StrEnum):
         (409,),
         "Only a build that went live can be deployed again; `status` is the build's.",
     )
+    FINGERPRINT_REUSED = (
+        "fingerprint_reused",
+        (400,),
+        "A build's fingerprinted file (`app.3f9a1c2b.js`) has other bytes than a retained build stored "
+        "under that name; `path` names it and `build_number` the build. The deploy failed and wrote nothing.",
+    )
 
     # --- releases (uploaded zips) ----------------------------------------------------------------
     UPLOAD_TOO_LARGE = "upload_too_large", (413,), "The upload is larger than the configured limit."

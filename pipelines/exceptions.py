@@ -28,6 +28,13 @@ class NothingToRedeploy(Conflict):
     code = ErrorCode.NOTHING_TO_REDEPLOY
 
 
+class FingerprintReused(InvalidInput):
+    """The deploy step refuses a build whose fingerprinted file changed bytes under a name a
+    retained build serves (browsers keep such a file as ``immutable``)."""
+
+    code = ErrorCode.FINGERPRINT_REUSED
+
+
 class RepositoryNotGranted(InvalidInput):
     code = ErrorCode.REPOSITORY_NOT_GRANTED
 

@@ -12,7 +12,7 @@ and a scrape sums them; the folder must be set before prometheus_client is first
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 import os
 from typing import Protocol
 
@@ -25,7 +25,7 @@ DEPLOY_DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, floa
 
 deploy_duration_seconds = Histogram(
     "troy_deploy_duration_seconds",
-    "Time the deploy step spent putting a build's files live (download, compare, upload, delete, invalidate).",
+    "Time the deploy step spent putting a build's files live (download, hash, read the retained manifests, upload the new blobs, write the manifest).",
     buckets=DEPLOY_DURATION_BUCKETS,
 )
 deploy_files = Counter(
@@ -33,33 +33,21 @@ deploy_files = Counter(
     "Files handled by finished deploys, by what the deploy did with them.",
     ["action"],
 )
-invalidation_paths = Counter(
-    "troy_invalidation_paths",
-    "Paths sent to CloudFront invalidations by finished deploys (after collapsing to the path limit).",
-)
-invalidations = Counter("troy_invalidations", "CloudFront invalidations created or reused by finished deploys.")
 
-DEPLOY_FILE_ACTIONS = ("uploaded", "unchanged", "deleted", "kept")
+DEPLOY_FILE_ACTIONS = ("uploaded", "unchanged")
 for _action in DEPLOY_FILE_ACTIONS:  # every series exists from the start: rate() needs a zero to begin with
     deploy_files.labels(action=_action)
 
 
 class DeployOutcome(Protocol):
-    """What a finished deploy reports (``pipelines.flows.deploy.sync.DeployResult`` has this shape)."""
+    """What a finished deploy reports (``pipelines.flows.deploy.store.StoreResult`` has this shape):
+    files whose blob it uploaded, files already stored (nothing is deleted or invalidated)."""
 
-    # Read-only properties: a protocol's plain attributes would be invariant (list ≠ Sequence).
+    # Read-only properties: a protocol's plain attributes would be invariant.
     @property
-    def uploaded(self) -> Sequence[str]: ...
+    def files_uploaded(self) -> int: ...
     @property
-    def unchanged(self) -> Sequence[str]: ...
-    @property
-    def deleted(self) -> Sequence[str]: ...
-    @property
-    def kept(self) -> Sequence[str]: ...
-    @property
-    def invalidation_paths(self) -> Sequence[str]: ...
-    @property
-    def invalidation_id(self) -> str: ...
+    def files_unchanged(self) -> int: ...
     @property
     def timings(self) -> Mapping[str, float]: ...
 
@@ -68,11 +56,8 @@ def deploy_observe(outcome: DeployOutcome) -> None:
     """Record a deploy that went live. Its timings are consecutive laps of the whole step, so
     their sum is the step's duration."""
     deploy_duration_seconds.observe(sum(outcome.timings.values()))
-    for action in DEPLOY_FILE_ACTIONS:
-        deploy_files.labels(action=action).inc(len(getattr(outcome, action)))
-    invalidation_paths.inc(len(outcome.invalidation_paths))
-    if outcome.invalidation_id:
-        invalidations.inc()
+    deploy_files.labels(action="uploaded").inc(outcome.files_uploaded)
+    deploy_files.labels(action="unchanged").inc(outcome.files_unchanged)
 
 
 # --- scrape-time collectors ---------------------------------------------------------------------

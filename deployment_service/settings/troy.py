@@ -26,7 +26,6 @@ TROY_ARCHIVE_MAX_FILE_BYTES = env_int("TROY_ARCHIVE_MAX_FILE_BYTES", 512 * 1024 
 TROY_ARCHIVE_MAX_TOTAL_BYTES = env_int("TROY_ARCHIVE_MAX_TOTAL_BYTES", 2 * 1024 * 1024 * 1024)
 TROY_ARCHIVE_MAX_RATIO = env_int("TROY_ARCHIVE_MAX_RATIO", 200)
 TROY_DEPLOY_CONCURRENCY = env_int("TROY_DEPLOY_CONCURRENCY", 16)
-TROY_INVALIDATION_MAX_PATHS = env_int("TROY_INVALIDATION_MAX_PATHS", 15)
 FILE_UPLOAD_TEMP_DIR = env_str("TROY_UPLOAD_TEMP_DIR") or None
 # Validated uploads wait here until a worker stores them in the artifact bucket (web requests
 # never call AWS). With web and workers on separate machines this must be a shared volume.

@@ -25,6 +25,7 @@ from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
 from releases.models import Release
 from tests.cli.conftest import wait_for
+from tests.releases.helpers import live_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,13 +57,8 @@ def write_site(root, *, title: str = "v1", extra: dict[str, bytes] | None = None
 
 
 def live_objects(pipeline: Pipeline) -> dict[str, bytes]:
-    s3 = aws_clients.client("s3")
-    prefix = f"{pipeline.live_prefix}/"
-    listed = s3.list_objects_v2(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix).get("Contents", [])
-    return {
-        o["Key"][len(prefix) :]: s3.get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=o["Key"])["Body"].read()
-        for o in listed
-    }
+    """What the pipeline's live build serves, path → bytes (read through its stored manifest)."""
+    return live_files(pipeline)
 
 
 def test_release_of_a_folder_deploys_it_prints_the_site_url_and_exits_0(troy, shop, tmp_path):

@@ -5,6 +5,7 @@ AWS is checked through boto3 against the moto server."""
 from __future__ import annotations
 
 import io
+import json
 import secrets
 import zipfile
 
@@ -64,10 +65,20 @@ def _deploy_release(stack, pipeline_id: str, version: str, files: dict[str, byte
 
 
 def _live_files(stack, pipeline_id: str) -> dict[str, bytes]:
+    """What the live build serves, read through its stored manifest; {} when nothing is left
+    under the pipeline's prefix (a deleted pipeline)."""
     s3 = stack.boto("s3")
     prefix = f"{pipeline_id}/"
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="troy-live", Prefix=prefix).get("Contents", [])]
-    return {key[len(prefix) :]: s3.get_object(Bucket="troy-live", Key=key)["Body"].read() for key in keys}
+    if not s3.list_objects_v2(Bucket="troy-live", Prefix=prefix).get("Contents"):
+        return {}
+    answer = stack.api.get(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=10)
+    assert answer.status_code == 200, answer.text
+    live = answer.json()["live_build"]
+    raw = s3.get_object(Bucket="troy-live", Key=f"{prefix}builds/{live['id']}.json")["Body"].read()
+    return {
+        path: s3.get_object(Bucket="troy-live", Key=f"{prefix}blobs/{entry['key']}")["Body"].read()
+        for path, entry in json.loads(raw)["files"].items()
+    }
 
 
 def _records_for(stack, domain: str) -> dict[str, dict]:

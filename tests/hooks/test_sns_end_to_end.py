@@ -19,6 +19,7 @@ from pipelines.models import Build, GithubInstallationRepository, Pipeline
 from tests.fakes.github_server import FakeGithub, app_keypair, github_zipball
 from tests.hooks.sns_support import CERT_URL, Signer, notification, post
 from tests.pipelines.codebuild_support import BUILD_ERROR, codebuild_events
+from tests.releases.helpers import live_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -137,8 +138,7 @@ def test_push_to_live_and_a_failed_build_through_sns(aws, github, signer, api, c
     assert Pipeline.objects.get(pk=pipeline_id).status == S.DEPLOYED
     build.refresh_from_db()
     assert build.status == BuildStatus.SUCCEEDED and build.phase == "COMPLETED"
-    live = s3.get_object(Bucket="troy-live", Key=f"{pipeline_id}/index.html")["Body"].read()
-    assert live == b"<h1>shop v1</h1>"
+    assert live_body(Pipeline.objects.get(pk=pipeline_id), "index.html") == b"<h1>shop v1</h1>"
     assert [b["state"] for _r, sha, b in github.statuses if sha == FIRST_SHA] == ["pending", "success"]
 
     # A new commit, a FAILED notification → failed_to_deploy, failure on that commit, site unchanged.
@@ -155,5 +155,5 @@ def test_push_to_live_and_a_failed_build_through_sns(aws, github, signer, api, c
     second_statuses = [b for _r, sha, b in github.statuses if sha == SECOND_SHA]
     assert [b["state"] for b in second_statuses] == ["pending", "failure"]
     assert "npm run build" in second_statuses[-1]["description"]
-    assert s3.get_object(Bucket="troy-live", Key=f"{pipeline_id}/index.html")["Body"].read() == b"<h1>shop v1</h1>"
+    assert live_body(Pipeline.objects.get(pk=pipeline_id), "index.html") == b"<h1>shop v1</h1>"
     assert Pipeline.objects.get(pk=pipeline_id).live_build_id == build.id

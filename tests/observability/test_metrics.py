@@ -67,24 +67,12 @@ def test_a_finished_deploy_is_observed():
         "count": value("troy_deploy_duration_seconds_count"),
         "sum": value("troy_deploy_duration_seconds_sum"),
         "uploaded": value("troy_deploy_files_total", {"action": "uploaded"}),
-        "deleted": value("troy_deploy_files_total", {"action": "deleted"}),
-        "paths": value("troy_invalidation_paths_total"),
-        "invalidations": value("troy_invalidations_total"),
+        "unchanged": value("troy_deploy_files_total", {"action": "unchanged"}),
     }
     deploy_observe(
-        SimpleNamespace(
-            uploaded=["index.html", "app.js"],
-            unchanged=["logo.png"],
-            deleted=["old.html"],
-            kept=[],
-            invalidation_paths=["/", "/index.html", "/old.html"],
-            invalidation_id="I123",
-            timings={"download": 1.5, "assets": 2.0, "invalidate": 0.5},
-        )
+        SimpleNamespace(files_uploaded=2, files_unchanged=1, timings={"download": 1.5, "blobs": 2.0, "manifest": 0.5})
     )
     assert value("troy_deploy_duration_seconds_count") == before["count"] + 1
     assert value("troy_deploy_duration_seconds_sum") == pytest.approx(before["sum"] + 4.0)
     assert value("troy_deploy_files_total", {"action": "uploaded"}) == before["uploaded"] + 2
-    assert value("troy_deploy_files_total", {"action": "deleted"}) == before["deleted"] + 1
-    assert value("troy_invalidation_paths_total") == before["paths"] + 3
-    assert value("troy_invalidations_total") == before["invalidations"] + 1
+    assert value("troy_deploy_files_total", {"action": "unchanged"}) == before["unchanged"] + 1

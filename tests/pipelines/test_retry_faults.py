@@ -200,9 +200,10 @@ def _queued_release_build(pipeline: Pipeline, files: dict[str, str]) -> Build:
 SITE = {"index.html": "<p>v2</p>", "app.css": "body{}"}
 
 
-@pytest.mark.parametrize("operation", ["GetObject", "PutObject", "CreateInvalidation"])
+@pytest.mark.parametrize("operation", ["GetObject", "HeadObject", "PutObject"])
 def test_a_transient_deploy_error_is_retried_into_a_deployed_build(ready, faults, broker, operation):
-    release_and_deploy(ready, {"index.html": "<p>v1</p>"})  # a live build: the next deploy invalidates
+    # A stored build (its manifest is read) with one of the two files: one blob to look up and put.
+    release_and_deploy(ready, {"index.html": "<p>v1</p>", "app.css": SITE["app.css"]})
     build = _queued_release_build(ready, SITE)
     faults.fail(operation, times=2, error=throttling)
 

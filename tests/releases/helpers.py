@@ -10,9 +10,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from deployment_service import aws
+from edge.manifest import Manifest, blob_key, loads, manifest_key
 from pipelines import services as pipeline_services
 from pipelines.flows.deploy import deploy_build_run
-from pipelines.models import Build, Pipeline
+from pipelines.models import Build, EdgePointer, Pipeline
 from releases import services
 from releases.storage import release_store_run
 
@@ -78,19 +79,58 @@ def run_queued(pipeline: Pipeline) -> Build:
     return Build.objects.get(pk=started.pk)
 
 
+def served_manifest(pipeline: Pipeline) -> Manifest | None:
+    """The manifest the pipeline's pointer names (None when nothing is live)."""
+    pointer = EdgePointer.objects.filter(pipeline=pipeline).first()
+    if pointer is None or pointer.build_id is None:
+        return None
+    raw = aws.client("s3").get_object(
+        Bucket=settings.TROY_LIVE_BUCKET, Key=manifest_key(str(pipeline.id), str(pointer.build_id))
+    )["Body"]
+    return loads(raw.read())
+
+
 def live_objects(pipeline: Pipeline) -> dict[str, dict]:
-    """Relative path → HEAD answer, for every object under the pipeline's prefix."""
+    """What the live build serves: relative path → HEAD answer of its blob ({} when nothing is live)."""
+    manifest = served_manifest(pipeline)
+    if manifest is None:
+        return {}
     s3 = aws.client("s3")
-    prefix = f"{pipeline.id}/"
-    found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.TROY_LIVE_BUCKET, Prefix=prefix):
-        for obj in page.get("Contents", []) or []:
-            found[obj["Key"][len(prefix) :]] = s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=obj["Key"])
-    return found
+    return {
+        path: s3.head_object(Bucket=settings.TROY_LIVE_BUCKET, Key=blob_key(str(pipeline.id), entry.key))
+        for path, entry in manifest.files.items()
+    }
 
 
 def live_body(pipeline: Pipeline, path: str) -> bytes:
-    return aws.client("s3").get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=f"{pipeline.id}/{path}")["Body"].read()
+    manifest = served_manifest(pipeline)
+    assert manifest is not None, "nothing is live"
+    key = blob_key(str(pipeline.id), manifest.files[path].key)
+    return aws.client("s3").get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=key)["Body"].read()
+
+
+def live_files(pipeline: Pipeline) -> dict[str, bytes]:
+    """What the live build serves: relative path → bytes ({} when nothing is live)."""
+    manifest = served_manifest(pipeline)
+    if manifest is None:
+        return {}
+    s3 = aws.client("s3")
+    return {
+        path: s3.get_object(Bucket=settings.TROY_LIVE_BUCKET, Key=blob_key(str(pipeline.id), entry.key))["Body"].read()
+        for path, entry in manifest.files.items()
+    }
+
+
+def bucket_keys(pipeline: Pipeline) -> dict[str, object]:
+    """Every object under the pipeline's prefix in the live bucket → its LastModified."""
+    s3 = aws.client("s3")
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.TROY_LIVE_BUCKET, Prefix=f"{pipeline.id}/"
+    ):
+        for obj in page.get("Contents", []) or []:
+            found[obj["Key"]] = obj["LastModified"]
+    return found
 
 
 def spool_files(spool: Path) -> list[str]:

@@ -5,16 +5,19 @@ Cache classes:
 
 * pages — HTML and extensionless files: ``public, max-age=0, must-revalidate`` (browsers and
   CloudFront ask again every time, so a deploy shows at once);
-* fingerprinted assets — a content hash in the name (``app.3f9a1c.js``, ``main-3F9A1C2B.css``,
-  Vite's ``index-D-9fz1Xa.js``): ``public, max-age=31536000, immutable``; the name changes when
-  the content does;
+* fingerprinted assets — a content hash in the name (``app.3f9a1c2b.js``, ``main-3f9a1c2b.css``,
+  Vite's ``index-BmR3xq9Z.js``): ``public, max-age=31536000, immutable``. The rule is
+  ``edge.manifest.is_fingerprinted``, the one the viewer function applies (docs/edge.md, "The
+  fingerprint rule"), so exactly the paths served from ``/_immutable`` (shared by every build)
+  are ``immutable``; the deploy refuses other bytes under such a name (``fingerprint_reused``);
 * everything else (``logo.png``, ``robots.txt``): a short ``public, max-age=300``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import re
+
+from edge.manifest import is_fingerprinted
 
 CACHE_PAGE = "public, max-age=0, must-revalidate"
 CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
@@ -66,46 +69,11 @@ CONTENT_TYPES = {
     "vtt": "text/vtt; charset=utf-8",
 }
 
-_HEX = re.compile(r"[0-9a-f]{6,64}|[0-9A-F]{6,64}")
-_B64 = re.compile(r"[A-Za-z0-9_-]{8,32}")
-_SEPARATORS = ".-_"
-
 
 def extension(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     stem, dot, ext = name.rpartition(".")
     return ext.lower() if dot and stem else ""
-
-
-def _looks_like_hash(candidate: str) -> bool:
-    has_digit = any(c.isdigit() for c in candidate)
-    has_alpha = any(c.isalpha() for c in candidate)
-    if _HEX.fullmatch(candidate):
-        # A digit and a letter: not a word ("decade") nor a date ("20240101").
-        return has_digit and has_alpha
-    if _B64.fullmatch(candidate) and has_alpha and has_digit:
-        # A digit keeps words out ("OpenSans", "Roboto-Bold"); the hashes without one (about a
-        # quarter of Vite's) get the short max-age: slower, never stale.
-        if any(c.isupper() for c in candidate):
-            return True  # Vite/Rollup base64url, esbuild base32
-        # Lowercase base36: at least two digits, one of them before a letter (not "photo2024").
-        digits = sum(c.isdigit() for c in candidate)
-        return digits >= 2 and re.search(r"\d[a-z]", candidate) is not None
-    return False
-
-
-def is_fingerprinted(path: str) -> bool:
-    """True when the file name carries a content hash after a separator, before an extension."""
-    name = path.rsplit("/", 1)[-1]
-    stem, dot, _ = name.rpartition(".")
-    if not dot or not stem:
-        return False
-    for index, char in enumerate(stem):
-        if char in _SEPARATORS and index > 0:
-            candidate = stem[index + 1 :].split(".", 1)[0]
-            if _looks_like_hash(candidate):
-                return True
-    return False
 
 
 def sniff_html(head: bytes) -> bool:
