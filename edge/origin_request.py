@@ -139,6 +139,8 @@ class OriginRouter:
         navigation = build_id == NAVIGATION
         if navigation:
             build_id, _slash, rest = rest.partition("/")
+            if not build_id:
+                return generated_response(404, PLAIN_NOT_FOUND)
         raw_path = "/" + rest
         immutable = build_id == IMMUTABLE
         if immutable:

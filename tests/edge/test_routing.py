@@ -346,3 +346,13 @@ def test_the_query_reaches_the_rules_as_sent(routing_edge):
     # LocalEdge parses the query only for the viewer's view; the rules get the raw string.
     status, headers, _body = routing_edge.handle("GET", "docs.example.com", "/home", "a=%20b&c", {})
     assert (status, dict(headers)["Location"]) == (301, "/?a=%20b&c")
+
+
+def test_a_navigation_marker_without_a_build_is_a_404_without_reading_anything():
+    reads = []
+    router = OriginRouter(lambda bucket, key: reads.append(key) or b"")
+    for uri in ("/p6/_nav", "/p6/_nav/"):
+        event = origin_event({"host": "docs.example.com", "path": "/"})
+        event["Records"][0]["cf"]["request"]["uri"] = uri
+        assert router.handle(event)["status"] == "404"
+    assert reads == []
