@@ -203,6 +203,10 @@ class OriginRouter:
         along in request headers for the origin-response stage (S3 ignores them)."""
         manifest = site.manifest
         request["uri"] = "/" + blob_key(manifest.pipeline_id, entry.key)
+        # The query string reaches this handler (for redirects and the rules' query conditions)
+        # but not S3: a signed GetObject honours response-content-type and the like, which a
+        # visitor must not set.
+        request["querystring"] = ""
         if site.rules.headers:
             headers = request.setdefault("headers", {})
             headers[BUILD_HEADER] = [{"key": "X-Troy-Build", "value": manifest.build_id}]

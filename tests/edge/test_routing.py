@@ -160,6 +160,7 @@ def run_origin(router: OriginRouter, store: Store, vector: dict) -> tuple[int, d
         body = base64.b64decode(raw) if routed.get("bodyEncoding") == "base64" else raw.encode()
         headers = {name: values[0]["value"] for name, values in routed["headers"].items()}
         return int(routed["status"]), headers, body
+    assert routed["querystring"] == ""  # S3 would honour response-content-type=… from a visitor
     body, content_type, cache = store.objects[routed["uri"][1:]]
     s3_answer = {
         "status": "200",
@@ -356,3 +357,21 @@ def test_a_navigation_marker_without_a_build_is_a_404_without_reading_anything()
         event["Records"][0]["cf"]["request"]["uri"] = uri
         assert router.handle(event)["status"] == "404"
     assert reads == []
+
+
+def test_the_lambda_package_holds_every_edge_module_the_handler_imports():
+    """The Lambda@Edge zip lists its modules (deployment_service/integrations/edge_lambda.py,
+    LAMBDA_MODULES): with rules applied, origin_request needs edge/rules.py too."""
+    import ast
+
+    edge_dir = Path(__file__).resolve().parents[2] / "edge"
+    needed, todo = {"__init__.py"}, ["origin_request.py"]
+    while todo:
+        name = todo.pop()
+        needed.add(name)
+        for node in ast.walk(ast.parse((edge_dir / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edge."):
+                module = node.module.split(".", 1)[1] + ".py"
+                if module not in needed:
+                    todo.append(module)
+    assert needed == {"__init__.py", "manifest.py", "origin_request.py", "rules.py"}
