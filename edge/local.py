@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from botocore.exceptions import ClientError
 from py_mini_racer import JSEvalException, JSPromise, JSPromiseError, MiniRacer
 
-from edge.origin_request import OriginRouter
+from edge.origin_request import PATH_HEADER, OriginRouter
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +249,39 @@ class LocalEdge:
         routed = self.origin.handle(origin_event)
         if "status" in routed:
             return self._from_generated_response(routed, method)
-        return self._from_s3(routed["uri"].lstrip("/"), method)
+        answer = self._from_s3(routed["uri"].lstrip("/"), method)
+        return self._origin_response(origin_event, routed, answer)
+
+    def _origin_response(self, origin_event: dict[str, Any], routed: dict[str, Any], answer: Response) -> Response:
+        """The origin-response stage, as the same Lambda runs it at CloudFront: S3's answer gets
+        the build's custom headers (origin_request.OriginRouter.respond). Only requests the
+        origin stage marked (a build with header rules) need it."""
+        if PATH_HEADER not in routed.get("headers", {}):
+            return answer
+        status, headers, body = answer
+        response = {
+            "status": str(status),
+            "statusDescription": "",
+            "headers": {name.lower(): [{"key": name, "value": value}] for name, value in headers},
+        }
+        record = origin_event["Records"][0]["cf"]
+        event = {
+            "Records": [
+                {
+                    "cf": {
+                        "config": {**record["config"], "eventType": "origin-response"},
+                        "request": routed,
+                        "response": response,
+                    }
+                }
+            ]
+        }
+        answered = self.origin.respond(event)
+        return (
+            status,
+            [(entry["key"], entry["value"]) for values in answered["headers"].values() for entry in values],
+            body,
+        )
 
     def _list_keys(self, bucket: str, prefix: str) -> list[str]:
         """What the Lambda lists to find a retained build's fingerprinted asset (origin_request)."""

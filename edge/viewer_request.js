@@ -72,6 +72,36 @@ function parsePointer(value) {
   return { pipeline: pipeline, build: build };
 }
 
+// A browser navigating to a page (edge.rules.is_navigation is the same rule): the last segment
+// has no dot, and Sec-Fetch-Mode is navigate, or without it Accept prefers HTML. Only such a
+// request gets a build's SPA fallback, so it is marked in the URI (the cache key) to keep a
+// cached fallback from answering a fetch() of the same URL.
+function isNavigation(headers, uri) {
+  if (uri.slice(uri.lastIndexOf('/') + 1).indexOf('.') >= 0) return false;
+  const mode = headers['sec-fetch-mode'];
+  if (mode && mode.value) return mode.value === 'navigate';
+  const accept = headers.accept ? headers.accept.value : '';
+  let html = -1;
+  let other = -1;
+  const parts = accept.split(',');
+  for (let i = 0; i < parts.length; i++) {
+    const params = parts[i].split(';');
+    const media = params[0].trim();
+    let q = 1;
+    for (let j = 1; j < params.length; j++) {
+      const eq = params[j].indexOf('=');
+      const key = (eq < 0 ? params[j] : params[j].slice(0, eq)).trim();
+      if (key === 'q') {
+        q = Number(params[j].slice(eq + 1).trim());
+        if (eq < 0 || isNaN(q) || params[j].slice(eq + 1).trim() === '') q = 0;
+      }
+    }
+    if (media === 'text/html' || media === 'application/xhtml+xml') html = Math.max(html, q);
+    else if (media !== '') other = Math.max(other, media === '*/*' ? q - 0.001 : q);
+  }
+  return html > 0 && html >= other;
+}
+
 function notFound(message) {
   return {
     statusCode: 404,
@@ -91,6 +121,7 @@ async function handler(event) {
   const request = event.request;
   // The build comes from the pointer only: a visitor must not choose it.
   delete request.headers['x-troy-build'];
+  delete request.headers['x-troy-path'];
   const hostHeader = request.headers.host;
   const host = hostHeader ? hostHeader.value.toLowerCase().replace(/:\d*$/, '').replace(/\.$/, '') : '';
   if (host === '') return notFound('No site is served at this address.');
@@ -108,6 +139,8 @@ async function handler(event) {
   if (isFingerprinted(uri)) {
     request.uri = '/' + pointer.pipeline + '/_immutable' + uri;
     request.headers['x-troy-build'] = { value: pointer.build };
+  } else if (isNavigation(request.headers, uri)) {
+    request.uri = '/' + pointer.pipeline + '/_nav/' + pointer.build + uri;
   } else {
     request.uri = '/' + pointer.pipeline + '/' + pointer.build + uri;
   }

@@ -14,7 +14,10 @@ from pipelines.models import Build, Pipeline
 from tests.factories import PipelineFactory, put_in_status
 
 
-def store_build(s3, bucket: str, build: Build, files: dict[str, bytes], *, not_found: str | None = None) -> None:
+def store_build(
+    s3, bucket: str, build: Build, files: dict[str, bytes], *, not_found: str | None = None, rules: dict | None = None
+) -> None:
+    """rules: the manifest's `rules` (edge.rules.Rules.to_dict()), as the deploy will store them."""
     pipeline_id, build_id = str(build.pipeline_id), str(build.id)
     entries = {}
     for path, body in files.items():
@@ -27,7 +30,9 @@ def store_build(s3, bucket: str, build: Build, files: dict[str, bytes], *, not_f
         s3.put_object(
             Bucket=bucket, Key=blob_key(pipeline_id, key), Body=body, ContentType=content_type, CacheControl=cache
         )
-    manifest = Manifest(pipeline_id=pipeline_id, build_id=build_id, files=entries, not_found=not_found)
+    manifest = Manifest(
+        pipeline_id=pipeline_id, build_id=build_id, files=entries, not_found=not_found, rules=rules or {}
+    )
     s3.put_object(
         Bucket=bucket, Key=manifest_key(pipeline_id, build_id), Body=dumps(manifest), ContentType="application/json"
     )

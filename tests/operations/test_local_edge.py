@@ -18,6 +18,7 @@ from django.db.backends.signals import connection_created
 import pytest
 
 from deployment_service import aws as aws_clients
+from edge.rules import Rules
 from operations.local_edge import bind_edge_server, make_edge_server, start_edge_server
 from tests.operations.edge_support import go_live, ready_pipeline, run_deploy
 
@@ -91,6 +92,43 @@ def test_going_live_and_rolling_back_switch_the_next_request(edge, s3):
     rollback = run_deploy(site, rollback_of=first)
     assert rollback.content_build_id == first.pk
     assert get(edge.port, "site.localhost")[2] == b"v1"
+
+
+def get_as(port: int, host: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host, **headers})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_builds_rules_go_live_and_roll_back_with_it(edge, s3):
+    app = ready_pipeline("app")
+    files = {"index.html": b"<div id=root>", "assets/app.3f9a1c2b.js": b"render()"}
+    spa = Rules.build(
+        redirects_text="/old/*  /:splat  301\n",
+        headers_text="/*\n  X-Frame-Options: DENY\n",
+        config_text='{"spa": true}',
+    )
+    first = go_live(s3, settings.TROY_LIVE_BUCKET, app, files, rules=spa.to_dict())
+    navigate = {"Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
+
+    status, headers, body = get_as(edge.port, "app.localhost", "/settings/profile", navigate)
+    assert (status, body, headers["x-frame-options"]) == (200, b"<div id=root>", "DENY")
+    assert get_as(edge.port, "app.localhost", "/settings/profile", {"Sec-Fetch-Mode": "cors"})[0] == 404
+    assert get_as(edge.port, "app.localhost", "/assets/app.0badc0de.js", navigate)[0] == 404
+    status, headers, _ = get_as(edge.port, "app.localhost", "/old/settings?tab=2", {})
+    assert (status, headers["location"], headers["x-frame-options"]) == (301, "/settings?tab=2", "DENY")
+
+    # A build without rules: no fallback, no redirect, no header; rolling back brings them back.
+    go_live(s3, settings.TROY_LIVE_BUCKET, app, files)
+    status, headers, _ = get_as(edge.port, "app.localhost", "/settings/profile", navigate)
+    assert status == 404 and "x-frame-options" not in headers
+    assert get_as(edge.port, "app.localhost", "/old/settings", {})[0] == 404
+    run_deploy(app, rollback_of=first)
+    assert get_as(edge.port, "app.localhost", "/settings/profile", navigate)[:1] == (200,)
 
 
 def test_a_taken_port_falls_back_to_a_free_one(edge):
