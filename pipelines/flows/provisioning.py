@@ -40,18 +40,23 @@ AWS_ERRORS = (
     s3_cleanup.S3DeleteError,
 )
 
-# Deletion waits for CloudFront to disable the distribution (typically 5–15 minutes) by
-# re-enqueueing itself; past this many checks it gives up (~95 minutes with the backoff below).
-DELETION_MAX_ATTEMPTS = 50
-DELETION_WAIT_FIRST_SECONDS = 15
+# Deletion waits for CloudFront to disable the distribution (typically 5–15 minutes on AWS, at
+# once on an emulator) by re-enqueueing itself: the first check comes at once, then 1, 2, 4 … s
+# apart, at most 120 s; past this many checks it gives up (~96 minutes in all).
+DELETION_MAX_ATTEMPTS = 55
+DELETION_WAIT_FIRST_SECONDS = 1
 DELETION_WAIT_MAX_SECONDS = 120
 
 # Artifact-bucket folders that hold a pipeline's zips; nothing outside them is ever deleted.
 
 
 def deletion_wait_seconds(attempt: int) -> float:
-    """Backoff between checks on a distribution being disabled: 15, 30, 60, 120, 120, … seconds."""
-    return float(min(DELETION_WAIT_FIRST_SECONDS * 2 ** min(attempt, 16), DELETION_WAIT_MAX_SECONDS))
+    """Wait after check ``attempt`` on a distribution being disabled: 0 after the first (what an
+    emulator, or a distribution disabled long ago, reports at once is not waited for; a fresh
+    message, never a sleep), then 1, 2, 4 … 64, 120, 120, … seconds."""
+    if attempt <= 0:
+        return 0.0
+    return float(min(DELETION_WAIT_FIRST_SECONDS * 2 ** min(attempt - 1, 16), DELETION_WAIT_MAX_SECONDS))
 
 
 def distribution_spec(pipeline: Pipeline) -> cloudfront.DistributionSpec:
