@@ -137,11 +137,7 @@ def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
 
 def provision_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> None:
     """The retries of a provisioning are used up: provisioning → failed_to_provision with ``error``."""
-    pipeline = _load(pipeline_id) if pipeline_id else None
-    if pipeline is None or pipeline.status != S.PROVISIONING:
-        return
-    logger.warning("provision: pipeline %s failed after its retries: %s", pipeline.name, error)
-    _fail(services.pipeline_fail_provisioning, pipeline, error)
+    _give_up(pipeline_id, error, S.PROVISIONING, services.pipeline_fail_provisioning, "provision")
 
 
 def _distribution_ensure(pipeline: Pipeline) -> cloudfront.Distribution:
@@ -168,6 +164,15 @@ def _fail(service, pipeline: Pipeline, error: str) -> None:
         service(pipeline_id=pipeline.id, error=error)
     except InvalidTransition:
         logger.warning("pipeline %s changed status before it could be failed (%s)", pipeline.name, error)
+
+
+def _give_up(pipeline_id: uuid.UUID | str | None, error: str, status: str, fail, flow: str) -> None:
+    """Fail the pipeline with ``error`` if it is still in ``status`` (the flow's in-flight one)."""
+    pipeline = _load(pipeline_id) if pipeline_id else None
+    if pipeline is None or pipeline.status != status:
+        return
+    logger.warning("%s: pipeline %s failed after its retries: %s", flow, pipeline.name, error)
+    _fail(fail, pipeline, error)
 
 
 # --- deletion -----------------------------------------------------------------------------------
@@ -227,11 +232,7 @@ def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | N
 
 def deletion_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> None:
     """The retries of a deletion are used up: deleting → failed_to_delete with ``error``."""
-    pipeline = _load(pipeline_id) if pipeline_id else None
-    if pipeline is None or pipeline.status != S.DELETING:
-        return
-    logger.warning("delete: pipeline %s failed after its retries: %s", pipeline.name, error)
-    _fail(services.pipeline_fail_deletion, pipeline, error)
+    _give_up(pipeline_id, error, S.DELETING, services.pipeline_fail_deletion, "delete")
 
 
 def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
