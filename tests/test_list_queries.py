@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 import pytest
 
 from events.models import Event
+from hooks.models import GithubDelivery, SnsDelivery
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, EdgePointer, Pipeline
@@ -219,3 +220,45 @@ def test_the_build_change_page_renders_with_its_relations(operator, user, sites)
     build = Build.objects.filter(pipeline=sites[0], source_build__isnull=False).first() or Build.objects.first()
     response = operator.get(f"/admin/pipelines/build/{build.pk}/change/")
     assert response.status_code == 200
+
+
+def _deliveries(count: int) -> None:
+    for _ in range(count):
+        n = next(_names)
+        SnsDelivery.objects.create(
+            message_id=f"m-{n}",
+            message_type="Notification",
+            topic_arn="arn:aws:sns:us-east-1:123456789012:troy",
+            body={"Type": "Notification", "Message": '{"detail": {"build-status": "SUCCEEDED"}}'},
+        )
+        GithubDelivery.objects.create(
+            delivery_id=f"d-{n}", event="push", payload={"ref": "refs/heads/main", "commits": [{"id": "a" * 40}] * 50}
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "column"),
+    [
+        ("/admin/hooks/snsdelivery/", '"hooks_snsdelivery"."body"'),
+        ("/admin/hooks/githubdelivery/", '"hooks_githubdelivery"."payload"'),
+    ],
+)
+def test_delivery_changelists_run_a_fixed_number_of_queries_and_leave_the_payloads(
+    url, column, operator, django_assert_num_queries
+):
+    _deliveries(2)
+    few = queries_of(operator, url)
+    assert not any(column in query for query in few)
+    _deliveries(10)
+    with django_assert_num_queries(len(few)):
+        assert operator.get(url).status_code == 200
+
+
+def test_a_delivery_page_still_shows_its_payload(operator):
+    _deliveries(1)
+    delivery = GithubDelivery.objects.get()
+    response = operator.get(f"/admin/hooks/githubdelivery/{delivery.pk}/change/")
+    assert response.status_code == 200
+    assert "refs/heads/main" in response.content.decode()
+    sns = SnsDelivery.objects.get()
+    assert "SUCCEEDED" in operator.get(f"/admin/hooks/snsdelivery/{sns.pk}/change/").content.decode()
