@@ -320,52 +320,84 @@ class AwsCalls:
         BaseClient._make_api_call = self._original  # type: ignore[method-assign]
 
 
-def time_lists(owner, runs: int) -> dict[str, dict[str, float]]:
+def use_database(name: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    connections["default"].settings_dict["NAME"] = name
+
+
+def clients_for(owner_name: str) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from rest_framework.authtoken.models import Token
 
-    staff = get_user_model().objects.get(username="operator")
-    clients = {
-        "owner": Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=owner)[0].key}"),
-        "staff": Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=staff)[0].key}"),
+    users = get_user_model().objects
+    return {
+        who: Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=users.get(username=name))[0].key}")
+        for who, name in (("owner", owner_name), ("staff", "operator"))
     }
-    results = {}
-    for name, url in lists(owner).items():
-        client = clients["staff" if "staff" in name else "owner"]
-        for _ in range(2):
-            response = client.get(url)
+
+
+def time_lists(databases: dict[str, str], runs: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Each list, alternating between the cases' databases run by run (the machine's load drifts;
+    alternating spreads it over both cases alike). Each timed request follows an untimed one of the
+    same list on the same connection."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from pipelines.models import Pipeline
+
+    setup: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    for case, name in databases.items():
+        use_database(name)
+        owner = Pipeline.objects.order_by("name").values_list("owner__username", flat=True).first()
+        from django.contrib.auth import get_user_model
+
+        setup[case] = (clients_for(owner), lists(get_user_model().objects.get(username=owner)))
+    times: dict[str, dict[str, list[float]]] = {case: {} for case in databases}
+    results: dict[str, dict[str, dict[str, float]]] = {case: {} for case in databases}
+    for case, name in databases.items():  # queries, rows and size of each answer, once
+        use_database(name)
+        clients, urls = setup[case]
+        for label, url in urls.items():
+            client = clients["staff" if "staff" in label else "owner"]
+            client.get(url)
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
             assert response.status_code == 200, response.content[:300]
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(url)
-        rows = len(response.json()["results"])
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append(time.perf_counter() - started)
-            assert response.status_code == 200
-        times.sort()
-        results[name] = {
-            "median_ms": statistics.median(times) * 1000,
-            "p90_ms": times[int(len(times) * 0.9)] * 1000,
-            "queries": len(queries.captured_queries),
-            "rows": rows,
-            "bytes": len(response.content),
-        }
+            results[case][label] = {
+                "queries": len(queries.captured_queries),
+                "rows": len(response.json()["results"]),
+                "bytes": len(response.content),
+            }
+            times[case][label] = []
+    for _ in range(runs):
+        for case, name in databases.items():
+            use_database(name)
+            clients, urls = setup[case]
+            for label, url in urls.items():
+                client = clients["staff" if "staff" in label else "owner"]
+                client.get(url)
+                started = time.perf_counter()
+                response = client.get(url)
+                times[case][label].append(time.perf_counter() - started)
+                assert response.status_code == 200
+    for case in databases:
+        for label, measured in times[case].items():
+            measured.sort()
+            results[case][label].update(
+                median_ms=statistics.median(measured) * 1000, p90_ms=measured[int(len(measured) * 0.9)] * 1000
+            )
     return results
 
 
-def explain_builds(owner) -> str:
+def explain_builds() -> str:
     """PostgreSQL's plan of the page query of /builds/ for a non-staff user."""
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=owner)[0].key}")
+    client = clients_for("bench")["owner"]
     with CaptureQueriesContext(connection) as queries:
         client.get("/api/v1/builds/?page_size=100")
     (page,) = [q["sql"] for q in queries.captured_queries if "LIMIT 100" in q["sql"]]
@@ -428,38 +460,48 @@ def gunicorn_rate(env: dict[str, str], owner_token: str, *, seconds: float, clie
     }
 
 
-def run_case(args, env: dict[str, str], files: int) -> dict[str, Any]:
-    import django
-    from django.core.management import call_command
-    from django.db import connections
+def database_url(base: str, case: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"{parts.path}_{case}"))
 
-    recreate_database(args.database_url)
-    connections.close_all()
-    django.setup()
+
+def load_case(args, case: str, files: int) -> dict[str, Any]:
+    """The case's database, created again and filled (or kept, with --reuse, when it holds rows)."""
+    from django.core.management import call_command
+    from django.db import OperationalError, connection
+
+    url = database_url(args.database_url, case)
+    name = urlsplit(url).path.lstrip("/")
+    if args.reuse:
+        try:
+            use_database(name)
+            from pipelines.models import Build
+
+            if Build.objects.count() == args.pipelines * args.builds:
+                print(f"  {case}: reusing {name}", flush=True)
+                return {"database": name, "reused": True}
+        except OperationalError:  # no such database yet: create it
+            connection.close()
+    recreate_database(url)
+    use_database(name)
     call_command("migrate", interactive=False, verbosity=0)
     from pipelines.models import Build
 
     layout = "column" if "manifest" in {f.name for f in Build._meta.get_fields()} else "bucket"
     loaded = time.perf_counter()
-    owner, sizes = load_rows(pipelines=args.pipelines, builds=args.builds, files=files, layout=layout)
-    print(f"  {files} files: rows loaded in {time.perf_counter() - loaded:.0f} s ({sizes})", flush=True)
-    with AwsCalls() as aws_calls:
-        timed = time_lists(owner, args.runs)
-    results: dict[str, Any] = {"layout": layout, "sizes": sizes, "lists": timed, "aws_calls": aws_calls.calls}
-    if args.explain:
-        results["explain"] = explain_builds(owner)
-    if args.gunicorn:
-        from rest_framework.authtoken.models import Token
-
-        token = Token.objects.get_or_create(user=owner)[0].key
-        results["gunicorn"] = gunicorn_rate(env, token, seconds=args.gunicorn_seconds, clients=args.clients)
-    connections.close_all()
-    return results
+    _owner, sizes = load_rows(pipelines=args.pipelines, builds=args.builds, files=files, layout=layout)
+    print(f"  {case}: {files} files, rows loaded in {time.perf_counter() - loaded:.0f} s ({sizes})", flush=True)
+    return {"database": name, "sizes": sizes}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="dropped and created again")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE,
+        help="the base name: {name}_empty and {name}_full are dropped and created again",
+    )
+    parser.add_argument("--reuse", action="store_true", help="keep the cases' databases when they hold the rows")
     parser.add_argument("--pipelines", type=int, default=500)
     parser.add_argument("--builds", type=int, default=20, help="per pipeline")
     parser.add_argument("--files", type=int, default=2000, help="files per manifest in the full case")
@@ -472,41 +514,69 @@ def main() -> None:
     args = parser.parse_args()
 
     moto_server, endpoint = start_moto()
-    env = environment(args.database_url, endpoint)
+    env = environment(database_url(args.database_url, "empty"), endpoint)
     os.environ.update(env)
+    import django
+
+    django.setup()
+    from pipelines.models import Build
+
+    layout = "Build.manifest column" if "manifest" in {f.name for f in Build._meta.get_fields()} else "live bucket"
     try:
-        print(f"checkout {ROOT} on {args.database_url}: {args.pipelines} pipelines × {args.builds} builds", flush=True)
-        cases = {"empty": run_case(args, env, 0), "full": run_case(args, env, args.files)}
+        print(
+            f"checkout {ROOT}: {args.pipelines} pipelines × {args.builds} builds, manifests in the {layout}", flush=True
+        )
+        if layout == "live bucket" and args.reuse:
+            print("  (--reuse: the emulator starts empty, so the full case's manifests are not in S3 this time)")
+        loaded = {"empty": load_case(args, "empty", 0), "full": load_case(args, "full", args.files)}
+        databases = {case: info["database"] for case, info in loaded.items()}
+        with AwsCalls() as aws_calls:
+            timed = time_lists(databases, args.runs)
+        extra: dict[str, Any] = {}
+        if args.explain:
+            for case, name in databases.items():
+                use_database(name)
+                extra[f"explain {case}"] = explain_builds()
+        if args.gunicorn:
+            from django.db import connections
+
+            connections.close_all()
+            for case in ("empty", "full", "empty", "full"):  # twice each, alternating
+                case_env = {**env, "DATABASE_URL": database_url(args.database_url, case)}
+                use_database(databases[case])
+                from rest_framework.authtoken.models import Token
+
+                token = Token.objects.get(user__username="bench").key
+                connections.close_all()
+                extra.setdefault(f"gunicorn {case}", []).append(
+                    gunicorn_rate(case_env, token, seconds=args.gunicorn_seconds, clients=args.clients)
+                )
     finally:
         moto_server.terminate()
         moto_server.wait(timeout=30)
 
     print(
-        f"\nlayout: manifests in the {'Build.manifest column' if cases['empty']['layout'] == 'column' else 'live bucket'}"
+        f"\n{'list':24} {'empty ms':>9} {f'{args.files} files ms':>15} {'ratio':>6} {'p90 e/f ms':>14} {'queries':>8} {'KB':>6}"
     )
-    print(
-        f"{'list':24} {'empty ms':>9} {f'{args.files} files ms':>15} {'ratio':>6} {'p90 e/f ms':>14} {'queries':>8} {'KB':>8}"
-    )
-    for name in cases["empty"]["lists"]:
-        empty, full = cases["empty"]["lists"][name], cases["full"]["lists"][name]
+    for label in timed["empty"]:
+        empty, full = timed["empty"][label], timed["full"][label]
         print(
-            f"{name:24} {empty['median_ms']:9.1f} {full['median_ms']:15.1f} {full['median_ms'] / empty['median_ms']:6.2f} "
+            f"{label:24} {empty['median_ms']:9.1f} {full['median_ms']:15.1f} {full['median_ms'] / empty['median_ms']:6.2f} "
             f"{empty['p90_ms']:6.1f}/{full['p90_ms']:<7.1f} {empty['queries']:>3}/{full['queries']:<4} "
-            f"{full['bytes'] / 1024:8.1f}"
+            f"{full['bytes'] / 1024:6.1f}"
         )
+    print(f"AWS calls made while the lists were served: {aws_calls.calls}")
     for case in ("empty", "full"):
-        print(f"AWS calls made while the {case} lists were served: {cases[case]['aws_calls']}")
-        if "gunicorn" in cases[case]:
-            g = cases[case]["gunicorn"]
+        for g in extra.get(f"gunicorn {case}", []):
             print(
                 f"gunicorn pipelines list ({case}): {g['req_per_s']:.1f} req/s, median {g['median_ms']:.0f} ms, "
-                f"p99 {g['p99_ms']:.0f} ms, {g['errors']} errors ({args.clients} clients)"
+                f"p99 {g['p99_ms']:.0f} ms, {g['errors']} errors ({args.clients} clients, {args.gunicorn_seconds:.0f} s)"
             )
-    if args.explain:
-        for case in ("empty", "full"):
-            print(f"\nEXPLAIN of /builds/ (non-staff, page 1 of 100), {case}:\n{cases[case]['explain']}")
+    for case in ("empty", "full"):
+        if f"explain {case}" in extra:
+            print(f"\nEXPLAIN of /builds/ (non-staff, page 1 of 100), {case}:\n{extra[f'explain {case}']}")
     if args.json:
-        print(json.dumps(cases, indent=2, default=str))
+        print(json.dumps({"loaded": loaded, "lists": timed, **extra}, indent=2, default=str))
 
 
 if __name__ == "__main__":
