@@ -262,3 +262,23 @@ def test_a_delivery_page_still_shows_its_payload(operator):
     assert "refs/heads/main" in response.content.decode()
     sns = SnsDelivery.objects.get()
     assert "SUCCEEDED" in operator.get(f"/admin/hooks/snsdelivery/{sns.pk}/change/").content.decode()
+
+
+# --- whose builds ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("by_id_up_to", [1000, 1])  # by pipeline id, and by owner past the limit
+def test_the_builds_list_shows_exactly_the_users_builds_either_way(
+    by_id_up_to, api, user, other_user, monkeypatch, django_assert_num_queries
+):
+    from pipelines import selectors
+
+    monkeypatch.setattr(selectors, "OWNED_PIPELINES_BY_ID", by_id_up_to)
+    mine = add_sites(user, pipelines=2, builds=3)
+    add_sites(other_user, pipelines=2, builds=3)
+    few = queries_of(api, "/api/v1/builds/?page_size=100")
+    listed = {(row["pipeline"], row["number"]) for row in api.get("/api/v1/builds/?page_size=100").json()["results"]}
+    assert listed == {(str(p.id), n) for p in mine for n in (1, 2, 3)}
+    add_sites(user, pipelines=2, builds=3)
+    with django_assert_num_queries(len(few)):
+        assert api.get("/api/v1/builds/?page_size=100").json()["count"] == 12
