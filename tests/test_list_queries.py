@@ -282,3 +282,18 @@ def test_the_builds_list_shows_exactly_the_users_builds_either_way(
     add_sites(user, pipelines=2, builds=3)
     with django_assert_num_queries(len(few)):
         assert api.get("/api/v1/builds/?page_size=100").json()["count"] == 12
+
+
+@pytest.mark.parametrize("by_id_up_to", [1000, 1])
+def test_the_event_log_shows_the_users_events_and_those_of_pipelines_they_own_now_either_way(
+    by_id_up_to, api, user, other_user, monkeypatch
+):
+    from pipelines import selectors
+
+    monkeypatch.setattr(selectors, "OWNED_PIPELINES_BY_ID", by_id_up_to)
+    mine = add_sites(user, pipelines=2, builds=1)
+    theirs = add_sites(other_user, pipelines=2, builds=1)
+    # An operator handed one of theirs to this user: its older events (written with their owner) show too.
+    Pipeline.objects.filter(pk=theirs[0].pk).update(owner=user)
+    listed = {row["pipeline"] for row in api.get("/api/v1/events/?page_size=100").json()["results"]}
+    assert listed == {str(mine[0].id), str(mine[1].id), str(theirs[0].id)}
