@@ -35,6 +35,11 @@ class SnsDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        # The delivery as received is shown on its own page only (one more query there); the
+        # changelist does not load a hundred of them.
+        return super().get_queryset(request).defer("body")
+
     @admin.display(description="body")
     def pretty_body(self, obj: SnsDelivery) -> str:
         return _pretty({k: v for k, v in (obj.body or {}).items() if k != "Message"})
@@ -56,6 +61,10 @@ class GithubDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "received_at"
     fields = ("delivery_id", "event", "received_at", "processed_at", "result", "pretty_payload")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        # A push payload can be megabytes: shown on the delivery's own page, never loaded by the list.
+        return super().get_queryset(request).defer("payload")
 
     @admin.display(description="payload")
     def pretty_payload(self, obj: GithubDelivery) -> str:

@@ -93,8 +93,9 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Build]:
         # The latest builds of the pipeline shown (the inline adds its pipeline filter after this,
         # so the limit sits in a correlated subquery rather than a slice).
+        # Each row is named by its pipeline (Build.__str__): joined here, not queried per row.
         latest = Build.objects.filter(pipeline=OuterRef("pipeline")).order_by("-number").values("pk")[:INLINE_BUILDS]
-        return super().get_queryset(request).filter(pk__in=Subquery(latest))
+        return super().get_queryset(request).filter(pk__in=Subquery(latest)).select_related("pipeline")
 
     @admin.display(description="Build")
     def build_link(self, build: Build) -> str:
@@ -247,14 +248,18 @@ class PipelineAdmin(admin.ModelAdmin):
             return []
         return [FSMObjectTransition(fsm_field="status", block_label="Actions", available_transitions=buttons)]
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Pipeline | None = None,
     ) -> HttpResponse:
-        context = {
-            **(extra_context or {}),
-            "fsm_object_transitions": self._transition_buttons(self.get_object(request, object_id)),
-        }
-        return super().change_view(request, object_id, form_url=form_url, extra_context=context)
+        # Here rather than in change_view: ``obj`` is the row the form shows, not a second read.
+        context["fsm_object_transitions"] = self._transition_buttons(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def response_change(self, request: HttpRequest, obj: Pipeline) -> HttpResponse:
         name = request.POST.get(TRANSITION_PARAM)

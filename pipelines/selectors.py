@@ -28,13 +28,31 @@ def pipeline_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Pipeli
     return pipelines.filter(owner=user)
 
 
+# Up to this many pipelines, a user's builds are asked for by pipeline id (below); past it by owner.
+OWNED_PIPELINES_BY_ID = 1000
+
+
 def build_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Build]:
-    builds = Build.objects.select_related("pipeline")
+    """A user's builds (staff: all). The API shows no field of the build's pipeline but its id, so
+    nothing of the pipeline row is loaded.
+
+    The owner's pipeline ids are read first and passed as values, not joined: PostgreSQL then
+    estimates the rows from the builds' own per-pipeline statistics. Behind a join on the owner it
+    guessed from the average user and walked everyone's newest builds for the user's (480 ms for
+    a user with 20 builds among 100,000, benchmarks/list_bench.py); by id it reads them through
+    (pipeline, -created_at), and still walks the newest builds (-created_at) for a user who owns
+    a good share of them. A user with more pipelines than OWNED_PIPELINES_BY_ID is such a user:
+    the join serves them and keeps the query's parameters few."""
+    builds = Build.objects.all()
     if user_sees_all(user):
         return builds
     if not getattr(user, "is_authenticated", False):
         return builds.none()
-    return builds.filter(pipeline__owner=user)
+    owned = Pipeline.objects.filter(owner=user).order_by().values_list("id", flat=True)
+    pipeline_ids = list(owned[: OWNED_PIPELINES_BY_ID + 1])
+    if len(pipeline_ids) > OWNED_PIPELINES_BY_ID:
+        return builds.filter(pipeline__owner=user)
+    return builds.filter(pipeline_id__in=pipeline_ids)
 
 
 def event_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Event]:
@@ -47,7 +65,12 @@ def event_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Event]:
         return events
     if not getattr(user, "is_authenticated", False):
         return events.none()
-    owned_now = Pipeline.objects.filter(owner=user).values("id")
+    # By id, as for builds: a subquery inside the OR is a filter row by row, which PostgreSQL
+    # can only apply while walking everyone's newest events; ids let it combine both indexes.
+    owned = Pipeline.objects.filter(owner=user).order_by().values_list("id", flat=True)
+    owned_now = list(owned[: OWNED_PIPELINES_BY_ID + 1])
+    if len(owned_now) > OWNED_PIPELINES_BY_ID:
+        return events.filter(Q(owner_id=user.pk) | Q(pipeline_id__in=owned.values("id")))
     return events.filter(Q(owner_id=user.pk) | Q(pipeline_id__in=owned_now))
 
 

@@ -13,6 +13,11 @@ class ReleaseAdmin(admin.ModelAdmin):
     list_select_related = ["pipeline", "uploaded_by"]
     readonly_fields = [f.name for f in Release._meta.fields]
 
+    def get_queryset(self, request):
+        # Every file of the release (up to TROY_ARCHIVE_MAX_ENTRIES): shown on its change page only,
+        # which loads it with one more query; the changelist never does.
+        return super().get_queryset(request).defer("files")
+
     def has_add_permission(self, request):
         return False
 

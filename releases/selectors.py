@@ -13,7 +13,13 @@ from releases.models import Release
 
 
 def release_list_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Release]:
-    return Release.objects.select_related("pipeline", "uploaded_by").filter(pipeline__in=pipeline_list_for(user))
+    """Without ``files`` (every file's path, hash and size: up to TROY_ARCHIVE_MAX_ENTRIES of
+    them), which no API answer shows; the deploy step reads it from its own query."""
+    return (
+        Release.objects.select_related("pipeline", "uploaded_by")
+        .defer("files")
+        .filter(pipeline__in=pipeline_list_for(user))
+    )
 
 
 def pipeline_get_for(user: AbstractBaseUser | AnonymousUser, pipeline_id) -> Pipeline | None:

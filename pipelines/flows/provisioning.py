@@ -43,18 +43,23 @@ AWS_ERRORS = (
     s3_cleanup.S3DeleteError,
 )
 
-# Deletion waits for CloudFront to disable the distribution (typically 5–15 minutes) by
-# re-enqueueing itself; past this many checks it gives up (~95 minutes with the backoff below).
-DELETION_MAX_ATTEMPTS = 50
-DELETION_WAIT_FIRST_SECONDS = 15
+# Deletion waits for CloudFront to disable the distribution (typically 5–15 minutes on AWS, at
+# once on an emulator) by re-enqueueing itself: the first check comes at once, then 1, 2, 4 … s
+# apart, at most 120 s; past this many checks it gives up (~96 minutes in all).
+DELETION_MAX_ATTEMPTS = 55
+DELETION_WAIT_FIRST_SECONDS = 1
 DELETION_WAIT_MAX_SECONDS = 120
 
 # Artifact-bucket folders that hold a pipeline's zips; nothing outside them is ever deleted.
 
 
 def deletion_wait_seconds(attempt: int) -> float:
-    """Backoff between checks on a distribution being disabled: 15, 30, 60, 120, 120, … seconds."""
-    return float(min(DELETION_WAIT_FIRST_SECONDS * 2 ** min(attempt, 16), DELETION_WAIT_MAX_SECONDS))
+    """Wait after check ``attempt`` on a distribution being disabled: 0 after the first (what an
+    emulator, or a distribution disabled long ago, reports at once is not waited for; a fresh
+    message, never a sleep), then 1, 2, 4 … 64, 120, 120, … seconds."""
+    if attempt <= 0:
+        return 0.0
+    return float(min(DELETION_WAIT_FIRST_SECONDS * 2 ** min(attempt - 1, 16), DELETION_WAIT_MAX_SECONDS))
 
 
 # What Pipeline.edge_router records for a distribution made without the AWS router (the local
@@ -149,11 +154,7 @@ def provision_run(*, pipeline_id: uuid.UUID | str) -> None:
 
 def provision_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> None:
     """The retries of a provisioning are used up: provisioning → failed_to_provision with ``error``."""
-    pipeline = _load(pipeline_id) if pipeline_id else None
-    if pipeline is None or pipeline.status != S.PROVISIONING:
-        return
-    logger.warning("provision: pipeline %s failed after its retries: %s", pipeline.name, error)
-    _fail(services.pipeline_fail_provisioning, pipeline, error)
+    _give_up(pipeline_id, error, S.PROVISIONING, services.pipeline_fail_provisioning, "provision")
 
 
 def _distribution_ensure(pipeline: Pipeline, router: edge_router.Router | None) -> cloudfront.Distribution:
@@ -183,6 +184,15 @@ def _fail(service, pipeline: Pipeline, error: str) -> None:
         service(pipeline_id=pipeline.id, error=error)
     except InvalidTransition:
         logger.warning("pipeline %s changed status before it could be failed (%s)", pipeline.name, error)
+
+
+def _give_up(pipeline_id: uuid.UUID | str | None, error: str, status: str, fail, flow: str) -> None:
+    """Fail the pipeline with ``error`` if it is still in ``status`` (the flow's in-flight one)."""
+    pipeline = _load(pipeline_id) if pipeline_id else None
+    if pipeline is None or pipeline.status != status:
+        return
+    logger.warning("%s: pipeline %s failed after its retries: %s", flow, pipeline.name, error)
+    _fail(fail, pipeline, error)
 
 
 # --- deletion -----------------------------------------------------------------------------------
@@ -242,11 +252,7 @@ def deletion_run(*, pipeline_id: uuid.UUID | str, attempt: int = 0) -> float | N
 
 def deletion_give_up(*, pipeline_id: uuid.UUID | str | None, error: str) -> None:
     """The retries of a deletion are used up: deleting → failed_to_delete with ``error``."""
-    pipeline = _load(pipeline_id) if pipeline_id else None
-    if pipeline is None or pipeline.status != S.DELETING:
-        return
-    logger.warning("delete: pipeline %s failed after its retries: %s", pipeline.name, error)
-    _fail(services.pipeline_fail_deletion, pipeline, error)
+    _give_up(pipeline_id, error, S.DELETING, services.pipeline_fail_deletion, "delete")
 
 
 def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:

@@ -100,7 +100,9 @@ def test_deletion_removes_records_distribution_files_and_the_row(aws, monkeypatc
     services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
     waits = _delete_until_done(pipeline.id)
 
-    assert waits == [15.0]  # one pass disabled the distribution and waited; the next deleted it
+    # One pass disabled the distribution; the next, sent at once, found it disabled (moto reports
+    # it deployed at once) and deleted it.
+    assert waits == [0.0]
     assert not Pipeline.objects.filter(pk=pipeline.id).exists()
     assert _distribution_ids() == [neighbour.distribution_id]
     assert _alias_records("gone.sites.troy.test") == []
@@ -172,12 +174,13 @@ def test_an_aws_error_fails_deletion_with_the_message_kept_and_it_can_be_retried
     assert _keys(live, f"{pipeline.id}/") == []
 
 
-def test_the_actor_waits_by_sending_itself_again_with_a_delay(aws, broker):
+@pytest.mark.parametrize(("attempt", "delay_ms"), [(0, 0), (3, 4_000)])
+def test_the_actor_waits_by_sending_itself_again_with_a_delay(aws, broker, attempt, delay_ms):
     pipeline = _provisioned("patient")
     services.pipeline_schedule_deletion(pipeline_id=pipeline.id, actor="alice")
     broker.flush_all()  # the on-commit message is not what this test is about
 
-    tasks.delete_pipeline(str(pipeline.id), 0)  # the actor's body, run here
+    tasks.delete_pipeline(str(pipeline.id), attempt)  # the actor's body, run here: it disables
 
     pipeline.refresh_from_db()
     assert pipeline.status == S.DELETING
@@ -185,8 +188,9 @@ def test_the_actor_waits_by_sending_itself_again_with_a_delay(aws, broker):
     assert delayed.qsize() == 1
     message = Message.decode(delayed.queue[0])
     assert message.actor_name == "delete_pipeline"
-    assert list(message.args) == [str(pipeline.id), 1]
-    assert 14_000 <= message.options["eta"] - time.time() * 1000 <= 15_000
+    assert list(message.args) == [str(pipeline.id), attempt + 1]
+    # The first check after disabling comes at once (a new message, not a sleep), later ones back off.
+    assert delay_ms - 1_000 <= message.options["eta"] - time.time() * 1000 <= delay_ms
 
 
 # --- ordering, IfMatch and "not found" with botocore's Stubber ------------------------------------
@@ -242,7 +246,7 @@ def test_deletion_disables_then_waits_until_deployed_then_deletes_with_the_curre
             _distribution(pipeline, enabled=False, status="InProgress", etag="E3"),
             {"Id": DIST_ID, "IfMatch": "E2", "DistributionConfig": _config(pipeline, enabled=False)},
         )
-        # Pass 1: disabled but still rolling out → wait longer.
+        # Pass 1 (at once): disabled but still rolling out → wait, a second.
         stub.add_response(
             "get_distribution", _distribution(pipeline, enabled=False, status="InProgress", etag="E3"), {"Id": DIST_ID}
         )
@@ -252,9 +256,9 @@ def test_deletion_disables_then_waits_until_deployed_then_deletes_with_the_curre
         )
         stub.add_response("delete_distribution", {}, {"Id": DIST_ID, "IfMatch": "E4"})
 
-        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) == 15
+        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) == 0
         assert Pipeline.objects.get(pk=pipeline.id).status == S.DELETING
-        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=1) == 30
+        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=1) == 1
         assert Pipeline.objects.get(pk=pipeline.id).status == S.DELETING
         assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=2) is None
         stub.assert_no_pending_responses()
@@ -263,8 +267,15 @@ def test_deletion_disables_then_waits_until_deployed_then_deletes_with_the_curre
     assert Event.objects.filter(pipeline_id=pipeline.id, to_status=S.DELETED).count() == 1
 
 
-def test_the_wait_grows_with_each_check_and_is_capped():
-    assert [provisioning.deletion_wait_seconds(n) for n in range(6)] == [15, 30, 60, 120, 120, 120]
+def test_the_first_check_comes_at_once_and_the_wait_doubles_up_to_two_minutes():
+    waits = [provisioning.deletion_wait_seconds(n) for n in range(11)]
+    assert waits == [0, 1, 2, 4, 8, 16, 32, 64, 120, 120, 120]
+
+
+def test_deletion_waits_about_95_minutes_in_all_before_giving_up():
+    # CloudFront usually disables a distribution in 5–15 minutes; the give-up leaves it far more.
+    total = sum(provisioning.deletion_wait_seconds(n) for n in range(provisioning.DELETION_MAX_ATTEMPTS))
+    assert 95 * 60 <= total <= 97 * 60
 
 
 @pytest.mark.parametrize("call", ["get_distribution", "delete_distribution"])
@@ -328,7 +339,7 @@ def test_a_changed_etag_at_delete_time_means_look_again_later(aws):
             service_message="The If-Match version is missing or not valid.",
             http_status_code=412,
         )
-        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=0) == 15
+        assert provisioning.deletion_run(pipeline_id=pipeline.id, attempt=3) == 4
     assert Pipeline.objects.get(pk=pipeline.id).status == S.DELETING
 
 
