@@ -73,6 +73,27 @@ def origin_request_policy_created(policy_id: str, config: dict) -> dict:
     }
 
 
+def cache_policies(items: list[tuple[str, dict]]) -> dict:
+    """A ListCachePolicies answer holding ``(id, config)`` policies."""
+    return {
+        "CachePolicyList": {
+            "MaxItems": 100,
+            "Quantity": len(items),
+            "Items": [
+                {
+                    "Type": "custom",
+                    "CachePolicy": {"Id": policy_id, "LastModifiedTime": NOW, "CachePolicyConfig": config},
+                }
+                for policy_id, config in items
+            ],
+        }
+    }
+
+
+def cache_policy_created(policy_id: str, config: dict) -> dict:
+    return {"CachePolicy": {"Id": policy_id, "LastModifiedTime": NOW, "CachePolicyConfig": config}, "ETag": "CP1"}
+
+
 class Recorder:
     """Keeps the parameters of each call of ``operation`` (moto serves it): for settings moto
     accepts but does not keep, such as a distribution's function associations."""

@@ -10,9 +10,26 @@ import pytest
 from deployment_service import aws as aws_clients
 from deployment_service.bootstrap import bootstrap_aws_resources
 from deployment_service.integrations import edge_lambda, edge_router
-from tests.aws_stubs import PartialStubber, function_summary, origin_request_policies, origin_request_policy_created
+from tests.aws_stubs import (
+    PartialStubber,
+    cache_policies,
+    cache_policy_created,
+    function_summary,
+    origin_request_policies,
+    origin_request_policy_created,
+)
 
 POLICY_ID = "0f0e0d0c-policy"
+CACHE_POLICY_ID = "0a0b0c0d-cache"
+# What moto lacks among the bootstrap's CloudFront calls (Stubber answers them).
+BOOTSTRAP_STUBBED = [
+    "PublishFunction",
+    "ListOriginRequestPolicies",
+    "CreateOriginRequestPolicy",
+    "ListCachePolicies",
+    "CreateCachePolicy",
+]
+ROUTER_FIND_STUBBED = ["DescribeFunction", "ListOriginRequestPolicies", "ListCachePolicies"]
 
 
 @pytest.fixture(name="edge_aws")
@@ -33,9 +50,7 @@ def edge_aws_fixture(settings, monkeypatch):
         )
         monkeypatch.setattr(edge_lambda, "BASIC_EXECUTION_POLICY_ARN", logging_policy["Policy"]["Arn"])
         cloudfront = aws_clients.client("cloudfront")
-        stubber = PartialStubber(
-            cloudfront, ["PublishFunction", "ListOriginRequestPolicies", "CreateOriginRequestPolicy"]
-        )
+        stubber = PartialStubber(cloudfront, BOOTSTRAP_STUBBED)
         stubber.add_response(
             "publish_function",
             {"FunctionSummary": function_summary(settings.TROY_EDGE_FUNCTION_NAME, "arn:fn", "x")},
@@ -44,6 +59,9 @@ def edge_aws_fixture(settings, monkeypatch):
         stubber.add_response("list_origin_request_policies", origin_request_policies([]))
         config = edge_router.origin_request_policy_config()
         stubber.add_response("create_origin_request_policy", origin_request_policy_created(POLICY_ID, config))
+        stubber.add_response("list_cache_policies", cache_policies([]))
+        cache = edge_router.cache_policy_config()
+        stubber.add_response("create_cache_policy", cache_policy_created(CACHE_POLICY_ID, cache))
         with stubber:
             report = bootstrap_aws_resources()
         settings.TROY_HOSTED_ZONE_ID = report.hosted_zone_id
@@ -54,7 +72,7 @@ def edge_aws_fixture(settings, monkeypatch):
 
 
 def stub_router_find(stubber: PartialStubber, router: edge_router.Router, settings) -> None:
-    """What ``router_find`` asks of the calls moto lacks: the LIVE function, the policy list."""
+    """What ``router_find`` asks of the calls moto lacks: the LIVE function, the policy lists."""
     stubber.add_response(
         "describe_function",
         {
@@ -71,10 +89,11 @@ def stub_router_find(stubber: PartialStubber, router: edge_router.Router, settin
         "list_origin_request_policies",
         origin_request_policies([(POLICY_ID, edge_router.origin_request_policy_config())]),
     )
+    stubber.add_response("list_cache_policies", cache_policies([(CACHE_POLICY_ID, edge_router.cache_policy_config())]))
 
 
 def router_find_stubber(router: edge_router.Router, settings, times: int = 1) -> PartialStubber:
-    stubber = PartialStubber(aws_clients.client("cloudfront"), ["DescribeFunction", "ListOriginRequestPolicies"])
+    stubber = PartialStubber(aws_clients.client("cloudfront"), ROUTER_FIND_STUBBED)
     for _ in range(times):
         stub_router_find(stubber, router, settings)
     return stubber

@@ -25,6 +25,8 @@ CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # policy allows this account's distributions); a per-pipeline one would hit the account quota.
 ORIGIN_ACCESS_CONTROL_NAME = "troy-live-bucket"
 ORIGIN_ID = "troy-live-bucket"
+# The router's Lambda@Edge version answers both (edge/origin_request.py dispatches on the event).
+LAMBDA_EVENTS = ("origin-request", "origin-response")
 
 
 class DistributionLookupError(Exception):
@@ -48,11 +50,14 @@ class Distribution:
 class EdgeAssociations:
     """The router a distribution runs (docs/edge.md): the viewer-request CloudFront Function
     (by ARN: it runs whatever is published LIVE), the origin-request Lambda@Edge version, and
-    the origin request policy that forwards ``x-troy-build`` to it."""
+    the origin request policy that forwards ``x-troy-build`` to it; the same Lambda version
+    handles origin responses (the build's custom headers, edge/rules.py); the cache policy keys
+    the cache by URI and query string."""
 
     function_arn: str
     lambda_version_arn: str
     origin_request_policy_id: str
+    cache_policy_id: str
 
 
 @dataclass(frozen=True)
@@ -171,23 +176,25 @@ def router_apply(config: dict, router: EdgeAssociations) -> dict:
     """Put the router into a DistributionConfig (in place; also returned): the origin at the
     bucket's root (the router rewrites to ``/{pipeline}/…`` itself), no default root object (the
     origin handler maps ``/`` to the build's index.html), the viewer function, the origin-request
-    Lambda without the body, and the policy that forwards ``x-troy-build``. The cache policy
-    stays CachingOptimized, which leaves that header out of the cache key."""
+    Lambda without the body (and again for origin responses: the build's custom headers), the
+    policy that forwards ``x-troy-build``, and Troy's cache policy (URI and query string in the
+    key, that header out of it)."""
     for origin in config["Origins"]["Items"]:
         if origin["Id"] == ORIGIN_ID:
             origin["OriginPath"] = ""
     config["DefaultRootObject"] = ""
     behavior = config["DefaultCacheBehavior"]
-    behavior["CachePolicyId"] = CACHING_OPTIMIZED_POLICY_ID
+    behavior["CachePolicyId"] = router.cache_policy_id
     behavior["OriginRequestPolicyId"] = router.origin_request_policy_id
     behavior["FunctionAssociations"] = {
         "Quantity": 1,
         "Items": [{"FunctionARN": router.function_arn, "EventType": "viewer-request"}],
     }
     behavior["LambdaFunctionAssociations"] = {
-        "Quantity": 1,
+        "Quantity": 2,
         "Items": [
-            {"LambdaFunctionARN": router.lambda_version_arn, "EventType": "origin-request", "IncludeBody": False}
+            {"LambdaFunctionARN": router.lambda_version_arn, "EventType": event, "IncludeBody": False}
+            for event in LAMBDA_EVENTS
         ],
     }
     return config
@@ -202,8 +209,9 @@ def runs_router(config: dict, router: EdgeAssociations) -> bool:
     return (
         [(f.get("FunctionARN"), f.get("EventType")) for f in functions] == [(router.function_arn, "viewer-request")]
         and [(f.get("LambdaFunctionARN"), f.get("EventType"), bool(f.get("IncludeBody"))) for f in lambdas]
-        == [(router.lambda_version_arn, "origin-request", False)]
+        == [(router.lambda_version_arn, event, False) for event in LAMBDA_EVENTS]
         and behavior.get("OriginRequestPolicyId") == router.origin_request_policy_id
+        and behavior.get("CachePolicyId") == router.cache_policy_id
         and all(not o.get("OriginPath") for o in origins)
         and bool(origins)
     )

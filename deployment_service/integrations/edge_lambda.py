@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 EDGE_DIR = Path(edge.__file__).resolve().parent
 # What the origin handler imports, and nothing else (not the local edge, not the JavaScript).
-LAMBDA_MODULES = ("__init__.py", "manifest.py", "origin_request.py")
+LAMBDA_MODULES = ("__init__.py", "manifest.py", "origin_request.py", "rules.py")
 LAMBDA_HANDLER = "edge.origin_request.handler"
 LAMBDA_REGION = "us-east-1"
 LAMBDA_RUNTIME = "python3.12"

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 VIEWER_FUNCTION_FILE = EDGE_DIR / "viewer_request.js"
 FUNCTION_RUNTIME = "cloudfront-js-2.0"
 ORIGIN_REQUEST_POLICY_NAME = "troy-edge-router"
+CACHE_POLICY_NAME = "troy-edge-cache"
 
 
 class RouterNotPublished(Exception):
@@ -54,6 +55,7 @@ class Router:
     function_digest: str
     lambda_version_arn: str
     origin_request_policy_id: str
+    cache_policy_id: str
 
     @property
     def version(self) -> str:
@@ -66,6 +68,7 @@ class Router:
             function_arn=self.function_arn,
             lambda_version_arn=self.lambda_version_arn,
             origin_request_policy_id=self.origin_request_policy_id,
+            cache_policy_id=self.cache_policy_id,
         )
 
 
@@ -230,6 +233,62 @@ def origin_request_policy_ensure(note: Note = quiet) -> str:
     return policy_id
 
 
+def cache_policy_config() -> dict:
+    """What CloudFront caches by: the URI (which holds the pipeline, the build and, for
+    navigations, the `_nav` marker: edge/viewer_request.js) and the query string, since a
+    redirect may carry it (the folder redirect, `_redirects` query conditions). No header or
+    cookie: `x-troy-build` stays out of the key, so a fingerprinted asset is cached once for
+    every build. Compressed as CloudFront's CachingOptimized; TTLs as it, the objects' own
+    Cache-Control deciding within them."""
+    return {
+        "Name": CACHE_POLICY_NAME,
+        "Comment": "Troy: cache by URI and query string; x-troy-build stays out of the key",
+        "DefaultTTL": 86400,
+        "MaxTTL": 31536000,
+        "MinTTL": 0,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": True,
+            "EnableAcceptEncodingBrotli": True,
+            "HeadersConfig": {"HeaderBehavior": "none"},
+            "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": "all"},
+        },
+    }
+
+
+def _cache_policy_find() -> tuple[str, dict] | None:
+    cloudfront = aws.client("cloudfront")
+    marker = ""
+    while True:
+        page = cloudfront.list_cache_policies(Type="custom", **({"Marker": marker} if marker else {}))
+        listing = page["CachePolicyList"]
+        for item in listing.get("Items") or []:
+            policy = item["CachePolicy"]
+            if policy["CachePolicyConfig"]["Name"] == CACHE_POLICY_NAME:
+                return policy["Id"], policy["CachePolicyConfig"]
+        marker = listing.get("NextMarker") or ""
+        if not marker:
+            return None
+
+
+def cache_policy_ensure(note: Note = quiet) -> str:
+    cloudfront = aws.client("cloudfront")
+    wanted = cache_policy_config()
+    found = _cache_policy_find()
+    if found is None:
+        created = cloudfront.create_cache_policy(CachePolicyConfig=wanted)
+        note("made", f"cloudfront cache policy {CACHE_POLICY_NAME}")
+        return created["CachePolicy"]["Id"]
+    policy_id, current = found
+    if current != wanted:
+        etag = cloudfront.get_cache_policy_config(Id=policy_id)["ETag"]
+        cloudfront.update_cache_policy(Id=policy_id, IfMatch=etag, CachePolicyConfig=wanted)
+        note("made", f"cloudfront cache policy {CACHE_POLICY_NAME} (updated)")
+    else:
+        note("found", f"cloudfront cache policy {CACHE_POLICY_NAME}")
+    return policy_id
+
+
 # --- the router as a whole ---------------------------------------------------------------------
 
 
@@ -239,7 +298,8 @@ def router_ensure(note: Note = quiet) -> Router:
     function_arn, digest = function_ensure(kvs_arn, note)
     version_arn = lambda_ensure(role_ensure(note), note)
     policy_id = origin_request_policy_ensure(note)
-    return Router(kvs_arn, function_arn, digest, version_arn, policy_id)
+    cache_id = cache_policy_ensure(note)
+    return Router(kvs_arn, function_arn, digest, version_arn, policy_id, cache_id)
 
 
 def router_find() -> Router:
@@ -270,8 +330,11 @@ def router_find() -> Router:
         raise RouterNotPublished(
             f"Origin request policy {ORIGIN_REQUEST_POLICY_NAME} is missing; run `manage.py bootstrap_aws`."
         )
+    cache = _cache_policy_find()
+    if cache is None:
+        raise RouterNotPublished(f"Cache policy {CACHE_POLICY_NAME} is missing; run `manage.py bootstrap_aws`.")
     digest = live.comment.rsplit(" ", 1)[-1]
-    return Router(kvs_arn, live.arn, digest, versions[0]["FunctionArn"], policy[0])
+    return Router(kvs_arn, live.arn, digest, versions[0]["FunctionArn"], policy[0], cache[0])
 
 
 @dataclass(frozen=True)

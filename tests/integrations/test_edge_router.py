@@ -18,12 +18,15 @@ from deployment_service import aws as aws_clients
 from deployment_service.integrations import edge_lambda, edge_router
 from tests.aws_stubs import (
     PartialStubber,
+    cache_policies,
+    cache_policy_created,
     function_summary,
     origin_request_policies,
     origin_request_policy_created,
 )
+from tests.edge_aws import BOOTSTRAP_STUBBED, CACHE_POLICY_ID, ROUTER_FIND_STUBBED
 
-POLICY_ID = "0f0e0d0c-policy"
+POLICY_ID = "0f0e0d0c-policy"  # as tests.edge_aws
 
 
 @pytest.fixture
@@ -69,19 +72,29 @@ def _first_run(stubber: PartialStubber, settings) -> None:
         origin_request_policy_created(POLICY_ID, wanted),
         {"OriginRequestPolicyConfig": wanted},
     )
+    stubber.add_response("list_cache_policies", cache_policies([]), {"Type": "custom"})
+    cache = edge_router.cache_policy_config()
+    stubber.add_response(
+        "create_cache_policy", cache_policy_created(CACHE_POLICY_ID, cache), {"CachePolicyConfig": cache}
+    )
 
 
 def test_bootstrap_makes_every_router_piece_once_and_then_finds_them(kvs_mode, settings):
-    stubber = PartialStubber(
-        _cloudfront(), ["PublishFunction", "ListOriginRequestPolicies", "CreateOriginRequestPolicy"]
-    )
+    stubber = PartialStubber(_cloudfront(), BOOTSTRAP_STUBBED)
     _first_run(stubber, settings)
     with stubber:
         first = _run()
         stubber.assert_no_pending_responses()
 
     made = [line for line in first if line.startswith("made")]
-    for piece in ("key value store", "cloudfront function", "iam role", "lambda", "origin request policy"):
+    for piece in (
+        "key value store",
+        "cloudfront function",
+        "iam role",
+        "lambda",
+        "origin request policy",
+        "cache policy",
+    ):
         assert any(piece in line for line in made), (piece, made)
 
     # The store, and the function reading it, running this checkout's code.
@@ -121,7 +134,7 @@ def test_bootstrap_makes_every_router_piece_once_and_then_finds_them(kvs_mode, s
 
     # Again: nothing made, no new version, no publish (the stubbed LIVE stage runs this code).
     digest = edge_router.function_digest(code, store["ARN"])
-    stubber = PartialStubber(_cloudfront(), ["DescribeFunction", "ListOriginRequestPolicies"])
+    stubber = PartialStubber(_cloudfront(), ROUTER_FIND_STUBBED)
     stubber.add_response(
         "describe_function",
         {
@@ -138,6 +151,7 @@ def test_bootstrap_makes_every_router_piece_once_and_then_finds_them(kvs_mode, s
         "list_origin_request_policies",
         origin_request_policies([(POLICY_ID, edge_router.origin_request_policy_config())]),
     )
+    stubber.add_response("list_cache_policies", cache_policies([(CACHE_POLICY_ID, edge_router.cache_policy_config())]))
     with stubber:
         second = _run()
         stubber.assert_no_pending_responses()
@@ -147,9 +161,7 @@ def test_bootstrap_makes_every_router_piece_once_and_then_finds_them(kvs_mode, s
 
 
 def test_changed_handler_code_makes_a_new_version(kvs_mode, settings, monkeypatch, tmp_path):
-    stubber = PartialStubber(
-        _cloudfront(), ["PublishFunction", "ListOriginRequestPolicies", "CreateOriginRequestPolicy"]
-    )
+    stubber = PartialStubber(_cloudfront(), BOOTSTRAP_STUBBED)
     _first_run(stubber, settings)
     with stubber:
         _run()
@@ -178,7 +190,12 @@ def test_the_package_holds_only_what_the_handler_imports_and_imports_alone(tmp_p
     package = edge_lambda.lambda_zip()
     assert package == edge_lambda.lambda_zip()  # the same bytes every time: a stable CodeSha256
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
-        assert sorted(archive.namelist()) == ["edge/__init__.py", "edge/manifest.py", "edge/origin_request.py"]
+        assert sorted(archive.namelist()) == [
+            "edge/__init__.py",
+            "edge/manifest.py",
+            "edge/origin_request.py",
+            "edge/rules.py",
+        ]
         archive.extractall(tmp_path)
     # The handler imports from the package alone (plus boto3, which the Lambda runtime has).
     check = (

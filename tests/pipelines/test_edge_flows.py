@@ -14,7 +14,6 @@ from dramatiq import Message
 import pytest
 
 from deployment_service import aws as aws_clients
-from deployment_service.integrations import cloudfront
 from pipelines import services, tasks
 from pipelines.choices import BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
@@ -184,16 +183,17 @@ def test_provisioning_attaches_the_published_router(edge_aws):
     assert config["Origins"]["Items"][0]["OriginPath"] == ""
     assert config["DefaultRootObject"] == ""
     behavior = config["DefaultCacheBehavior"]
-    assert behavior["CachePolicyId"] == cloudfront.CACHING_OPTIMIZED_POLICY_ID  # x-troy-build not in the key
+    assert behavior["CachePolicyId"] == router.cache_policy_id  # URI and query in the key, x-troy-build not
     assert behavior["OriginRequestPolicyId"] == router.origin_request_policy_id
     assert behavior["FunctionAssociations"] == {
         "Quantity": 1,
         "Items": [{"FunctionARN": router.function_arn, "EventType": "viewer-request"}],
     }
     assert behavior["LambdaFunctionAssociations"] == {
-        "Quantity": 1,
+        "Quantity": 2,
         "Items": [
-            {"LambdaFunctionARN": router.lambda_version_arn, "EventType": "origin-request", "IncludeBody": False}
+            {"LambdaFunctionARN": router.lambda_version_arn, "EventType": "origin-request", "IncludeBody": False},
+            {"LambdaFunctionARN": router.lambda_version_arn, "EventType": "origin-response", "IncludeBody": False},
         ],
     }
     # What moto keeps of it.

@@ -19,7 +19,12 @@ from pipelines.choices import PipelineStatus as S
 from pipelines.flows import provisioning
 from pipelines.models import Build, Pipeline
 from tests.aws_stubs import PartialStubber, Recorder
-from tests.edge_aws import edge_aws_fixture, router_find_stubber, stub_router_find  # noqa: F401 - a fixture
+from tests.edge_aws import (  # noqa: F401 - a fixture
+    ROUTER_FIND_STUBBED,
+    edge_aws_fixture,
+    router_find_stubber,
+    stub_router_find,
+)
 from tests.factories import PipelineFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,15 +82,16 @@ def test_rollout_publishes_a_new_version_and_moves_every_router_distribution(edg
     [request] = updated.calls
     assert request["Id"] == current.distribution_id
     lambdas = request["DistributionConfig"]["DefaultCacheBehavior"]["LambdaFunctionAssociations"]["Items"]
-    assert [item["LambdaFunctionARN"] for item in lambdas] == [new_version]
+    assert [(item["LambdaFunctionARN"], item["EventType"]) for item in lambdas] == [
+        (new_version, "origin-request"),
+        (new_version, "origin-response"),
+    ]
     recorded = Pipeline.objects.get(pk=current.pk).edge_router
     assert recorded.startswith(new_version + "|fn:")
     assert Pipeline.objects.get(pk=old.pk).edge_router == ""
 
     # Again, with CloudFront answering what the first run wrote: nothing is updated.
-    stubber = PartialStubber(
-        cloudfront_client, ["DescribeFunction", "ListOriginRequestPolicies", "GetDistributionConfig"]
-    )
+    stubber = PartialStubber(cloudfront_client, [*ROUTER_FIND_STUBBED, "GetDistributionConfig"])
     stub_router_find(stubber, router, settings)
     stubber.add_response(
         "get_distribution_config",
@@ -135,13 +141,25 @@ def test_the_router_check_is_exact():
         "DefaultRootObject": "index.html",
         "DefaultCacheBehavior": {"TargetOriginId": cloudfront.ORIGIN_ID},
     }
-    router = cloudfront.EdgeAssociations("arn:fn", "arn:lambda:3", "policy")
+    router = cloudfront.EdgeAssociations("arn:fn", "arn:lambda:3", "policy", "cache")
     assert not cloudfront.runs_router(config, router)
     cloudfront.router_apply(config, router)
     assert cloudfront.runs_router(config, router)
     assert config["Origins"]["Items"][0]["OriginPath"] == ""
-    assert not cloudfront.runs_router(config, cloudfront.EdgeAssociations("arn:fn", "arn:lambda:4", "policy"))
-    assert not cloudfront.runs_router(config, cloudfront.EdgeAssociations("arn:fn", "arn:lambda:3", "other"))
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == "cache"
+    for other in (
+        cloudfront.EdgeAssociations("arn:fn", "arn:lambda:4", "policy", "cache"),
+        cloudfront.EdgeAssociations("arn:fn", "arn:lambda:3", "other", "cache"),
+        cloudfront.EdgeAssociations("arn:fn", "arn:lambda:3", "policy", "CachingOptimized"),
+    ):
+        assert not cloudfront.runs_router(config, other)
+    # A distribution whose Lambda answers origin requests only (before the rules) is not current.
+    behavior = config["DefaultCacheBehavior"]
+    behavior["LambdaFunctionAssociations"] = {
+        "Quantity": 1,
+        "Items": behavior["LambdaFunctionAssociations"]["Items"][:1],
+    }
+    assert not cloudfront.runs_router(config, router)
 
 
 def test_the_local_mode_has_nothing_to_roll_out(settings):
