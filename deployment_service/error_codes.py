@@ -130,6 +130,12 @@ class ErrorCode(enum.StrEnum):
         (409,),
         "Only a build that went live can be deployed again; `status` is the build's.",
     )
+    RULES_INVALID = (
+        "rules_invalid",
+        (400,),
+        "The build's `_redirects`, `_headers` or `troy.json` has rules Troy cannot honour (docs/rules.md); "
+        "`problems` lists each with its file, line and reason. The deploy failed and wrote nothing.",
+    )
     FINGERPRINT_REUSED = (
         "fingerprint_reused",
         (400,),

@@ -35,6 +35,13 @@ class FingerprintReused(InvalidInput):
     code = ErrorCode.FINGERPRINT_REUSED
 
 
+class RulesInvalid(InvalidInput):
+    """The deploy step refuses a build whose routing rules cannot be honoured as written
+    (edge/rules.py): never a build that silently drops some."""
+
+    code = ErrorCode.RULES_INVALID
+
+
 class RepositoryNotGranted(InvalidInput):
     code = ErrorCode.REPOSITORY_NOT_GRANTED
 

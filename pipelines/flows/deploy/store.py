@@ -43,7 +43,9 @@ from deployment_service.archives import (
     member_chunks,
 )
 from edge.manifest import MANIFEST_VERSION, blob_key, content_key, is_fingerprinted, manifest_key
-from pipelines.exceptions import FingerprintReused
+from edge.rules import MAX_FILE_BYTES as MAX_RULES_FILE_BYTES
+from edge.rules import RuleProblem, Rules, RulesError
+from pipelines.exceptions import FingerprintReused, RulesInvalid
 from pipelines.flows.deploy.content import extension, object_headers
 from pipelines.flows.deploy.workdirs import deploy_workdir
 
@@ -60,6 +62,8 @@ HEADS_BEFORE_LISTING = 100
 # text and ~20 MB as path → key), so a few at a time keeps the worker's memory bounded.
 MANIFEST_READS_AT_ONCE = 4
 NOT_FOUND_PAGE = "404.html"
+# The build's routing rules (docs/rules.md): read into its manifest, not served as files.
+RULES_FILES = ("_redirects", "_headers", "troy.json")
 MANIFEST_CONTENT_TYPE = "application/json"
 _TRANSFER = TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4, use_threads=True
@@ -265,6 +269,44 @@ def fingerprint_check(planned: Iterable[_Planned], stored: StoredContent) -> Non
                 )
 
 
+def rules_take(zf: zipfile.ZipFile, planned: list[_Planned]) -> dict[str, Any]:
+    """The build's rules from its root `_redirects`, `_headers` and `troy.json`, as the manifest
+    stores them (``Rules.to_dict``; {} when it has none). Those files leave ``planned``: they are
+    read here, not served. Raises :class:`RulesInvalid` listing every problem, before anything is
+    written, when a rule cannot be honoured or names a file the build lacks."""
+    texts: dict[str, str] = {}
+    problems: list[RuleProblem] = []
+    for item in [item for item in planned if item.path in RULES_FILES]:
+        planned.remove(item)
+        if item.size > MAX_RULES_FILE_BYTES:
+            problems.append(RuleProblem(item.path, 0, f"is larger than {MAX_RULES_FILE_BYTES // (1024 * 1024)} MB"))
+            continue
+        try:
+            texts[item.path] = b"".join(member_chunks(zf, item.name)).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            problems.append(RuleProblem(item.path, 0, "is not UTF-8 text"))
+    rules = Rules()
+    if texts and not problems:
+        try:
+            rules = Rules.build(
+                redirects_text=texts.get("_redirects"),
+                headers_text=texts.get("_headers"),
+                config_text=texts.get("troy.json"),
+            )
+        except RulesError as exc:
+            problems.extend(exc.problems)
+        else:
+            problems.extend(rules.missing_files({item.path for item in planned}))
+    if problems:
+        shown = "; ".join(str(problem) for problem in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise RulesInvalid(
+            f"The build's rules cannot be honoured: {shown}{more}",
+            extra={"problems": [{"file": p.file, "line": p.line, "message": p.message} for p in problems]},
+        )
+    return {} if rules.empty else rules.to_dict()
+
+
 def _blobs_listing(s3, pipeline_id: str) -> dict[str, datetime]:
     """Every blob of the pipeline → its LastModified."""
     prefix = f"{pipeline_id}/blobs/"
@@ -366,7 +408,13 @@ def _compact(value: Any) -> str:
 
 
 def manifest_body(
-    out: BinaryIO, *, pipeline_id: str, build_id: str, planned: list[_Planned], not_found: str | None
+    out: BinaryIO,
+    *,
+    pipeline_id: str,
+    build_id: str,
+    planned: list[_Planned],
+    not_found: str | None,
+    rules: dict[str, Any] | None = None,
 ) -> None:
     """Write the manifest to ``out``, byte for byte as ``edge.manifest.dumps(Manifest(…))`` does,
     a file at a time: a 100,000-file build would otherwise hold a FileEntry and a dict per file,
@@ -375,6 +423,8 @@ def manifest_body(
     head: dict[str, Any] = {"build_id": build_id, "pipeline_id": pipeline_id, "version": MANIFEST_VERSION}
     if not_found is not None:
         head["not_found"] = not_found
+    if rules:
+        head["rules"] = rules
     # Keys sorted as dumps sorts them: "files" comes between "build_id" and "not_found"/"pipeline_id".
     out.write(_compact({k: v for k, v in head.items() if k < "files"})[:-1].encode())
     out.write(b',"files":{')
@@ -430,6 +480,7 @@ def build_store(
                 zf, downloaded_sha256=downloaded_sha256, known_files=known_files, artifact_sha256=artifact_sha256
             )
             planned = _plan(files)
+            rules = rules_take(zf, planned)
             lap("hash")
             stored = stored_content(pipeline_id=pipeline_id, retained=retained)
             lap("manifests")
@@ -461,7 +512,9 @@ def build_store(
         # Through a file in the work directory: the manifest of 100,000 files is ~16 MB of text.
         manifest_path = workdir / "manifest.json"
         with open(manifest_path, "wb") as out:
-            manifest_body(out, pipeline_id=pipeline_id, build_id=build_id, planned=planned, not_found=not_found)
+            manifest_body(
+                out, pipeline_id=pipeline_id, build_id=build_id, planned=planned, not_found=not_found, rules=rules
+            )
         del planned
         with open(manifest_path, "rb") as body:
             manifest_write(s3, pipeline_id=pipeline_id, build_id=build_id, body=body)
