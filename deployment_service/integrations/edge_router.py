@@ -200,37 +200,63 @@ def origin_request_policy_config() -> dict:
     }
 
 
-def _origin_request_policy_find() -> tuple[str, dict] | None:
+@dataclass(frozen=True)
+class _PolicyKind:
+    """One of the two CloudFront policy kinds the router makes: their API differs only in names."""
+
+    noun: str  # "OriginRequestPolicy" / "CachePolicy": the shapes' names
+    snake: str  # "origin_request_policy" / "cache_policy": the operations' names
+    plural: str  # "origin_request_policies" / "cache_policies"
+    label: str  # for the report
+
+
+ORIGIN_REQUEST_POLICY = _PolicyKind(
+    "OriginRequestPolicy", "origin_request_policy", "origin_request_policies", "origin request policy"
+)
+CACHE_POLICY = _PolicyKind("CachePolicy", "cache_policy", "cache_policies", "cache policy")
+
+
+def _policy_find(kind: _PolicyKind, name: str) -> tuple[str, dict] | None:
+    """(id, config) of the account's custom policy of that kind and name, or None."""
     cloudfront = aws.client("cloudfront")
     marker = ""
     while True:
-        page = cloudfront.list_origin_request_policies(Type="custom", **({"Marker": marker} if marker else {}))
-        listing = page["OriginRequestPolicyList"]
+        page = getattr(cloudfront, f"list_{kind.plural}")(Type="custom", **({"Marker": marker} if marker else {}))
+        listing = page[f"{kind.noun}List"]
         for item in listing.get("Items") or []:
-            policy = item["OriginRequestPolicy"]
-            if policy["OriginRequestPolicyConfig"]["Name"] == ORIGIN_REQUEST_POLICY_NAME:
-                return policy["Id"], policy["OriginRequestPolicyConfig"]
+            policy = item[kind.noun]
+            if policy[f"{kind.noun}Config"]["Name"] == name:
+                return policy["Id"], policy[f"{kind.noun}Config"]
         marker = listing.get("NextMarker") or ""
         if not marker:
             return None
 
 
-def origin_request_policy_ensure(note: Note = quiet) -> str:
+def _policy_ensure(kind: _PolicyKind, wanted: dict, note: Note) -> str:
+    """Create the policy, or update it when its config differs from ``wanted``; its id."""
     cloudfront = aws.client("cloudfront")
-    wanted = origin_request_policy_config()
-    found = _origin_request_policy_find()
+    config_key = f"{kind.noun}Config"
+    found = _policy_find(kind, wanted["Name"])
     if found is None:
-        created = cloudfront.create_origin_request_policy(OriginRequestPolicyConfig=wanted)
-        note("made", f"cloudfront origin request policy {ORIGIN_REQUEST_POLICY_NAME}")
-        return created["OriginRequestPolicy"]["Id"]
+        created = getattr(cloudfront, f"create_{kind.snake}")(**{config_key: wanted})
+        note("made", f"cloudfront {kind.label} {wanted['Name']}")
+        return created[kind.noun]["Id"]
     policy_id, current = found
     if current != wanted:
-        etag = cloudfront.get_origin_request_policy_config(Id=policy_id)["ETag"]
-        cloudfront.update_origin_request_policy(Id=policy_id, IfMatch=etag, OriginRequestPolicyConfig=wanted)
-        note("made", f"cloudfront origin request policy {ORIGIN_REQUEST_POLICY_NAME} (updated)")
+        etag = getattr(cloudfront, f"get_{kind.snake}_config")(Id=policy_id)["ETag"]
+        getattr(cloudfront, f"update_{kind.snake}")(Id=policy_id, IfMatch=etag, **{config_key: wanted})
+        note("made", f"cloudfront {kind.label} {wanted['Name']} (updated)")
     else:
-        note("found", f"cloudfront origin request policy {ORIGIN_REQUEST_POLICY_NAME}")
+        note("found", f"cloudfront {kind.label} {wanted['Name']}")
     return policy_id
+
+
+def origin_request_policy_ensure(note: Note = quiet) -> str:
+    return _policy_ensure(ORIGIN_REQUEST_POLICY, origin_request_policy_config(), note)
+
+
+def _origin_request_policy_find() -> tuple[str, dict] | None:
+    return _policy_find(ORIGIN_REQUEST_POLICY, ORIGIN_REQUEST_POLICY_NAME)
 
 
 def cache_policy_config() -> dict:
@@ -256,37 +282,12 @@ def cache_policy_config() -> dict:
     }
 
 
-def _cache_policy_find() -> tuple[str, dict] | None:
-    cloudfront = aws.client("cloudfront")
-    marker = ""
-    while True:
-        page = cloudfront.list_cache_policies(Type="custom", **({"Marker": marker} if marker else {}))
-        listing = page["CachePolicyList"]
-        for item in listing.get("Items") or []:
-            policy = item["CachePolicy"]
-            if policy["CachePolicyConfig"]["Name"] == CACHE_POLICY_NAME:
-                return policy["Id"], policy["CachePolicyConfig"]
-        marker = listing.get("NextMarker") or ""
-        if not marker:
-            return None
-
-
 def cache_policy_ensure(note: Note = quiet) -> str:
-    cloudfront = aws.client("cloudfront")
-    wanted = cache_policy_config()
-    found = _cache_policy_find()
-    if found is None:
-        created = cloudfront.create_cache_policy(CachePolicyConfig=wanted)
-        note("made", f"cloudfront cache policy {CACHE_POLICY_NAME}")
-        return created["CachePolicy"]["Id"]
-    policy_id, current = found
-    if current != wanted:
-        etag = cloudfront.get_cache_policy_config(Id=policy_id)["ETag"]
-        cloudfront.update_cache_policy(Id=policy_id, IfMatch=etag, CachePolicyConfig=wanted)
-        note("made", f"cloudfront cache policy {CACHE_POLICY_NAME} (updated)")
-    else:
-        note("found", f"cloudfront cache policy {CACHE_POLICY_NAME}")
-    return policy_id
+    return _policy_ensure(CACHE_POLICY, cache_policy_config(), note)
+
+
+def _cache_policy_find() -> tuple[str, dict] | None:
+    return _policy_find(CACHE_POLICY, CACHE_POLICY_NAME)
 
 
 # --- the router as a whole ---------------------------------------------------------------------
