@@ -323,6 +323,10 @@ def _check_header(name: str, value: str) -> None:
     if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a header name")
     lowered = name.lower()
+    if lowered == "basic-auth":
+        # Netlify reads this as a password rule; as a header it would send the password to every
+        # visitor. Refused rather than served.
+        raise ValueError("Basic-Auth is a Netlify password rule, not a header; visitor passwords are not supported yet")
     if lowered in FORBIDDEN_HEADERS or lowered.startswith(FORBIDDEN_HEADER_PREFIXES):
         raise ValueError(f"header {name} cannot be set by a site (CloudFront or the connection owns it)")
     if any(c in value for c in "\r\n\0"):
@@ -419,6 +423,11 @@ def parse_config(text: str, *, file: str = "troy.json") -> SiteConfig:
         problems.append(RuleProblem(file, 0, message))
 
     for key in sorted(set(data) - CONFIG_KEYS):
+        if key == "basic_auth":
+            # At CloudFront the check must run before the cache (an S3 origin cannot be cached by
+            # Authorization), so it belongs in the viewer function: not built yet.
+            problem("basic_auth (a visitor password) is not supported yet")
+            continue
         problem(f"unknown key {key!r} (known: {', '.join(sorted(CONFIG_KEYS - {'$schema'}))})")
     spa = data.get("spa")
     if spa is True:
