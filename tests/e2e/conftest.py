@@ -50,6 +50,9 @@ def _environment(workdir, database_url: str, broker_url: str, aws_endpoint: str)
         DJANGO_SECRET_KEY=secrets.token_urlsafe(32),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         TROY_HTTPS="0",  # gunicorn is reached over plain HTTP on 127.0.0.1
+        # The emulator has no edge (no KeyValueStore data API, no function publishing): pointers
+        # stay in the database, which the local edge reads; the kvs side is covered by Stubber.
+        TROY_EDGE_POINTERS="local",
         DATABASE_URL=database_url,
         DRAMATIQ_BROKER_URL=broker_url,
         TROY_REDIS_NAMESPACE=f"troy-e2e-{secrets.token_hex(4)}",

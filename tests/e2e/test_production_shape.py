@@ -122,8 +122,8 @@ def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_pr
         assert record["AliasTarget"]["DNSName"].rstrip(".") == distribution["DomainName"]
         assert record["AliasTarget"]["HostedZoneId"] == ALIAS_ZONE
 
-    # A release uploaded with deploy: the worker stores it, deploys it into the pipeline's folder
-    # of the live bucket; a second release uploads only what changed and removes what is gone.
+    # A release uploaded with deploy: the worker stores it as blobs and a manifest in the
+    # pipeline's folder of the live bucket; a second release uploads only what changed.
     first = {
         "index.html": b"<h1>first</h1>",
         "about.html": b"<h1>about</h1>",
@@ -132,8 +132,11 @@ def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_pr
     build = _deploy_release(stack, pipeline_id, "1.0.0", first)
     assert build["stats"]["files_uploaded"] == 3, build
     assert _live_files(stack, pipeline_id) == first
-    head = stack.boto("s3").head_object(Bucket="troy-live", Key=f"{pipeline_id}/index.html")
-    assert head["ContentType"].startswith("text/html"), head
+    live = stack.api.get(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=10).json()["live_build"]
+    manifest = stack.boto("s3").get_object(Bucket="troy-live", Key=f"{pipeline_id}/builds/{live['id']}.json")
+    page = json.loads(manifest["Body"].read())["files"]["index.html"]
+    head = stack.boto("s3").head_object(Bucket="troy-live", Key=f"{pipeline_id}/blobs/{page['key']}")
+    assert head["ContentType"].startswith("text/html") and head["ContentType"] == page["type"], head
 
     second = {"index.html": b"<h1>second</h1>", "assets/app.3f9a2b1c.js": b"console.log('app')"}
     build = _deploy_release(stack, pipeline_id, "1.1.0", second)
