@@ -166,6 +166,16 @@ def _read_until(process: subprocess.Popen, marker: str, timeout: float = 60) -> 
     return seen
 
 
+def _database_url() -> str:
+    """The test database, as a DATABASE_URL for the command's own process (SQLite or PostgreSQL,
+    whichever the suite runs on)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def test_manage_py_edge_serves_by_host_over_http_and_logs_each_request(moto_server, broker, tmp_path):
     import boto3
 
@@ -185,7 +195,7 @@ def test_manage_py_edge_serves_by_host_over_http_and_logs_each_request(moto_serv
     env.update(
         DJANGO_SETTINGS_MODULE="deployment_service.settings",
         DJANGO_SECRET_KEY="edge-command-test-only",
-        DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}",
+        DATABASE_URL=_database_url(),
         TROY_DATA_DIR=str(tmp_path),
         TROY_LIVE_BUCKET="troy-live-edge-test",
         AWS_ENDPOINT_URL=moto_server,
