@@ -15,7 +15,7 @@ import pytest
 
 from deployment_service import aws as aws_clients
 from pipelines import services, tasks
-from pipelines.choices import BuildKind, BuildTrigger
+from pipelines.choices import BuildKind, BuildTrigger, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows import edge, provisioning
 from pipelines.models import Build, EdgePointer, Pipeline
@@ -102,7 +102,7 @@ def test_nothing_live_is_written_as_the_pipeline_with_no_build(data_api):
     _expect_put(data_api, {"fresh.sites.troy.test": f"{pipeline.id}/"})
 
     assert edge.publish_pointers_run(pipeline_id=pipeline.id) == 1
-    assert EdgePointer.objects.get(pipeline=pipeline).is_published
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).is_published
 
 
 def test_a_pointer_changed_while_it_was_written_is_written_again(data_api):
@@ -122,7 +122,7 @@ def test_a_pointer_changed_while_it_was_written_is_written_again(data_api):
 
     assert edge.publish_pointers_run(pipeline_id=pipeline.id) == 2
 
-    pointer = EdgePointer.objects.get(pipeline=pipeline)
+    pointer = EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE)
     assert pointer.build_id == second.id and pointer.published == f"{pipeline.id}/{second.id}"
 
 
@@ -201,7 +201,7 @@ def test_provisioning_attaches_the_published_router(edge_aws):
     assert stored["Origins"]["Items"][0]["OriginPath"] == ""
     assert stored["DefaultCacheBehavior"]["OriginRequestPolicyId"] == router.origin_request_policy_id
     # The host is known at the edge; its publish is the worker's.
-    assert EdgePointer.objects.get(pipeline=pipeline).value == f"{pipeline.id}/"
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).value == f"{pipeline.id}/"
 
 
 def test_provisioning_without_a_bootstrapped_router_fails_saying_what_to_run(aws, settings):
