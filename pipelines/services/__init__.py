@@ -55,6 +55,7 @@ from pipelines.services.pointers import (  # noqa: F401
     pointer_mark_published,
     pointer_set,
     pointer_set_permalink,
+    pointer_write,
     pointers_delete,
     pointers_resend_unpublished,
 )

@@ -272,7 +272,7 @@ def pipelines_reap_stuck(*, now: datetime | None = None) -> list[str]:
                     elif status == S.DELETING:
                         apply_transition(pipeline, "fail_deletion", actor=SYSTEM_REAPER, message=error, error=error)
                     else:
-                        running = pipeline.builds.filter(status=BuildStatus.RUNNING).first()
+                        running = pipeline.builds.filter(status=BuildStatus.RUNNING, preview__isnull=True).first()
                         if running is not None:
                             deployment_fail(build_id=running.id, error=error, actor=SYSTEM_REAPER)
                         else:

@@ -361,3 +361,33 @@ def test_the_attach_actor_re_sends_itself_with_a_delay(edge_aws, settings, broke
     [message] = [Message.decode(raw) for raw in list(broker.queues["troy.DQ"].queue)]
     assert message.actor_name == "edge_attach_router" and list(message.args) == [str(pipeline.id), 1]
     assert message.options["eta"] - time.time() * 1000 >= (edge.attach_wait_seconds(0) - 1) * 1000
+
+
+def test_deleted_pointer_rows_have_their_keys_removed_unless_the_host_has_a_row_again(
+    edge_aws, data_api, broker, django_capture_on_commit_callbacks
+):
+    pipeline = put_in_status(PipelineFactory(name="prev"), S.DEPLOYED)
+    build = _build(pipeline)
+    with transaction.atomic():
+        gone = services.pointer_set_permalink(pipeline=pipeline, build=build)
+        back = services.pointer_write(
+            pipeline=pipeline, host="x--prev.sites.troy.test", kind=PointerKind.PREVIEW, build_id=None
+        )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        hosts = services.pointers_delete(pointers=[gone, back])
+    assert hosts == sorted([gone.host, back.host])
+    assert ("unpublish_edge_hosts", (hosts,)) in _sent(broker)
+    with transaction.atomic():  # the preview is made again before the message runs
+        services.pointer_write(pipeline=pipeline, host=back.host, kind=PointerKind.PREVIEW, build_id=None)
+
+    arn = _store_arn()
+    data_api.add_response(
+        "get_key",
+        {"Key": gone.host, "Value": f"{pipeline.id}/{build.id}", "ItemCount": 1, "TotalSizeInBytes": 9},
+        {"KvsARN": arn, "Key": gone.host},
+    )
+    data_api.add_response("describe_key_value_store", _described("E1"))
+    data_api.add_response(
+        "update_keys", _updated("E2"), {"KvsARN": arn, "IfMatch": "E1", "Deletes": [{"Key": gone.host}]}
+    )
+    assert edge.unpublish_hosts_run(hosts=hosts) == [gone.host]

@@ -22,6 +22,7 @@ from pipelines.selectors import edge_pointer_value
 from releases import services as release_services
 from releases.storage import release_store_run
 from tests.factories import PipelineFactory
+from tests.form_client import FormClient
 from tests.pipelines.deploy.support import PAGE
 from tests.releases.helpers import release_and_deploy, run_queued, upload, zip_bytes
 
@@ -259,3 +260,24 @@ def test_permalink_pointers_alone_do_not_keep_a_build(pipeline):
     release_and_deploy(pipeline, V2)
     assert EdgePointer.objects.filter(kind=PointerKind.PERMALINK, build=first).exists()
     assert first.id not in services.build_ids_retained(pipeline_id=pipeline.id, retained=1)
+
+
+def test_the_admin_shows_previews_and_deletes_them_through_the_service(pipeline, staff_user):
+    build = release_to_preview(pipeline, "feature-x", V2)
+    preview = Preview.objects.get(pipeline=pipeline)
+    client = FormClient()  # forms without a file field post urlencoded, as browsers do
+    client.force_login(staff_user)
+
+    page = client.get(f"/admin/pipelines/pipeline/{pipeline.pk}/change/")
+    assert page.status_code == 200 and preview.url in page.content.decode()
+    builds = client.get("/admin/pipelines/build/")
+    assert builds.status_code == 200 and "feature-x" in builds.content.decode()
+    listing = client.get("/admin/pipelines/preview/")
+    assert listing.status_code == 200 and preview.url in listing.content.decode()
+
+    answer = client.post(
+        "/admin/pipelines/preview/", {"action": "delete_previews", "_selected_action": [preview.pk]}, follow=True
+    )
+    assert answer.status_code == 200 and "deleted" in answer.content.decode()
+    assert not Preview.objects.exists() and not EdgePointer.objects.filter(host=preview.host).exists()
+    assert Build.objects.filter(pk=build.pk).exists()
