@@ -5,8 +5,11 @@ lets permalinks go with their builds."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 import pytest
 
 from deployment_service import aws
@@ -281,3 +284,22 @@ def test_the_admin_shows_previews_and_deletes_them_through_the_service(pipeline,
     assert answer.status_code == 200 and "deleted" in answer.content.decode()
     assert not Preview.objects.exists() and not EdgePointer.objects.filter(host=preview.host).exists()
     assert Build.objects.filter(pk=build.pk).exists()
+
+
+def test_a_preview_build_runs_beside_a_production_deploy_and_the_reaper_fails_only_production(pipeline):
+    release_and_deploy(pipeline, V1)
+    _r, production = release_services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(V2)), deploy=True, actor="t"
+    )
+    _r, preview_build = release_services.release_upload(
+        pipeline=pipeline, upload=upload(zip_bytes(V3)), preview="side", actor="t"
+    )
+    assert services.deployment_start(pipeline_id=pipeline.id).pk == production.pk
+    assert services.preview_deployment_start(preview_id=preview_build.preview_id).pk == preview_build.pk
+    assert Build.objects.filter(pipeline=pipeline, status=BuildStatus.RUNNING).count() == 2
+
+    services.pipelines_reap_stuck(now=timezone.now() + timedelta(days=1))
+
+    assert Build.objects.get(pk=production.pk).status == BuildStatus.FAILED
+    assert Build.objects.get(pk=preview_build.pk).status == BuildStatus.RUNNING
+    assert Pipeline.objects.get(pk=pipeline.pk).status == S.FAILED_TO_DEPLOY
