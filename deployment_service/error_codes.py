@@ -125,6 +125,11 @@ class ErrorCode(enum.StrEnum):
         (409,),
         "Only queued builds and running automated builds can be cancelled; `status` is the build's.",
     )
+    NOTHING_TO_PROMOTE = (
+        "nothing_to_promote",
+        (409,),
+        "The preview serves no build yet (none of its builds went live), so there is nothing to promote.",
+    )
     NOTHING_TO_REDEPLOY = (
         "nothing_to_redeploy",
         (409,),
@@ -201,6 +206,18 @@ class ErrorCode(enum.StrEnum):
         "invalid_name",
         (400,),
         "A pipeline name is a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.",
+        Kind.FIELD,
+    )
+    NAME_RESERVED_SEPARATOR = (
+        "name_reserved_separator",
+        (400,),
+        "A new pipeline name may not contain '--' (it separates a preview's label from the name).",
+        Kind.FIELD,
+    )
+    INVALID_PREVIEW_LABEL = (
+        "invalid_preview_label",
+        (400,),
+        "A preview label is a DNS label without '--' and not b{number} (the permalinks').",
         Kind.FIELD,
     )
     INVALID_REPOSITORY = "invalid_repository", (400,), "A repository is GitHub's 'owner/repo'.", Kind.FIELD

@@ -27,8 +27,8 @@ from deployment_service.transactions import send_on_commit
 from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
-from pipelines.models import Build, GithubInstallation, GithubInstallationRepository, Pipeline
-from pipelines.selectors import local_site_url
+from pipelines.models import Build, GithubInstallation, GithubInstallationRepository, Pipeline, Preview
+from pipelines.selectors import local_preview_url, local_site_url
 from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
@@ -105,6 +105,29 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description="Rollback")
     def rollback_note(self, build: Build) -> str:
         return rollback_text(build, numbers=False)
+
+
+class PreviewInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Preview
+    fk_name = "pipeline"
+    fields = ["preview_link", "address", "build", "created_at", "last_deployed_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Preview]:
+        return super().get_queryset(request).select_related("pipeline", "build__pipeline")
+
+    @admin.display(description="Preview")
+    def preview_link(self, preview: Preview) -> str:
+        url = reverse("admin:pipelines_preview_change", args=[preview.pk])
+        return format_html('<a href="{}">{}</a>', url, preview.label)
+
+    @admin.display(description="Address")
+    def address(self, preview: Preview) -> str:
+        href = local_preview_url(preview) or preview.url
+        return format_html('<a href="{}">{}</a>', href, href)
 
 
 def rollback_text(build: Build, *, numbers: bool = True) -> str:
@@ -192,6 +215,13 @@ class PipelineAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Pipeline | None = None):
         return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Pipeline | None = None) -> list:
+        """The previews inline only on the page of a pipeline that has previews (a form without
+        it stays the same for the pipelines that have none)."""
+        if obj is not None and obj.previews.exists():
+            return [PreviewInline, *self.inlines]
+        return list(self.inlines)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Pipeline | None = None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -322,6 +352,7 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "trigger",
         "rollback",
+        "preview_label",
         "status",
         "phase",
         "ref",
@@ -329,8 +360,8 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind", "trigger"]
-    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref"]
-    list_select_related = ["pipeline", "source_build"]
+    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref", "preview__label"]
+    list_select_related = ["pipeline", "source_build", "preview"]
     readonly_fields = ["rollback", "served_files"]
     actions = ["cancel_builds"]
     date_hierarchy = "created_at"
@@ -338,6 +369,11 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Rollback")
     def rollback(self, build: Build) -> str:
         return rollback_text(build)
+
+    @admin.display(description="Preview", ordering="preview__label")
+    def preview_label(self, build: Build) -> str:
+        """The preview the build deploys to ("" for a production build)."""
+        return build.preview.label if build.preview is not None else ""
 
     @admin.display(description="Files served")
     def served_files(self, build: Build) -> str:
@@ -359,6 +395,34 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{build}: {exc.detail}", messages.ERROR)
             else:
                 self.message_user(request, f"{build}: cancellation requested.", messages.SUCCESS)
+
+
+@admin.register(Preview)
+class PreviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-mostly: previews are made by releases to a label; deleting one goes through the
+    service (its pointer goes too; its builds stay until retention)."""
+
+    list_display = ["label", "pipeline", "address", "build", "last_deployed_at", "created_at"]
+    list_select_related = ["pipeline", "build__pipeline"]
+    search_fields = ["label", "pipeline__name", "host"]
+    readonly_fields = ["address"]
+    actions = ["delete_previews"]
+
+    @admin.display(description="Address")
+    def address(self, preview: Preview) -> str:
+        href = local_preview_url(preview) or preview.url
+        return format_html('<a href="{}">{}</a>', href, href)
+
+    @admin.action(description="Delete selected previews (their builds stay until retention)")
+    def delete_previews(self, request: HttpRequest, queryset: QuerySet[Preview]) -> None:
+        actor = services.actor_of(request.user)
+        for pipeline_id, label in queryset.order_by("pipeline__name", "label").values_list("pipeline_id", "label"):
+            try:
+                host = services.preview_delete(pipeline_id=pipeline_id, label=label, actor=actor)
+            except ApplicationError as exc:
+                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"Preview {label} deleted ({host}).", messages.SUCCESS)
 
 
 # --- GitHub App installations (the repository grants) ---------------------------------------------

@@ -66,3 +66,13 @@ class BuildTrigger(models.TextChoices):
     MANUAL = "manual", "Manual (API or admin)"
     CLI = "cli", "CLI release"
     ROLLBACK = "rollback", "Rollback (redeploy)"
+    PROMOTE = "promote", "Promote (of a preview)"
+
+
+class PointerKind(models.TextChoices):
+    """What an EdgePointer's host is: the pipeline's own (production), a preview's, or a build's
+    permalink. Retention keeps what live and preview pointers name; permalinks follow the build."""
+
+    LIVE = "live", "Live (the pipeline's host)"
+    PREVIEW = "preview", "Preview"
+    PERMALINK = "permalink", "Permalink (one build)"

@@ -12,6 +12,15 @@ class BuildNotFound(ApplicationError):
     http_status = 404
 
 
+class PreviewNotFound(ApplicationError):
+    code = ErrorCode.NOT_FOUND
+    http_status = 404
+
+
+class NothingToPromote(Conflict):
+    code = ErrorCode.NOTHING_TO_PROMOTE
+
+
 class NameLocked(InvalidInput):
     code = ErrorCode.NAME_LOCKED
 

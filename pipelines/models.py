@@ -6,6 +6,7 @@ Only the service layer (``pipelines/services``) calls a transition; the status f
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from pipelines.choices import (
     BuildKind,
     BuildStatus,
     BuildTrigger,
+    PointerKind,
 )
 from pipelines.choices import (
     PipelineStatus as S,
@@ -262,6 +264,11 @@ class Build(ConcurrentTransitionMixin, models.Model):
     # The build whose stored manifest this build serves: empty when it stored its own; a rollback
     # to a retained build names that build (the pointer then names it: nothing is written again).
     content_build = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A build deploying to a preview (its own queue; never the pipeline's status); production
+    # builds have none.
+    preview = models.ForeignKey(
+        "pipelines.Preview", null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -273,7 +280,12 @@ class Build(ConcurrentTransitionMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pipeline", "number"], name="build_number_unique_per_pipeline"),
             models.UniqueConstraint(
-                fields=["pipeline"], condition=Q(status=BuildStatus.RUNNING), name="one_running_build_per_pipeline"
+                fields=["pipeline"],
+                condition=Q(status=BuildStatus.RUNNING, preview__isnull=True),
+                name="one_running_build_per_pipeline",
+            ),
+            models.UniqueConstraint(
+                fields=["preview"], condition=Q(status=BuildStatus.RUNNING), name="one_running_build_per_preview"
             ),
         ]
         indexes = [
@@ -288,7 +300,8 @@ class Build(ConcurrentTransitionMixin, models.Model):
 
     @property
     def is_rollback(self) -> bool:
-        return self.trigger == BuildTrigger.ROLLBACK
+        """Serves an earlier build's content: a redeploy or a promoted preview build."""
+        return self.trigger in (BuildTrigger.ROLLBACK, BuildTrigger.PROMOTE)
 
     @property
     def served_build_id(self) -> uuid.UUID:
@@ -337,6 +350,36 @@ def pointer_value(pipeline_id: object, build_id: object | None) -> str:
     return f"{pipeline_id}/{build_id or ''}"
 
 
+# A DNS label holds 63 characters; `{label}--{name}` longer than that is shortened (preview_host).
+DNS_LABEL_MAX = 63
+PREVIEW_SEPARATOR = "--"
+
+
+def preview_host_label(*, label: str, name: str) -> str:
+    """The first DNS label of a preview's (or a permalink's) host: `{label}--{name}`, or, when that
+    is longer than 63 characters, the label cut and followed by `-{8 hex}` (SHA-256 of the full
+    `{label}--{name}`: stable, and two labels sharing a prefix stay apart); for a name too long to
+    leave room for any of the label, `{8 hex}--{name cut}`. The API shows the exact URL."""
+    full = f"{label}{PREVIEW_SEPARATOR}{name}"
+    if len(full) <= DNS_LABEL_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    room = DNS_LABEL_MAX - len(name) - len(PREVIEW_SEPARATOR) - len(digest) - 1
+    head = label[: max(room, 0)].rstrip("-")
+    if head:
+        return f"{head}-{digest}{PREVIEW_SEPARATOR}{name}"
+    return f"{digest}{PREVIEW_SEPARATOR}{name[: DNS_LABEL_MAX - len(digest) - len(PREVIEW_SEPARATOR)].rstrip('-')}"
+
+
+def preview_host(*, label: str, name: str) -> str:
+    return f"{preview_host_label(label=label, name=name)}.{settings.TROY_BASE_DOMAIN}"
+
+
+def permalink_host(*, number: int, name: str) -> str:
+    """Where one stored build is served whatever is live: `b{number}--{name}.{base}`."""
+    return preview_host(label=f"b{number}", name=name)
+
+
 class EdgePointer(models.Model):
     """host → the build that answers it. The database is the source of truth; the CloudFront
     KeyValueStore is a projection a worker writes (``published``: the value it last confirmed
@@ -345,6 +388,7 @@ class EdgePointer(models.Model):
     host = models.CharField(max_length=253, unique=True)
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="edge_pointers")
     build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, choices=PointerKind.choices, default=PointerKind.LIVE)
     published = models.CharField(max_length=200, blank=True, default="")
     published_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -363,6 +407,31 @@ class EdgePointer(models.Model):
     @property
     def is_published(self) -> bool:
         return self.published_at is not None and self.published == self.value
+
+
+class Preview(models.Model):
+    """A named preview of a pipeline, `{label}--{name}.{TROY_BASE_DOMAIN}` (``host``, shortened to
+    a DNS label with a stable hash when too long): serves ``build``, the newest preview build that
+    went live there. Written only by pipelines.services (previews)."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="previews")
+    label = models.CharField(max_length=63)
+    host = models.CharField(max_length=253, unique=True)
+    build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_deployed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [models.UniqueConstraint(fields=["pipeline", "label"], name="preview_label_unique_per_pipeline")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} preview {self.label}"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}/"
 
 
 # --- GitHub App installations and the repositories they grant --------------------------------------

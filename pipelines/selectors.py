@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 
 from events.models import Event
 from pipelines.choices import PipelineStatus
-from pipelines.models import Build, EdgePointer, Pipeline
+from pipelines.models import Build, EdgePointer, Pipeline, Preview
 
 
 def user_sees_all(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -132,6 +132,25 @@ def edge_pointers_of(pipeline_id: uuid.UUID | str) -> list[EdgePointer]:
     """The pipeline's pointers (one per host it answers), for the workers that publish them to
     the KeyValueStore or remove them from it."""
     return list(EdgePointer.objects.filter(pipeline_id=pipeline_id).order_by("host"))
+
+
+def edge_pointer_hosts(hosts: list[str]) -> list[str]:
+    """Those of ``hosts`` that have a pointer row."""
+    return list(EdgePointer.objects.filter(host__in=hosts).values_list("host", flat=True))
+
+
+def preview_list_for(pipeline_id: uuid.UUID | str) -> QuerySet[Preview]:
+    """A pipeline's previews with the build each serves (the caller scoped the pipeline)."""
+    return Preview.objects.filter(pipeline_id=pipeline_id).select_related("build", "pipeline").order_by("label")
+
+
+def local_preview_url(preview: Preview) -> str:
+    """The preview's address on the local edge when this service runs one, else ""."""
+    port = settings.TROY_LOCAL_EDGE_PORT
+    if not port:
+        return ""
+    first = preview.host.removesuffix("." + settings.TROY_BASE_DOMAIN)
+    return f"http://{first}{LOCAL_HOST_SUFFIX}:{port}/"
 
 
 def pipelines_with_distribution() -> QuerySet[Pipeline]:

@@ -27,7 +27,7 @@ from pipelines.flows.codebuild import (
     codebuild_stop_run,
 )
 from pipelines.flows.deploy import deploy_build_run
-from pipelines.flows.edge import attach_router_run, publish_pointers_run
+from pipelines.flows.edge import attach_router_run, publish_pointers_run, unpublish_hosts_run
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 from pipelines.flows.retention import retention_run
 
@@ -93,6 +93,13 @@ def run_deployment(pipeline_id: str) -> None:
     services.deployment_start(pipeline_id=pipeline_id)
 
 
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY.actor_options(min_backoff=1_000, max_backoff=30_000))
+def run_preview_deployment(preview_id: str) -> None:
+    """A preview's newest queued build starts (older queued ones superseded) unless one of its
+    builds runs; enqueues the deploy step. The pipeline's status is not touched."""
+    services.preview_deployment_start(preview_id=preview_id)
+
+
 @dramatiq.actor(
     queue_name="troy-deploy",
     time_limit=60 * MINUTE,
@@ -147,6 +154,14 @@ RETRY_EDGE = RetryPolicy(max_retries=6)
 def publish_edge_pointers(pipeline_id: str) -> None:
     """Write the pipeline's unconfirmed pointers to the CloudFront KeyValueStore."""
     publish_pointers_run(pipeline_id=pipeline_id)
+
+
+@dramatiq.actor(
+    queue_name="troy", time_limit=2 * MINUTE, **RETRY_EDGE.actor_options(min_backoff=1_000, max_backoff=30_000)
+)
+def unpublish_edge_hosts(hosts: list[str]) -> None:
+    """Remove the hosts of deleted pointer rows (a preview, expired permalinks) from the store."""
+    unpublish_hosts_run(hosts=hosts)
 
 
 @dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000))

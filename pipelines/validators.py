@@ -18,6 +18,32 @@ validate_pipeline_name = RegexValidator(
 )
 
 
+def validate_new_pipeline_name(value: str) -> None:
+    """A new name (or a renamed one) may not contain `--`: it separates a preview's label from the
+    pipeline's name in `{label}--{name}.{base}` (existing names keep working; a system check
+    lists them)."""
+    if "--" in value:
+        raise ValidationError(
+            "A pipeline name may not contain '--': it is reserved for preview hosts ({label}--{name}).",
+            code=ErrorCode.NAME_RESERVED_SEPARATOR,
+        )
+
+
+_PREVIEW_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_PERMALINK_LABEL = re.compile(r"^b[0-9]+\Z")
+
+
+def validate_preview_label(value: str) -> None:
+    """A preview label: a DNS label (1-63 of a-z, 0-9, '-', not starting or ending with '-'),
+    without '--', and not `b{number}` (the permalinks' form)."""
+    if not _PREVIEW_LABEL.match(value or "") or "--" in value or _PERMALINK_LABEL.match(value):
+        raise ValidationError(
+            "A preview label is 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-', "
+            "without '--', and not b{number} (reserved for build permalinks).",
+            code=ErrorCode.INVALID_PREVIEW_LABEL,
+        )
+
+
 def validate_repository(value: str) -> None:
     """GitHub's ``owner/repo``: owner up to 39 of letters, digits and single hyphens; repo up to
     100 of letters, digits, '.', '_', '-' (but not '.' or '..')."""

@@ -33,7 +33,14 @@ from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, Pipeline
-from pipelines.services import build_request, refuse, release_builds_stored, release_builds_unstorable
+from pipelines.services import (
+    build_request,
+    preview_build_request,
+    preview_label_clean,
+    refuse,
+    release_builds_stored,
+    release_builds_unstorable,
+)
 from releases.choices import ReleaseStatus
 from releases.exceptions import PipelineNotAcceptingReleases, ReleaseNotDeployable, ReleaseNotFound
 from releases.models import Release
@@ -73,15 +80,20 @@ def release_upload(
     upload: UploadedFile,
     version: str = "",
     deploy: bool = False,
+    preview: str = "",
     uploaded_by: AbstractBaseUser | None = None,
     actor: str,
 ) -> tuple[Release, Build | None]:
-    """Validate an uploaded zip and record it as a pending release (and queue its build)."""
+    """Validate an uploaded zip and record it as a pending release (and queue its build: for
+    production, or, with ``preview`` (a label), for that preview, created on first use)."""
     if pipeline.status in NOT_ACCEPTING:
         raise PipelineNotAcceptingReleases(
             f"The pipeline is {S(pipeline.status).label.lower()}; it takes no new releases.",
             extra={"status": pipeline.status},
         )
+    if preview:
+        preview = preview_label_clean(preview)  # 400 before anything is read or stored
+        deploy = True
     if deploy:
         _check_can_deploy(pipeline)  # 409 before anything is read or stored
     spool_dir = Path(settings.TROY_UPLOAD_SPOOL_DIR)
@@ -111,7 +123,17 @@ def release_upload(
         with transaction.atomic():
             release.save(force_insert=True)
             build = None
-            if deploy:
+            if preview:
+                build = preview_build_request(
+                    pipeline_id=pipeline.id,
+                    label=preview,
+                    kind=BuildKind.RELEASE,
+                    trigger=BuildTrigger.CLI,
+                    actor=actor,
+                    requested_by=uploaded_by,
+                    release=release,
+                )
+            elif deploy:
                 build = build_request(
                     pipeline_id=pipeline.id,
                     kind=BuildKind.RELEASE,

@@ -221,6 +221,36 @@ BUILD_COLUMNS = [
 ]
 
 
+PREVIEW_COLUMNS = [
+    ("label", "label"),
+    ("build", "build"),
+    ("address", "url"),
+    ("deployed", "last deployed"),
+]
+
+
+def previews(args: Namespace, client: Client) -> int:
+    pipeline = resolve.pipeline(client, args.pipeline)
+    found = list(client.paginate(f"pipelines/{pipeline['id']}/previews/", {"page_size": 100}))
+    if args.json:
+        emit_json(found)
+        return EXIT_OK
+    if not found:
+        note(f"{pipeline['name']} has no previews yet (`troy release {pipeline['name']} DIR --preview LABEL`).")
+        return EXIT_OK
+    rows = [
+        {
+            **p,
+            "build": f"#{p['build_number']}" if p.get("build_number") else "-",
+            "address": p.get("local_url") or p.get("url"),
+            "deployed": local_time(p.get("last_deployed_at")) if p.get("last_deployed_at") else "-",
+        }
+        for p in found
+    ]
+    out(table(rows, PREVIEW_COLUMNS))
+    return EXIT_OK
+
+
 def release_versions(client: Client, pipeline: dict) -> dict[str, str]:
     """Release id → version, to show which upload a release build deployed."""
     try:

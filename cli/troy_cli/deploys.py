@@ -1,4 +1,4 @@
-"""``troy release`` and ``troy rollback``: upload or redeploy, then follow the build to its end.
+"""``troy release`` (to production or, with ``--preview``, to a preview), ``troy rollback`` and ``troy promote``: upload or redeploy, then follow the build to its end.
 
 Exit codes: 0 only when the build is live (or, with ``--no-deploy``, the release is stored);
 1 when it failed, was cancelled or superseded, or we gave up waiting; 2 on usage errors.
@@ -91,10 +91,11 @@ def time_to_live(build: dict, *, measured: float) -> float:
     return measured
 
 
-def report_build(pipeline: dict, build: dict, *, json_mode: bool, took: float | None = None) -> int:
+def report_build(pipeline: dict, build: dict, *, json_mode: bool, took: float | None = None, site: str = "") -> int:
     """The build's end: on success its address on stdout (the only line there), the rest on
-    stderr. ``took``: seconds to live, printed for a rollback."""
-    site = site_address(pipeline)
+    stderr. ``took``: seconds to live, printed for a rollback; ``site``: the address to print
+    (a preview's), else the pipeline's."""
+    site = site or site_address(pipeline)
     succeeded = build.get("status") == "succeeded"
     if json_mode:
         answer = {"build": build, "site_url": pipeline.get("site_url") or site, "url": site, "deployed": succeeded}
@@ -102,7 +103,9 @@ def report_build(pipeline: dict, build: dict, *, json_mode: bool, took: float | 
             answer["seconds_to_live"] = round(took, 3)
         emit_json(answer)
     if succeeded:
-        if build.get("is_rollback") or build.get("trigger") == "rollback":
+        if build.get("preview"):
+            note(f"Build #{build['number']} is live on the preview.")
+        elif build.get("is_rollback") or build.get("trigger") == "rollback":
             note(_rollback_text(build, took))
         else:
             stats = build.get("stats") or {}
@@ -146,10 +149,14 @@ def _wait_stored(client: Client, release: dict, *, timeout: float) -> dict:
     return release
 
 
-def _upload(client: Client, pipeline: dict, zip_path: Path, *, version: str | None, deploy: bool) -> dict:
+def _upload(
+    client: Client, pipeline: dict, zip_path: Path, *, version: str | None, deploy: bool, preview: str = ""
+) -> dict:
     fields = {"deploy": "true" if deploy else "false"}
     if version:
         fields["version"] = version
+    if preview:
+        fields["preview"] = preview
     with MultipartFile(zip_path, fields=fields, filename=zip_path.name, progress=UploadProgress(zip_path.name)) as body:
         return client.post(
             f"pipelines/{pipeline['id']}/releases/",
@@ -165,6 +172,9 @@ def release(args: Namespace, client: Client) -> int:
         raise UsageError(f"{path} does not exist")
     if path.is_file() and path.suffix.lower() != ".zip":
         raise UsageError(f"{path} is neither a folder nor a .zip file")
+    preview_label = (getattr(args, "preview", None) or "").strip().lower()
+    if preview_label and args.no_deploy:
+        raise UsageError("--preview deploys to a preview; it cannot go with --no-deploy")
     pipeline = resolve.pipeline(client, args.pipeline)
 
     with tempfile.TemporaryDirectory(prefix="troy-release-") as scratch:
@@ -179,7 +189,9 @@ def release(args: Namespace, client: Client) -> int:
             zip_path = zipped.path
         else:
             zip_path = path
-        answer = _upload(client, pipeline, zip_path, version=args.version, deploy=not args.no_deploy)
+        answer = _upload(
+            client, pipeline, zip_path, version=args.version, deploy=not args.no_deploy, preview=preview_label
+        )
 
     uploaded = answer.get("release") if isinstance(answer.get("release"), dict) else answer
     build = answer.get("build")
@@ -201,7 +213,30 @@ def release(args: Namespace, client: Client) -> int:
         build = client.get(f"builds/{build}/")
     if not isinstance(build, dict):
         raise CliError("the server stored the release but did not queue a build", hint="check `troy builds`")
-    return report_build(pipeline, follow_build(client, build, timeout=args.timeout), json_mode=args.json)
+    final = follow_build(client, build, timeout=args.timeout)
+    if preview_label:
+        return report_build(pipeline, final, json_mode=args.json, site=preview_address(client, pipeline, preview_label))
+    return report_build(pipeline, final, json_mode=args.json)
+
+
+def preview_address(client: Client, pipeline: dict, label: str) -> str:
+    """The preview's address as the server shows it (the local edge's when it runs one): the host
+    may be shortened, so it is never built here."""
+    for preview in client.paginate(f"pipelines/{pipeline['id']}/previews/", {"page_size": 100}):
+        if preview.get("label") == label:
+            return preview.get("local_url") or preview.get("url") or ""
+    raise CliError(f"the server shows no preview {label!r} of {pipeline['name']}", hint="check `troy previews`")
+
+
+def promote(args: Namespace, client: Client) -> int:
+    pipeline = resolve.pipeline(client, args.pipeline)
+    label = args.label.strip().lower()
+    started = time.monotonic()
+    build = client.post(f"pipelines/{pipeline['id']}/previews/{label}/promote/")
+    note(f"Promoting preview {label} of {pipeline['name']} as build #{build['number']} (a pointer write).")
+    final = follow_build(client, build, timeout=args.timeout)
+    took = time_to_live(final, measured=time.monotonic() - started)
+    return report_build(pipeline, final, json_mode=args.json, took=took)
 
 
 def rollback(args: Namespace, client: Client) -> int:

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", dest="version", help="a label for this release, e.g. v1.4.2")
     p.add_argument("--no-deploy", action="store_true", help="only upload and store the release")
     p.add_argument(
+        "--preview", metavar="LABEL", help="deploy to the preview LABEL ({label}--{name}) instead of production"
+    )
+    p.add_argument(
         "--timeout",
         type=_positive_int,
         default=DEFAULT_TIMEOUT,
@@ -113,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})",
     )
+
+    p = command(sub, "promote", deploys.promote, "make a preview's build live in production (a pointer write)")
+    p.add_argument("pipeline", help="name or id")
+    p.add_argument("label", help="the preview's label (see `troy previews`)")
+    p.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})",
+    )
+
+    p = command(sub, "previews", commands.previews, "list a pipeline's previews")
+    p.add_argument("pipeline", help="name or id")
 
     p = command(sub, "events", commands.events, "a pipeline's event log, oldest first")
     p.add_argument("pipeline", help="name or id (an id also works after the pipeline is deleted)")

@@ -9,9 +9,9 @@ from rest_framework import serializers
 from pipelines import services
 from pipelines.exceptions import RepositoryNotGranted
 from pipelines.grants import repository_granted
-from pipelines.models import COMMAND_MAX_LENGTH, Build, Pipeline
-from pipelines.selectors import local_site_url
-from pipelines.validators import validate_branch, validate_relative_path
+from pipelines.models import COMMAND_MAX_LENGTH, Build, Pipeline, Preview
+from pipelines.selectors import local_preview_url, local_site_url
+from pipelines.validators import validate_branch, validate_new_pipeline_name, validate_relative_path
 
 
 class BuildSettingsSerializer(serializers.Serializer):
@@ -116,6 +116,12 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
         fields = ["name", "repository", "branch", "build", "auto_deploy"]
         extra_kwargs = {"repository": {"required": False}, "branch": {"required": False}}
 
+    def validate_name(self, value: str) -> str:
+        """`--` is reserved for preview hosts (existing names keep it; a new or changed one may not)."""
+        if self.instance is None or value != self.instance.name:
+            validate_new_pipeline_name(value)
+        return value
+
     def validate(self, attrs: dict) -> dict:
         """A repository must be covered by an installation its owner holds (the creating user, or
         the pipeline's owner on PATCH; staff too: builds run with the owner's installation).
@@ -141,6 +147,25 @@ class PipelineCreateSerializer(PipelineWriteSerializer):
 
     class Meta(PipelineWriteSerializer.Meta):
         fields = [*PipelineWriteSerializer.Meta.fields, "provision"]
+
+
+class PreviewSerializer(serializers.ModelSerializer):
+    url = serializers.CharField(read_only=True, help_text="The preview's exact address (the host may be shortened).")
+    local_url = serializers.SerializerMethodField(
+        help_text="Its address on the local edge when this service runs one, else empty."
+    )
+    build_number = serializers.SerializerMethodField(help_text="The number of the build it serves; null for none.")
+
+    class Meta:
+        model = Preview
+        fields = ["label", "host", "url", "local_url", "build", "build_number", "created_at", "last_deployed_at"]
+        read_only_fields = fields
+
+    def get_local_url(self, preview: Preview) -> str:
+        return local_preview_url(preview)
+
+    def get_build_number(self, preview: Preview) -> int | None:
+        return preview.build.number if preview.build is not None else None
 
 
 class DeployRequestSerializer(serializers.Serializer):
@@ -189,6 +214,7 @@ class BuildSerializer(serializers.ModelSerializer):
             "commit_sha",
             "release",
             "source_build",
+            "preview",
             "is_rollback",
             "content_build",
             "stored",

@@ -24,10 +24,11 @@ from pipelines.api.serializers import (
     PipelineCreateSerializer,
     PipelineSerializer,
     PipelineWriteSerializer,
+    PreviewSerializer,
 )
 from pipelines.choices import ROW_STATUSES, BuildKind, BuildStatus, BuildTrigger
 from pipelines.models import Build, Pipeline
-from pipelines.selectors import build_list_for, pipeline_list_for
+from pipelines.selectors import build_list_for, pipeline_list_for, preview_list_for
 
 
 class Pagination(PageNumberPagination):
@@ -74,6 +75,7 @@ class BuildFilter(filters.FilterSet):
 
 _CONFLICT = OpenApiResponse(description="Not allowed from the current status: `{code, detail, status, allowed}`.")
 _INVALID = OpenApiResponse(description="Invalid input: `{code, detail, errors, error_codes}` (docs/errors.md).")
+_NOT_FOUND = OpenApiResponse(description="No such preview on this pipeline (or not yours): `{code: not_found}`.")
 
 
 @extend_schema_view(
@@ -170,6 +172,38 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         builds = build_list_for(request.user).filter(pipeline=pipeline).order_by("-number")
         page = self.paginate_queryset(builds)
         return self.get_paginated_response(BuildSerializer(page, many=True).data)
+
+    @extend_schema(summary="The pipeline's previews", filters=False, responses={200: PreviewSerializer(many=True)})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=Pagination)
+    def previews(self, request: Request, pk: str | None = None) -> Response:
+        pipeline = self.get_object()
+        page = self.paginate_queryset(preview_list_for(pipeline.pk))
+        return self.get_paginated_response(PreviewSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Delete a preview (its host answers 404; its builds stay until retention)",
+        request=None,
+        responses={204: None, 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["delete"], url_path=r"previews/(?P<label>[a-z0-9-]+)", filter_backends=[])
+    def preview(self, request: Request, pk: str | None = None, label: str = "") -> Response:
+        services.preview_delete(pipeline_id=self.get_object().pk, label=label, actor=services.actor_of(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Promote a preview: its build goes live in production (a pointer-only build, queued)",
+        request=None,
+        responses={202: BuildSerializer, 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path=r"previews/(?P<label>[a-z0-9-]+)/promote", filter_backends=[])
+    def promote(self, request: Request, pk: str | None = None, label: str = "") -> Response:
+        build = services.preview_promote(
+            pipeline_id=self.get_object().pk,
+            label=label,
+            actor=services.actor_of(request.user),
+            requested_by=request.user,
+        )
+        return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(

@@ -79,6 +79,22 @@ def publish_pointers_run(*, pipeline_id: uuid.UUID | str) -> int:
     return written
 
 
+def unpublish_hosts_run(*, hosts: list[str]) -> list[str]:
+    """Remove from the store the hosts whose pointer rows were deleted (a deleted preview, the
+    permalinks of builds retention let go). A host that has a row again (a preview made again
+    with the same label) is left alone: its own publish message writes it. Idempotent."""
+    if not _kvs_mode():
+        return []
+    gone = sorted(set(hosts) - set(selectors.edge_pointer_hosts(hosts)))
+    try:
+        removed = edge_store.keys_delete(gone)
+    except edge_store.KeyValueStoreNotFound:
+        return []
+    if removed:
+        logger.info("unpublish: removed %s from the KeyValueStore", ", ".join(removed))
+    return removed
+
+
 def delete_pointers(pipeline: Pipeline) -> list[str]:
     """Remove the pipeline's hosts from the store (kvs mode), before its rows go."""
     if not _kvs_mode():

@@ -54,7 +54,19 @@ from pipelines.services.pointers import (  # noqa: F401
     pointer_ensure,
     pointer_mark_published,
     pointer_set,
+    pointer_set_permalink,
+    pointer_write,
+    pointers_delete,
     pointers_resend_unpublished,
+)
+from pipelines.services.previews import (  # noqa: F401
+    preview_build_request,
+    preview_delete,
+    preview_deployment_finish,
+    preview_deployment_start,
+    preview_get,
+    preview_label_clean,
+    preview_promote,
 )
 from pipelines.services.retention import (  # noqa: F401
     build_ids_retained,

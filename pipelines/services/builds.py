@@ -30,7 +30,7 @@ from pipelines.exceptions import (
 )
 from pipelines.grants import owner_installation_id
 from pipelines.models import Build, Pipeline
-from pipelines.services.pointers import pointer_set
+from pipelines.services.pointers import pointer_set, pointer_set_permalink
 from pipelines.services.transitions import SYSTEM_WORKER, apply_transition, lock_pipeline, refuse
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,9 @@ def deployment_start(*, pipeline_id: uuid.UUID | str) -> Build | None:
             logger.info("%s is %s, not queued: nothing to start", pipeline.name, pipeline.status)
             return None
         queued = list(
-            Build.objects.select_for_update().filter(pipeline=pipeline, status=BuildStatus.QUEUED).order_by("-number")
+            Build.objects.select_for_update()
+            .filter(pipeline=pipeline, preview__isnull=True, status=BuildStatus.QUEUED)
+            .order_by("-number")
         )
         if not queued:
             apply_transition(pipeline, "withdraw_deployment", actor=SYSTEM_WORKER, message="No queued build left.")
@@ -148,8 +150,9 @@ def deployment_start(*, pipeline_id: uuid.UUID | str) -> Build | None:
 
 def _advance_queue(pipeline: Pipeline) -> None:
     """After a deployment ends: if builds are waiting, queue the pipeline again."""
-    if Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).exists():
-        newest = Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).order_by("-number").first()
+    queued = Build.objects.filter(pipeline=pipeline, preview__isnull=True, status=BuildStatus.QUEUED)
+    if queued.exists():
+        newest = queued.order_by("-number").first()
         apply_transition(
             pipeline,
             "queue_deployment",
@@ -182,7 +185,8 @@ def deployment_finish(
     Returns None when the build is not running (a duplicate: it already finished)."""
     with transaction.atomic():
         pipeline, build = build_lock(build_id)
-        if build.status != BuildStatus.RUNNING or pipeline.status != S.DEPLOYING:
+        if build.status != BuildStatus.RUNNING or pipeline.status != S.DEPLOYING or build.preview_id is not None:
+            # (a preview build finishes with preview_deployment_finish: it never touches production)
             logger.info("build %s is %s (pipeline %s): not finishing again", build_id, build.status, pipeline.status)
             return None
         for field, value in (stats or {}).items():
@@ -197,6 +201,8 @@ def deployment_finish(
         build.succeed()
         build.save()
         pointer_set(pipeline=pipeline, build=build)
+        if build.stored_at is not None:
+            pointer_set_permalink(pipeline=pipeline, build=build)
         if pipeline.edge_router == "" and settings.TROY_EDGE_POINTERS == "kvs":
             # An old-layout pipeline: its build is now stored in the new layout, so its
             # distribution can move onto the router once the pointer is published (docs/edge.md).
@@ -215,6 +221,11 @@ def deployment_finish(
 
 
 def _live_message(build: Build) -> str:
+    if build.trigger == BuildTrigger.PROMOTE and build.source_build is not None:
+        source = build.source_build
+        label = source.preview.label if source.preview is not None else "(deleted)"
+        how = "pointer only, nothing uploaded" if build.content_build is not None else "stored again"
+        return f"Build #{build.number} is live: promoted preview {label}'s build #{source.number} ({how})."
     if build.content_build is not None:
         source = build.content_build
         return f"Build #{build.number} is live: rolled back to build #{source.number} (pointer only, nothing uploaded)."
@@ -231,6 +242,11 @@ def deployment_fail(*, build_id: uuid.UUID | str, error: str, actor: str = SYSTE
         if build.status != BuildStatus.RUNNING:
             logger.info("build %s is %s: not failing it", build_id, build.status)
             return None
+        if build.preview_id is not None:
+            from pipelines.services.previews import preview_deployment_fail  # previews builds on this module
+
+            preview_deployment_fail(pipeline=pipeline, build=build, error=error, actor=actor)
+            return build
         build.fail(error=error)
         build.save()
         _report_commit_status(build)
@@ -286,7 +302,7 @@ def build_cancel(*, build_id: uuid.UUID | str, actor: str) -> Build:
         if build.status == BuildStatus.QUEUED:
             build.cancel(reason=f"Cancelled by {actor}.")
             build.save()
-            others = Build.objects.filter(pipeline=pipeline, status=BuildStatus.QUEUED).exists()
+            others = Build.objects.filter(pipeline=pipeline, preview__isnull=True, status=BuildStatus.QUEUED).exists()
             if pipeline.status == S.QUEUED and not others:
                 apply_transition(
                     pipeline,

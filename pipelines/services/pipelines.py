@@ -22,7 +22,7 @@ from pipelines.models import Build, Pipeline
 from pipelines.services.builds import deployment_fail
 from pipelines.services.pointers import pointer_ensure
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
-from pipelines.validators import normalize_relative_path
+from pipelines.validators import normalize_relative_path, validate_new_pipeline_name
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,21 @@ def _clean_and_save(pipeline: Pipeline) -> None:
         raise ValidationError({"name": [duplicate]}) from exc
 
 
+def _check_new_name(name: str) -> None:
+    """`--` is reserved for preview hosts: a new (or renamed) pipeline may not use it."""
+    try:
+        validate_new_pipeline_name(name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.error_list}) from exc
+
+
 def pipeline_create(
     *, owner: AbstractBaseUser, name: str, provision: bool = False, actor: str, **fields: Any
 ) -> Pipeline:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"pipeline_create got unknown fields {sorted(unknown)}")
+    _check_new_name(name)
     with transaction.atomic():
         pipeline = Pipeline(owner=owner, name=name, **fields)
         _clean_and_save(pipeline)
@@ -79,6 +88,8 @@ def pipeline_update(*, pipeline_id: uuid.UUID | str, actor: str, **changes: Any)
                 "The name cannot change once the pipeline is provisioned: its domain and distribution use it.",
                 extra={"status": pipeline.status},
             )
+        if "name" in changes and changes["name"] != pipeline.name:
+            _check_new_name(changes["name"])
         for field, value in changes.items():
             setattr(pipeline, field, value)
         _clean_and_save(pipeline)
@@ -261,7 +272,7 @@ def pipelines_reap_stuck(*, now: datetime | None = None) -> list[str]:
                     elif status == S.DELETING:
                         apply_transition(pipeline, "fail_deletion", actor=SYSTEM_REAPER, message=error, error=error)
                     else:
-                        running = pipeline.builds.filter(status=BuildStatus.RUNNING).first()
+                        running = pipeline.builds.filter(status=BuildStatus.RUNNING, preview__isnull=True).first()
                         if running is not None:
                             deployment_fail(build_id=running.id, error=error, actor=SYSTEM_REAPER)
                         else:

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from deployment_service.transactions import send_on_commit
-from pipelines.models import Build, EdgePointer, Pipeline, pointer_value
+from pipelines.choices import PointerKind
+from pipelines.models import Build, EdgePointer, Pipeline, permalink_host, pointer_value
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,45 @@ def pointer_set(*, pipeline: Pipeline, build: Build | None) -> EdgePointer:
     """Point the pipeline's host at ``build``'s stored manifest (its content build for a rollback),
     or at nothing. Call inside the transaction that records the change (deployment_finish)."""
     served = None if build is None else (build.content_build_id or build.id)
+    return pointer_write(pipeline=pipeline, host=pipeline.domain, kind=PointerKind.LIVE, build_id=served)
+
+
+def pointer_write(*, pipeline: Pipeline, host: str, kind: str, build_id: uuid.UUID | None) -> EdgePointer:
+    """Point ``host`` (of ``kind``) at a stored build's manifest, or at nothing; inside the
+    transaction that records the change."""
     pointer, _ = EdgePointer.objects.select_for_update().get_or_create(
-        host=pipeline.domain, defaults={"pipeline": pipeline}
+        host=host, defaults={"pipeline": pipeline, "kind": kind}
     )
     if pointer.pipeline_id != pipeline.id:
-        raise ValueError(f"host {pipeline.domain} already points into pipeline {pointer.pipeline_id}")
-    pointer.build_id = served
+        raise ValueError(f"host {host} already points into pipeline {pointer.pipeline_id}")
+    pointer.build_id = build_id
+    pointer.kind = kind
     _save(pointer)
     return pointer
+
+
+def pointer_set_permalink(*, pipeline: Pipeline, build: Build) -> EdgePointer:
+    """A stored build is served at its permalink `b{number}--{name}.{base}` whatever is live
+    (written in the transaction that records it stored). Retention deletes it with the build."""
+    return pointer_write(
+        pipeline=pipeline,
+        host=permalink_host(number=build.number, name=pipeline.name),
+        kind=PointerKind.PERMALINK,
+        build_id=build.id,
+    )
+
+
+def pointers_delete(*, pointers: list[EdgePointer]) -> list[str]:
+    """Remove pointer rows (a deleted preview, the permalinks of builds retention let go); in the
+    kvs mode their hosts are removed from the KeyValueStore on commit (``unpublish_edge_hosts``).
+    Returns the hosts removed."""
+    hosts = sorted(pointer.host for pointer in pointers)
+    if not hosts:
+        return []
+    EdgePointer.objects.filter(pk__in=[pointer.pk for pointer in pointers]).delete()
+    if not _publishes_locally():
+        send_on_commit("unpublish_edge_hosts", hosts)
+    return hosts
 
 
 def pointer_ensure(*, pipeline: Pipeline) -> EdgePointer:

@@ -16,9 +16,10 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from pipelines.choices import BuildStatus
+from pipelines.choices import BuildStatus, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.models import Build, EdgePointer, Pipeline
+from pipelines.services.pointers import pointers_delete
 from pipelines.services.transitions import lock_pipeline
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,11 @@ logger = logging.getLogger(__name__)
 def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uuid.UUID]:
     """The builds whose manifests (and the blobs they name) stay stored:
 
-    * the served build (``content_build`` or itself) of each of the newest ``retained`` builds
-      that went live (succeeded), by number;
+    * the served build (``content_build`` or itself) of each of the newest ``retained`` production
+      builds that went live (succeeded), by number (a preview's builds are kept by its pointer);
     * the live build's served build;
-    * every build an edge pointer names (a pointer always names a served build), and the one
+    * every build a live or preview edge pointer names (a pointer always names a served build;
+      permalinks do not count: they go with their build), and the one
       its ``published`` value names: the KeyValueStore serves that until the projection
       catches up;
     * each queued or running build itself, its source build and that one's served build: a
@@ -39,7 +41,7 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     """
     kept: set[uuid.UUID] = set()
     went_live = (
-        Build.objects.filter(pipeline_id=pipeline_id, status=BuildStatus.SUCCEEDED)
+        Build.objects.filter(pipeline_id=pipeline_id, status=BuildStatus.SUCCEEDED, preview__isnull=True)
         .order_by("-number")
         .values_list("id", "content_build_id")[:retained]
     )
@@ -47,7 +49,8 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     live = Pipeline.objects.filter(pk=pipeline_id).values_list("live_build_id", "live_build__content_build_id").first()
     if live is not None and live[0] is not None:
         kept.add(live[1] or live[0])
-    for pointed, published in EdgePointer.objects.filter(pipeline_id=pipeline_id).values_list("build_id", "published"):
+    pointers = EdgePointer.objects.filter(pipeline_id=pipeline_id).exclude(kind=PointerKind.PERMALINK)
+    for pointed, published in pointers.values_list("build_id", "published"):
         if pointed is not None:
             kept.add(pointed)
         published_build = _published_build_id(published)
@@ -88,7 +91,8 @@ def builds_mark_unstored(
     (``build_ids_retained``, recomputed here under the pipeline's lock, so a build that became
     live, pointed-at or the source of a queued rollback since the caller looked is kept).
 
-    Returns the ids cleared (their manifests may now be deleted: nothing trusts them any more),
+    Returns the ids cleared (their manifests may now be deleted: nothing trusts them any more;
+    their permalink pointers are deleted here),
     or None, changing nothing, while a deploy of the pipeline is in progress: the deploy trusts
     every build stored when it started (the next retention run tries again).
 
@@ -113,6 +117,9 @@ def builds_mark_unstored(
         )
         if cleared:
             Build.objects.filter(pk__in=cleared).update(stored_at=None, updated_at=timezone.now())
+            # Their permalinks go with them (the KeyValueStore keys on commit, in the kvs mode).
+            permalinks = EdgePointer.objects.filter(pipeline=pipeline, kind=PointerKind.PERMALINK, build_id__in=cleared)
+            pointers_delete(pointers=list(permalinks))
             logger.info("%s: %d build(s) no longer retained at the edge", pipeline.name, len(cleared))
     return cleared
 

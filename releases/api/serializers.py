@@ -15,6 +15,13 @@ class ReleaseUploadSerializer(serializers.Serializer):
     deploy = serializers.BooleanField(
         required=False, default=False, help_text="Queue a build that deploys this release."
     )
+    preview = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        default="",
+        help_text="A preview label: deploy to `{label}--{name}` (created on first use) instead of production.",
+    )
 
 
 class ReleaseSerializer(serializers.ModelSerializer):

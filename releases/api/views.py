@@ -72,6 +72,7 @@ class PipelineReleaseListView(generics.ListCreateAPIView):
             upload=form.validated_data["file"],
             version=form.validated_data["version"],
             deploy=form.validated_data["deploy"],
+            preview=form.validated_data["preview"],
             uploaded_by=request.user,
             actor=actor_of(request.user),
         )

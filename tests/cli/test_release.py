@@ -325,3 +325,30 @@ def test_a_release_superseded_in_the_queue_exits_1_and_says_by_which_build(
     assert "error: build #1 superseded: Superseded by build #2." in result.err
     assert result.out == ""
     assert live_objects(pipeline) == {"index.html": b"<p>newer</p>"}
+
+
+def test_release_to_a_preview_prints_its_url_previews_lists_it_and_promote_makes_it_live(troy, shop, tmp_path):
+    assert troy("release", "shop", write_site(tmp_path / "v1"), "--version", "v1").code == 0
+
+    result = troy("release", "shop", write_site(tmp_path / "v2", title="v2"), "--preview", "feature-x")
+
+    preview_url = f"https://feature-x--shop.{settings.TROY_BASE_DOMAIN}/"
+    assert result.code == 0, result
+    assert result.out == f"{preview_url}\n" and "is live on the preview" in result.err
+    shop.refresh_from_db()
+    assert shop.status == S.DEPLOYED and shop.live_build.number == 1
+    assert live_objects(shop)["index.html"] == b"<html><title>v1</title></html>"
+
+    listed = troy("previews", "shop")
+    assert listed.code == 0, listed
+    assert "feature-x" in listed.out and preview_url in listed.out and "#2" in listed.out
+
+    promoted = troy("promote", "shop", "feature-x")
+    assert promoted.code == 0, promoted
+    assert promoted.out == f"{shop.site_url}\n"
+    shop.refresh_from_db()
+    assert shop.live_build.trigger == "promote" and shop.live_build.content_build.number == 2
+    assert live_objects(shop)["index.html"] == b"<html><title>v2</title></html>"
+
+    refused = troy("release", "shop", write_site(tmp_path / "v3"), "--preview", "bad--label")
+    assert refused.code != 0 and "preview" in refused.err

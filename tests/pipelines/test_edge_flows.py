@@ -15,7 +15,7 @@ import pytest
 
 from deployment_service import aws as aws_clients
 from pipelines import services, tasks
-from pipelines.choices import BuildKind, BuildTrigger
+from pipelines.choices import BuildKind, BuildTrigger, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows import edge, provisioning
 from pipelines.models import Build, EdgePointer, Pipeline
@@ -102,7 +102,7 @@ def test_nothing_live_is_written_as_the_pipeline_with_no_build(data_api):
     _expect_put(data_api, {"fresh.sites.troy.test": f"{pipeline.id}/"})
 
     assert edge.publish_pointers_run(pipeline_id=pipeline.id) == 1
-    assert EdgePointer.objects.get(pipeline=pipeline).is_published
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).is_published
 
 
 def test_a_pointer_changed_while_it_was_written_is_written_again(data_api):
@@ -122,7 +122,7 @@ def test_a_pointer_changed_while_it_was_written_is_written_again(data_api):
 
     assert edge.publish_pointers_run(pipeline_id=pipeline.id) == 2
 
-    pointer = EdgePointer.objects.get(pipeline=pipeline)
+    pointer = EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE)
     assert pointer.build_id == second.id and pointer.published == f"{pipeline.id}/{second.id}"
 
 
@@ -201,7 +201,7 @@ def test_provisioning_attaches_the_published_router(edge_aws):
     assert stored["Origins"]["Items"][0]["OriginPath"] == ""
     assert stored["DefaultCacheBehavior"]["OriginRequestPolicyId"] == router.origin_request_policy_id
     # The host is known at the edge; its publish is the worker's.
-    assert EdgePointer.objects.get(pipeline=pipeline).value == f"{pipeline.id}/"
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).value == f"{pipeline.id}/"
 
 
 def test_provisioning_without_a_bootstrapped_router_fails_saying_what_to_run(aws, settings):
@@ -361,3 +361,33 @@ def test_the_attach_actor_re_sends_itself_with_a_delay(edge_aws, settings, broke
     [message] = [Message.decode(raw) for raw in list(broker.queues["troy.DQ"].queue)]
     assert message.actor_name == "edge_attach_router" and list(message.args) == [str(pipeline.id), 1]
     assert message.options["eta"] - time.time() * 1000 >= (edge.attach_wait_seconds(0) - 1) * 1000
+
+
+def test_deleted_pointer_rows_have_their_keys_removed_unless_the_host_has_a_row_again(
+    edge_aws, data_api, broker, django_capture_on_commit_callbacks
+):
+    pipeline = put_in_status(PipelineFactory(name="prev"), S.DEPLOYED)
+    build = _build(pipeline)
+    with transaction.atomic():
+        gone = services.pointer_set_permalink(pipeline=pipeline, build=build)
+        back = services.pointer_write(
+            pipeline=pipeline, host="x--prev.sites.troy.test", kind=PointerKind.PREVIEW, build_id=None
+        )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        hosts = services.pointers_delete(pointers=[gone, back])
+    assert hosts == sorted([gone.host, back.host])
+    assert ("unpublish_edge_hosts", (hosts,)) in _sent(broker)
+    with transaction.atomic():  # the preview is made again before the message runs
+        services.pointer_write(pipeline=pipeline, host=back.host, kind=PointerKind.PREVIEW, build_id=None)
+
+    arn = _store_arn()
+    data_api.add_response(
+        "get_key",
+        {"Key": gone.host, "Value": f"{pipeline.id}/{build.id}", "ItemCount": 1, "TotalSizeInBytes": 9},
+        {"KvsARN": arn, "Key": gone.host},
+    )
+    data_api.add_response("describe_key_value_store", _described("E1"))
+    data_api.add_response(
+        "update_keys", _updated("E2"), {"KvsARN": arn, "IfMatch": "E1", "Deletes": [{"Key": gone.host}]}
+    )
+    assert edge.unpublish_hosts_run(hosts=hosts) == [gone.host]

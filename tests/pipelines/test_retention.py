@@ -20,7 +20,7 @@ import pytest
 from deployment_service import aws as aws_clients
 from edge.manifest import FileEntry, Manifest, blob_key, content_key, dumps, manifest_key
 from pipelines import services, tasks
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.retention import retention_run
 from pipelines.models import Build, EdgePointer, Pipeline
@@ -235,7 +235,9 @@ def test_the_build_the_edge_still_serves_stays_until_the_pointer_is_published(pi
     with s3_clock(LONG_AGO):
         first, first_keys = deploy(pipeline, site(1))
         deploy(pipeline, site(2))
-    EdgePointer.objects.filter(pipeline=pipeline).update(published=f"{pipeline.id}/{first.id}")  # not yet #2
+    EdgePointer.objects.filter(pipeline=pipeline, kind=PointerKind.LIVE).update(
+        published=f"{pipeline.id}/{first.id}"
+    )  # not yet #2
 
     retention_run(pipeline_id=pipeline.id)
 

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from deployment_service import aws
 from edge.manifest import Manifest, blob_key, loads, manifest_key
 from pipelines import services as pipeline_services
+from pipelines.choices import PointerKind
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.models import Build, EdgePointer, Pipeline
 from releases import services
@@ -81,7 +82,7 @@ def run_queued(pipeline: Pipeline) -> Build:
 
 def served_manifest(pipeline: Pipeline) -> Manifest | None:
     """The manifest the pipeline's pointer names (None when nothing is live)."""
-    pointer = EdgePointer.objects.filter(pipeline=pipeline).first()
+    pointer = EdgePointer.objects.filter(pipeline=pipeline, kind=PointerKind.LIVE).first()
     if pointer is None or pointer.build_id is None:
         return None
     raw = aws.client("s3").get_object(

@@ -2,8 +2,10 @@
 
 Contract (called by the actor ``pipelines.tasks.deploy_build``): ``deploy_build_run(build_id=…)``
 
-* acts only when the build is ``running`` and its pipeline ``deploying``; otherwise (a duplicate
-  or stale message) it logs and returns;
+* acts only when the build is ``running`` and its pipeline ``deploying`` (a preview build: when
+  the build is ``running``, whatever the pipeline does); otherwise (a duplicate or stale message)
+  it logs and returns; a preview build finishes with ``preview_deployment_finish`` (its preview's
+  pointer and its permalink; production is not touched);
 * a release build whose zip is still in the upload spool has no ``artifact_key`` yet: the step
   returns, and storing the zip sends it again (``pipelines.services.release_builds_stored``); a
   release that could not be stored fails the build; one never stored is failed by the reaper;
@@ -143,7 +145,9 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
         logger.info("build %s no longer exists: nothing to deploy", build_id)
         return
     pipeline = build.pipeline
-    if build.status != BuildStatus.RUNNING or pipeline.status != PipelineStatus.DEPLOYING:
+    # A preview build runs beside production: only its own status counts (docs/edge.md, "Previews").
+    production_ready = build.preview_id is not None or pipeline.status == PipelineStatus.DEPLOYING
+    if build.status != BuildStatus.RUNNING or not production_ready:
         logger.info("build %s is %s (pipeline %s): not deploying", build_id, build.status, pipeline.status)
         return
     started = time.perf_counter()
@@ -175,7 +179,10 @@ def deploy_build_run(*, build_id: uuid.UUID | str) -> None:
     except Exception as exc:
         _fail_or_retry(build, exc)
         return
-    services.deployment_finish(build_id=build.id, stats=result.stats())
+    if build.preview_id is not None:
+        services.preview_deployment_finish(build_id=build.id, stats=result.stats())
+    else:
+        services.deployment_finish(build_id=build.id, stats=result.stats())
     deploy_observe(result)
     logger.info(
         "build %s stored and live: %d files, %d blobs uploaded (%d bytes), %d already stored (%s)",

@@ -62,6 +62,7 @@ def test_deploy_queues_an_automated_build_of_the_branch(api, ready, broker, djan
         "commit_sha",
         "release",
         "source_build",
+        "preview",
         "is_rollback",
         "content_build",
         "stored",

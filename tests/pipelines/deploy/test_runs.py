@@ -13,7 +13,7 @@ from deployment_service import aws
 from edge.manifest import manifest_key
 from events.models import Event
 from pipelines import services as pipeline_services
-from pipelines.choices import BuildKind, BuildStatus, BuildTrigger
+from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.models import Build, EdgePointer, Pipeline
@@ -56,7 +56,7 @@ def test_a_rollback_to_a_retained_build_writes_nothing_and_points_at_it(pipeline
     assert s3_requests.all == s3_requests.live()  # not even the artifact is read
     assert bucket_keys(pipeline) == before
     assert rollback.content_build_id == first.id and rollback.stored_at is None
-    assert EdgePointer.objects.get(pipeline=pipeline).build_id == first.id
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).build_id == first.id
     assert Pipeline.objects.get(pk=pipeline.pk).live_build_id == rollback.id
     assert live_files(pipeline) == encoded(V1)
     assert (rollback.files_total, rollback.files_uploaded, rollback.bytes_uploaded) == (3, 0, 0)
@@ -76,7 +76,7 @@ def test_a_rollback_of_a_rollback_points_at_the_build_that_holds_the_content(pip
     assert again.status == BuildStatus.SUCCEEDED, again.error
     assert s3_requests.writes() == []
     assert again.content_build_id == first.id
-    assert EdgePointer.objects.get(pipeline=pipeline).build_id == first.id
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).build_id == first.id
 
 
 @pytest.mark.parametrize("past_retention", ["stored_at cleared", "manifest gone"])
@@ -96,7 +96,7 @@ def test_a_rollback_past_retention_stores_the_build_again(pipeline, api, s3_requ
     assert rollback.status == BuildStatus.SUCCEEDED, rollback.error
     assert rollback.content_build_id is None and rollback.stored_at is not None
     assert s3_requests.manifest_puts() == [f"builds/{rollback.id}.json"]
-    pointer = EdgePointer.objects.get(pipeline=pipeline)
+    pointer = EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE)
     assert pointer.build_id == rollback.id
     assert live_files(pipeline) == encoded(V1)
     # Build 1's manifest no longer counts: its blobs are looked up, found young enough, trusted.
@@ -156,7 +156,7 @@ def test_an_unsafe_artifact_fails_the_build_and_writes_nothing(pipeline, s3_requ
     assert build.status == BuildStatus.FAILED and "../escape.html" in build.error
     assert Pipeline.objects.get(pk=pipeline.pk).status == S.FAILED_TO_DEPLOY
     assert s3_requests.writes() == [] and bucket_keys(pipeline) == before
-    assert EdgePointer.objects.get(pipeline=pipeline).build_id == first.id
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).build_id == first.id
 
 
 def site(version: int) -> dict[str, str]:

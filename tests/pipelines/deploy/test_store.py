@@ -12,7 +12,7 @@ import pytest
 from deployment_service import aws
 from edge.manifest import blob_key, content_key, is_fingerprinted, loads, manifest_key
 from pipelines import services as pipeline_services
-from pipelines.choices import BuildStatus
+from pipelines.choices import BuildStatus, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.models import Build, EdgePointer, Pipeline
@@ -109,7 +109,7 @@ def test_a_build_is_stored_as_blobs_and_its_manifest(pipeline, s3_requests):
     assert build.bytes_uploaded == sum(len(v if isinstance(v, bytes) else v.encode()) for v in SITE.values()) - len(
         SITE["robots.txt"]
     )
-    assert EdgePointer.objects.get(pipeline=pipeline).build_id == build.id
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).build_id == build.id
     assert Pipeline.objects.get(pk=pipeline.pk).status == S.DEPLOYED
     # Only reads besides the blobs and the manifest: no copy, no delete, nothing overwritten.
     assert {r.operation for r in s3_requests.writes()} == {"PutObject"}
@@ -131,7 +131,7 @@ def test_a_same_content_redeploy_writes_no_blob(pipeline, s3_requests):
         len(SITE),
         0,
     )
-    assert EdgePointer.objects.get(pipeline=pipeline).build_id == again.id
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).build_id == again.id
 
 
 def test_a_one_file_change_writes_that_blob_and_the_manifest(pipeline, s3_requests):
@@ -170,7 +170,7 @@ def test_a_fingerprinted_name_with_other_bytes_is_refused_and_nothing_is_written
     assert "assets/app.3f9a1c2b.js" in second.error and f"build #{first.number}" in second.error
     assert s3_requests.writes() == []
     assert bucket_keys(pipeline) == before
-    assert EdgePointer.objects.get(pipeline=pipeline).build_id == first.id
+    assert EdgePointer.objects.get(pipeline=pipeline, kind=PointerKind.LIVE).build_id == first.id
     assert Pipeline.objects.get(pk=pipeline.pk).status == S.FAILED_TO_DEPLOY
 
 

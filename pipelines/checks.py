@@ -1,0 +1,34 @@
+"""System checks of the pipelines app (``manage.py check --database default``; ``migrate`` runs them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import Tags, Warning, register
+from django.db import DatabaseError
+
+from pipelines.models import PREVIEW_SEPARATOR, Pipeline
+
+
+@register(Tags.database)
+def pipeline_names_with_separator(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Warning]:
+    """Pipelines named before `--` was reserved for preview hosts keep working; list them, since
+    a preview host `{label}--{name}` of another pipeline can read like theirs."""
+    if not databases:
+        return []
+    try:
+        names = list(
+            Pipeline.objects.filter(name__contains=PREVIEW_SEPARATOR).order_by("name").values_list("name", flat=True)
+        )
+    except DatabaseError:  # not migrated yet: nothing to list
+        return []
+    if not names:
+        return []
+    return [
+        Warning(
+            f"{len(names)} pipeline name(s) contain '--', now reserved for preview hosts: {', '.join(names)}.",
+            hint="They keep working; a new or renamed pipeline may not contain '--'. Previews of such a "
+            "pipeline are still told apart by their exact host (the API shows it).",
+            id="pipelines.W001",
+        )
+    ]
