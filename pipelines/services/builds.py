@@ -337,10 +337,18 @@ def build_redeploy(*, build_id: uuid.UUID | str, actor: str, requested_by: Abstr
             f"Build #{source.number} is {source.status}; only a build that went live can be deployed again.",
             extra={"status": source.status},
         )
+    return build_request_again(source, trigger=BuildTrigger.ROLLBACK, actor=actor, requested_by=requested_by)
+
+
+def build_request_again(
+    source: Build, *, trigger: str, actor: str, requested_by: AbstractBaseUser | None = None
+) -> Build:
+    """A new production build of ``source``'s artifact (a rollback or a promote): pointer-only
+    when ``source``'s manifest is still stored (the deploy step decides), else stored again."""
     return build_request(
         pipeline_id=source.pipeline_id,
         kind=source.kind,
-        trigger=BuildTrigger.ROLLBACK,
+        trigger=trigger,
         actor=actor,
         requested_by=requested_by,
         ref=source.ref,

@@ -29,7 +29,7 @@ from events.services import event_record
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildStatus, BuildTrigger, PointerKind
 from pipelines.exceptions import NothingToPromote, PreviewNotFound
 from pipelines.models import Build, EdgePointer, Pipeline, Preview, preview_host
-from pipelines.services.builds import STAT_FIELDS, build_lock, build_request
+from pipelines.services.builds import STAT_FIELDS, build_lock, build_request_again
 from pipelines.services.pointers import pointer_set_permalink, pointer_write, pointers_delete
 from pipelines.services.transitions import SYSTEM_WORKER, lock_pipeline, refuse
 from pipelines.validators import validate_preview_label
@@ -236,15 +236,4 @@ def preview_promote(
     source = preview.build
     if source is None or source.status != BuildStatus.SUCCEEDED:
         raise NothingToPromote(f"Preview {label} serves no build yet: nothing to promote.")
-    return build_request(
-        pipeline_id=preview.pipeline_id,
-        kind=source.kind,
-        trigger=BuildTrigger.PROMOTE,
-        actor=actor,
-        requested_by=requested_by,
-        ref=source.ref,
-        commit_sha=source.commit_sha,
-        release=source.release,
-        source_build=source,
-        artifact_key=source.artifact_key,
-    )
+    return build_request_again(source, trigger=BuildTrigger.PROMOTE, actor=actor, requested_by=requested_by)
