@@ -45,6 +45,16 @@ STAT_FIELDS = (
 )
 
 
+def next_build_number(pipeline: Pipeline) -> int:
+    """Builds count up per pipeline, production and previews alike (call under the pipeline's lock)."""
+    return (Build.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+def signed_in(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    """Who asked for a build, when a signed-in user did (None for workers, hooks, anonymous)."""
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def build_lock(build_id: uuid.UUID | str) -> tuple[Pipeline, Build]:
     """Lock the build's pipeline, then the build (always in that order: no deadlocks)."""
     try:
@@ -92,7 +102,7 @@ def build_request(
                 f"Pipeline {pipeline.name}'s owner holds no active GitHub App installation covering "
                 f"{pipeline.repository} (uninstalled or suspended on GitHub?): install the App on it again."
             )
-        number = (Build.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
+        number = next_build_number(pipeline)
         build = Build.objects.create(
             pipeline=pipeline,
             number=number,
@@ -105,7 +115,7 @@ def build_request(
             # A release build's key is set by its caller once the zip is stored (see
             # ``release_builds_stored``): until then the deploy step has nothing to read.
             artifact_key=artifact_key,
-            requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
+            requested_by=signed_in(requested_by),
         )
         what = f"Build #{number} queued ({BuildTrigger(trigger).label.lower()})."
         if pipeline.status in DEPLOYABLE:

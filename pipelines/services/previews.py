@@ -20,7 +20,6 @@ import uuid
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from deployment_service.exceptions import Conflict
@@ -29,7 +28,13 @@ from events.services import event_record
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildStatus, BuildTrigger, PointerKind
 from pipelines.exceptions import NothingToPromote, PreviewNotFound
 from pipelines.models import Build, EdgePointer, Pipeline, Preview, preview_host
-from pipelines.services.builds import STAT_FIELDS, build_lock, build_request_again
+from pipelines.services.builds import (
+    STAT_FIELDS,
+    build_lock,
+    build_request_again,
+    next_build_number,
+    signed_in,
+)
 from pipelines.services.pointers import pointer_set_permalink, pointer_write, pointers_delete
 from pipelines.services.transitions import SYSTEM_WORKER, lock_pipeline, refuse
 from pipelines.validators import validate_preview_label
@@ -89,7 +94,7 @@ def preview_build_request(
         if pipeline.status not in ACCEPTS_DEPLOYMENT:
             raise refuse(pipeline, "queue_deployment")
         preview = _preview_for(pipeline, label)
-        number = (Build.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
+        number = next_build_number(pipeline)
         build = Build.objects.create(
             pipeline=pipeline,
             preview=preview,
@@ -98,7 +103,7 @@ def preview_build_request(
             trigger=trigger,
             release=release,
             artifact_key=artifact_key,
-            requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
+            requested_by=signed_in(requested_by),
         )
         _event(
             pipeline, "preview_queue", actor=actor, build=build, message=f"Build #{number} queued for preview {label}."
