@@ -82,6 +82,23 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
         help_text="Directory the build writes the site to, relative to the repository root.",
     )
     auto_deploy = models.BooleanField(default=True, help_text="Deploy on every push to the branch.")
+    # Monorepos: install/build/test run in ``base_dir`` (the output dir is relative to it); a push
+    # whose changed files match none of ``watch_paths`` (glob patterns) starts no build.
+    base_dir = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        validators=[validate_relative_path],
+        help_text="Directory the build runs in, relative to the repository root; empty = the root.",
+    )
+    watch_paths = models.JSONField(
+        default=list, blank=True, help_text="Glob patterns; a push changing none of them starts no build."
+    )
+    # Previews of automated builds: branches matching these patterns, and pull requests.
+    preview_branches = models.JSONField(
+        default=list, blank=True, help_text="Branch patterns (fnmatch) that get a branch preview."
+    )
+    pull_request_previews = models.BooleanField(default=False, help_text="Build a preview of every pull request.")
     github_installation_id = models.BigIntegerField(null=True, blank=True)
 
     status = FSMField(default=S.PRE_PROVISIONED, choices=ROW_STATUSES, protected=True, db_index=True)
@@ -269,6 +286,8 @@ class Build(ConcurrentTransitionMixin, models.Model):
     preview = models.ForeignKey(
         "pipelines.Preview", null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
     )
+    # A pull request from a fork: built without the pipeline's secrets.
+    from_fork = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
