@@ -27,6 +27,9 @@ from edge.origin_request import PATH_HEADER, OriginRouter
 logger = logging.getLogger(__name__)
 
 VIEWER_FUNCTION = Path(__file__).with_name("viewer_request.js")
+# CloudFront Functions runtime 2.0's `require('crypto')` and `Buffer`, as far as the function uses
+# them, in plain JavaScript: V8 alone has neither. Local edge and tests only, never shipped.
+EMULATED_RUNTIME = Path(__file__).with_name("emulated_runtime.js")
 IMPORT_LINE = "import cf from 'cloudfront';"
 
 # The emulated `cloudfront` module. kvs().get cannot call into Python synchronously from
@@ -83,12 +86,13 @@ PointerLookup = Callable[[str], "str | None"]
 
 
 def load_viewer_function(source: str | None = None) -> str:
-    """The function's source with its one ES-module line replaced by the emulated module: the
-    only difference between what CloudFront runs and what runs here."""
+    """The function's source with its one ES-module line replaced by the emulated module (and the
+    emulated runtime modules before it): the only difference between what CloudFront runs and
+    what runs here."""
     source = VIEWER_FUNCTION.read_text() if source is None else source
     if source.count(IMPORT_LINE) != 1:
         raise ValueError(f"the viewer function must contain exactly one {IMPORT_LINE!r} line")
-    return source.replace(IMPORT_LINE, EMULATED_CLOUDFRONT) + RUNNER
+    return EMULATED_RUNTIME.read_text() + source.replace(IMPORT_LINE, EMULATED_CLOUDFRONT) + RUNNER
 
 
 class ViewerFunction:

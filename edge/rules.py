@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import hashlib
 import json
 import re
+import secrets
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -326,7 +328,10 @@ def _check_header(name: str, value: str) -> None:
     if lowered == "basic-auth":
         # Netlify reads this as a password rule; as a header it would send the password to every
         # visitor. Refused rather than served.
-        raise ValueError("Basic-Auth is a Netlify password rule, not a header; visitor passwords are not supported yet")
+        raise ValueError(
+            "Basic-Auth is a Netlify password rule, not a header; Troy protects a whole site only: "
+            'write "basic_auth" in troy.json (path-scoped passwords are not supported)'
+        )
     if lowered in FORBIDDEN_HEADERS or lowered.startswith(FORBIDDEN_HEADER_PREFIXES):
         raise ValueError(f"header {name} cannot be set by a site (CloudFront or the connection owns it)")
     if any(c in value for c in "\r\n\0"):
@@ -404,9 +409,80 @@ class SiteConfig:
     clean_urls: bool = False
     headers: tuple[HeaderRule, ...] = ()
     redirects: tuple[Redirect, ...] = ()
+    # (username, password) in clear, as troy.json wrote them: only ever hashed (Rules.build),
+    # never stored or logged.
+    basic_auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
-CONFIG_KEYS = {"$schema", "spa", "not_found", "trailing_slash", "clean_urls", "headers", "redirects"}
+CONFIG_KEYS = {"$schema", "spa", "not_found", "trailing_slash", "clean_urls", "headers", "redirects", "basic_auth"}
+
+# --- visitor passwords (basic_auth) -------------------------------------------------------------
+# Checked by the viewer function (edge/viewer_request.js), before CloudFront's cache: an S3 origin
+# cannot vary its cached answers by Authorization. The build keeps only salted hashes, one
+# credential per user: "{salt}:{sha256 hex of salt ':' username ':' password}"; a credential
+# starting with "*" accepts any username (hashed with an empty one). The pointer value carries
+# them (pipelines.models.pointer_value), so it must stay far below the store's 1 KB per value.
+MAX_BASIC_AUTH_USERS = 5
+MAX_CREDENTIAL_FIELD = 128
+CREDENTIAL = re.compile(r"\*?[0-9a-f]{16,64}:[0-9a-f]{64}")
+
+
+def credential_hash(*, salt: str, username: str, password: str) -> str:
+    """The credential the viewer function checks an `Authorization: Basic` header against."""
+    digest = hashlib.sha256(f"{salt}:{username}:{password}".encode()).hexdigest()
+    return f"{salt}:{digest}"
+
+
+def credential_make(*, username: str, password: str, salt: str | None = None) -> str:
+    """A salted credential for one user; ``username`` "" accepts any username ("*" prefix)."""
+    salt = secrets.token_hex(8) if salt is None else salt
+    made = credential_hash(salt=salt, username=username, password=password)
+    return made if username else "*" + made
+
+
+def credential_problem(username: object, password: object, *, username_required: bool = True) -> str | None:
+    """Why a username/password pair cannot be a visitor credential, or None."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        return "username and password must be strings"
+    if username_required and not username:
+        return "username must not be empty"
+    if ":" in username:
+        return "username must not contain ':' (Basic authentication separates it from the password with one)"
+    if not password:
+        return "password must not be empty"
+    if len(username) > MAX_CREDENTIAL_FIELD or len(password) > MAX_CREDENTIAL_FIELD:
+        return f"username and password are at most {MAX_CREDENTIAL_FIELD} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in username + password):
+        return "username and password must not contain control characters"
+    return None
+
+
+def _parse_basic_auth(value: object, problem: Callable[[str], None]) -> tuple[tuple[str, str], ...]:
+    users = value if isinstance(value, list) else [value]
+    if not users:
+        problem("basic_auth must name at least one user")
+        return ()
+    if len(users) > MAX_BASIC_AUTH_USERS:
+        problem(f"basic_auth names {len(users)} users: at most {MAX_BASIC_AUTH_USERS} per build")
+        return ()
+    found: list[tuple[str, str]] = []
+    for index, item in enumerate(users):
+        where = "basic_auth" if not isinstance(value, list) else f"basic_auth[{index}]"
+        if not isinstance(item, dict) or set(item) != {"username", "password"}:
+            problem(
+                f'{where} must be {{"username": ..., "password": ...}} (or a list of them); '
+                "path-scoped passwords are not supported"
+            )
+            continue
+        why = credential_problem(item["username"], item["password"])
+        if why is not None:
+            problem(f"{where}: {why}")
+            continue
+        found.append((item["username"], item["password"]))
+    if len({username for username, _ in found}) != len(found):
+        problem("basic_auth names a username twice")
+        return ()
+    return tuple(found)
 
 
 def parse_config(text: str, *, file: str = "troy.json") -> SiteConfig:
@@ -423,11 +499,6 @@ def parse_config(text: str, *, file: str = "troy.json") -> SiteConfig:
         problems.append(RuleProblem(file, 0, message))
 
     for key in sorted(set(data) - CONFIG_KEYS):
-        if key == "basic_auth":
-            # At CloudFront the check must run before the cache (an S3 origin cannot be cached by
-            # Authorization), so it belongs in the viewer function: not built yet.
-            problem("basic_auth (a visitor password) is not supported yet")
-            continue
         problem(f"unknown key {key!r} (known: {', '.join(sorted(CONFIG_KEYS - {'$schema'}))})")
     spa = data.get("spa")
     if spa is True:
@@ -498,6 +569,7 @@ def parse_config(text: str, *, file: str = "troy.json") -> SiteConfig:
         headers.append(
             HeaderRule(source=f"{file} headers[{index}]", path=str(item["for"]), values=tuple(item["values"].items()))
         )
+    basic_auth = _parse_basic_auth(data["basic_auth"], problem) if "basic_auth" in data else ()
     if problems:
         raise RulesError(problems)
     return SiteConfig(
@@ -507,7 +579,16 @@ def parse_config(text: str, *, file: str = "troy.json") -> SiteConfig:
         clean_urls=clean_urls,
         headers=tuple(headers),
         redirects=tuple(redirects),
+        basic_auth=basic_auth,
     )
+
+
+def _hash_users(users: tuple[tuple[str, str], ...], salt: str | None) -> list[dict[str, str]]:
+    salt = secrets.token_hex(8) if salt is None else salt
+    return [
+        {"user": username, "credential": credential_make(username=username, password=password, salt=salt)}
+        for username, password in users
+    ]
 
 
 def _list(data: dict[str, Any], key: str, problem: Callable[[str], None]) -> list[Any]:
@@ -550,6 +631,8 @@ class Rules:
     not_found: str | None = None
     trailing_slash: str = "add"
     clean_urls: bool = False
+    # Visitor credentials, hashed: [{"user": name, "credential": "{salt}:{sha256}"}] (see above).
+    basic_auth: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._patterns = [compile_redirect_path(rule.from_path) for rule in self.redirects]
@@ -574,9 +657,12 @@ class Rules:
         redirects_text: str | None = None,
         headers_text: str | None = None,
         config_text: str | None = None,
+        salt: str | None = None,
     ) -> Rules:
         """From the build's `_redirects`, `_headers` and `troy.json` (None when absent). troy.json's
-        redirects and headers come after the files' (the files are the Netlify-compatible base)."""
+        redirects and headers come after the files' (the files are the Netlify-compatible base).
+        troy.json's basic_auth passwords are hashed here with ``salt`` (random per build when
+        None): the clear text goes no further."""
         problems: list[RuleProblem] = []
         redirects: list[Redirect] = []
         headers: list[HeaderRule] = []
@@ -620,7 +706,13 @@ class Rules:
             not_found=config.not_found,
             trailing_slash=config.trailing_slash,
             clean_urls=config.clean_urls,
+            basic_auth=_hash_users(config.basic_auth, salt),
         )
+
+    @property
+    def credentials(self) -> list[str]:
+        """The build's visitor credentials as the pointer value carries them."""
+        return [item["credential"] for item in self.basic_auth]
 
     def missing_files(self, files: set[str]) -> list[RuleProblem]:
         """Targets the build must contain: spa, not_found, and the paths of content rules
@@ -655,6 +747,8 @@ class Rules:
             data["trailing_slash"] = self.trailing_slash
         if self.clean_urls:
             data["clean_urls"] = True
+        if self.basic_auth:
+            data["basic_auth"] = [dict(item) for item in self.basic_auth]
         return data
 
     @classmethod
@@ -670,6 +764,10 @@ class Rules:
             not_found=data.get("not_found"),
             trailing_slash=data.get("trailing_slash", "add"),
             clean_urls=bool(data.get("clean_urls", False)),
+            basic_auth=[
+                {"user": str(item["user"]), "credential": str(item["credential"])}
+                for item in data.get("basic_auth", [])
+            ],
         )
 
     @property

@@ -4,6 +4,7 @@
 // The local edge (edge/local.py) runs this same file; see docs/edge.md.
 import cf from 'cloudfront';
 
+const crypto = require('crypto');
 const kvs = cf.kvs();
 
 // Pipeline and build ids as Troy writes them; "_" cannot start one, so "_immutable" never
@@ -43,21 +44,31 @@ function isFingerprinted(uri) {
   return m !== null && m.index > 0 && /[0-9]/.test(m[1]) && /[A-Z]/.test(m[1]);
 }
 
-// A pointer is "{pipeline id}/{build id}" today; a value starting with "{" is reserved for a
-// JSON object {"pipeline": …, "build": …, …} so later fields (previews, rules) fit in one key.
+// A visitor credential (edge/rules.py credential_make): "{salt}:{sha256 hex}" of
+// salt ":" username ":" password; with a leading "*" any username (hashed as "").
+const CREDENTIAL = /^\*?[0-9a-f]{16,64}:[0-9a-f]{64}$/;
+
+// A pointer is "{pipeline id}/{build id}", or a JSON object {"pipeline": …, "build": …,
+// "auth": [credential, …]} for a protected host (pipelines.models.pointer_value).
 // "{pipeline id}/" (no build) means the host is known but nothing is live: that is what Troy
 // writes, since the KeyValueStore API documents no empty value. "" means the same (the local
 // edge's answer for a pipeline that has no pointer row yet).
 function parsePointer(value) {
   if (value === '') return { empty: true };
   let pipeline, build;
+  let auth = [];
   if (value.charAt(0) === '{') {
     try {
       const obj = JSON.parse(value);
       pipeline = obj.pipeline;
       build = obj.build;
+      if (obj.auth !== undefined) auth = obj.auth;
     } catch (e) {
       return null;
+    }
+    if (!Array.isArray(auth)) return null;
+    for (let i = 0; i < auth.length; i++) {
+      if (typeof auth[i] !== 'string' || !CREDENTIAL.test(auth[i])) return null;
     }
   } else {
     const slash = value.indexOf('/');
@@ -67,9 +78,49 @@ function parsePointer(value) {
   }
   if (typeof pipeline !== 'string' || typeof build !== 'string') return null;
   if (!ID.test(pipeline)) return null;
-  if (build === '') return { empty: true };
-  if (!ID.test(build)) return null;
-  return { pipeline: pipeline, build: build };
+  if (build !== '' && !ID.test(build)) return null;
+  return { pipeline: pipeline, build: build, empty: build === '', auth: auth };
+}
+
+// Does the request's `Authorization: Basic …` match one of the credentials? The decoded
+// "user:password" is hashed as salt ":" user ":" password, so it is never split for a named user.
+function authorized(headers, auth) {
+  const header = headers.authorization ? headers.authorization.value : '';
+  const m = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
+  if (!m) return false;
+  let pair;
+  try {
+    pair = Buffer.from(m[1], 'base64').toString('utf8');
+  } catch (e) {
+    return false;
+  }
+  const colon = pair.indexOf(':');
+  if (colon < 0) return false;
+  for (let i = 0; i < auth.length; i++) {
+    const any = auth[i].charAt(0) === '*';
+    const credential = any ? auth[i].slice(1) : auth[i];
+    const sep = credential.indexOf(':');
+    const salt = credential.slice(0, sep);
+    const input = salt + ':' + (any ? pair.slice(colon) : pair);
+    if (crypto.createHash('sha256').update(input).digest('hex') === credential.slice(sep + 1)) return true;
+  }
+  return false;
+}
+
+function unauthorized(host) {
+  return {
+    statusCode: 401,
+    statusDescription: 'Unauthorized',
+    headers: {
+      'www-authenticate': { value: 'Basic realm="' + host + '", charset="UTF-8"' },
+      'content-type': { value: 'text/html; charset=utf-8' },
+      'cache-control': { value: 'no-store' },
+    },
+    body: {
+      encoding: 'text',
+      data: '<!doctype html><meta charset="utf-8"><title>Password required</title><h1>Password required</h1><p>This site asks for a username and password.</p>',
+    },
+  };
 }
 
 // A browser navigating to a page (edge.rules.is_navigation is the same rule): the last segment
@@ -134,6 +185,11 @@ async function handler(event) {
   }
   const pointer = parsePointer(value);
   if (pointer === null) return notFound('No site is served at this address.');
+  // Before the cache: an answer of a protected host is never served to a visitor without the
+  // password (its cached copy is keyed like any other).
+  if (pointer.auth && pointer.auth.length > 0 && !authorized(request.headers, pointer.auth)) {
+    return unauthorized(host);
+  }
   if (pointer.empty) return notFound('This site has nothing deployed yet.');
   const uri = request.uri.charAt(0) === '/' ? request.uri : '/' + request.uri;
   if (isFingerprinted(uri)) {

@@ -28,6 +28,7 @@ from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
 from pipelines.models import Build, GithubInstallation, GithubInstallationRepository, Pipeline, Preview
+from pipelines.preview_password_admin import PreviewPasswordAdminMixin
 from pipelines.selectors import local_preview_url, local_site_url
 from pipelines.services import EDITABLE_FIELDS
 
@@ -398,14 +399,15 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Preview)
-class PreviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PreviewAdmin(PreviewPasswordAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-mostly: previews are made by releases to a label; deleting one goes through the
     service (its pointer goes too; its builds stay until retention)."""
 
-    list_display = ["label", "pipeline", "address", "build", "last_deployed_at", "created_at"]
+    list_display = ["label", "pipeline", "address", "build", "last_deployed_at", "created_at", "password_link"]
     list_select_related = ["pipeline", "build__pipeline"]
     search_fields = ["label", "pipeline__name", "host"]
-    readonly_fields = ["address"]
+    readonly_fields = ["address", "password_link"]
+    exclude = ["password_credential"]
     actions = ["delete_previews"]
 
     @admin.display(description="Address")

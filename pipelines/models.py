@@ -7,6 +7,7 @@ Only the service layer (``pipelines/services``) calls a transition; the status f
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 
 from django.conf import settings
@@ -274,6 +275,9 @@ class Build(ConcurrentTransitionMixin, models.Model):
     bytes_uploaded = models.BigIntegerField(default=0)
     invalidation_id = models.CharField(max_length=64, blank=True, default="")  # old layout only
     files_total = models.PositiveIntegerField(default=0)
+    # troy.json's basic_auth, hashed at deploy (edge.rules credential_make; never the clear
+    # password): the credentials its pointers carry (docs/edge.md, "Visitor passwords").
+    visitor_credentials = models.JSONField(default=list, blank=True)
     # At the edge a build is its manifest, `{pipeline}/builds/{id}.json` in the live bucket, over
     # content-addressed blobs (docs/edge.md); the manifest is never loaded into the database.
     # ``stored_at``: when the deploy wrote it; cleared when retention removes it.
@@ -363,10 +367,17 @@ class Build(ConcurrentTransitionMixin, models.Model):
 # --- The edge's pointers ------------------------------------------------------------------------
 
 
-def pointer_value(pipeline_id: object, build_id: object | None) -> str:
+def pointer_value(pipeline_id: object, build_id: object | None, credentials: str = "") -> str:
     """An EdgePointer's KeyValueStore value: "{pipeline id}/{build id}", or "{pipeline id}/" for
-    a known host with nothing live (never "": the KeyValueStore API documents no empty value)."""
-    return f"{pipeline_id}/{build_id or ''}"
+    a known host with nothing live (never "": the KeyValueStore API documents no empty value).
+    A protected host (``credentials``: space-separated salted hashes, edge.rules) gets the JSON
+    form {"pipeline", "build", "auth": [...]} that edge/viewer_request.js parsePointer reads."""
+    if not credentials:
+        return f"{pipeline_id}/{build_id or ''}"
+    return json.dumps(
+        {"pipeline": str(pipeline_id), "build": str(build_id or ""), "auth": credentials.split()},
+        separators=(",", ":"),
+    )
 
 
 # A DNS label holds 63 characters; `{label}--{name}` longer than that is shortened (preview_host).
@@ -408,7 +419,11 @@ class EdgePointer(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="edge_pointers")
     build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=16, choices=PointerKind.choices, default=PointerKind.LIVE)
-    published = models.CharField(max_length=200, blank=True, default="")
+    # The visitor credentials the host asks for (space-separated salted hashes; "" = open):
+    # the served build's basic_auth and, for a preview and its builds' permalinks, the
+    # preview's password. Written with the build by pipelines.services.pointers.
+    credentials = models.CharField(max_length=800, blank=True, default="")
+    published = models.CharField(max_length=1024, blank=True, default="")
     published_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -421,7 +436,7 @@ class EdgePointer(models.Model):
     @property
     def value(self) -> str:
         """What the KeyValueStore holds for the host (edge/viewer_request.js parsePointer)."""
-        return pointer_value(self.pipeline_id, self.build_id)
+        return pointer_value(self.pipeline_id, self.build_id, self.credentials)
 
     @property
     def is_published(self) -> bool:
@@ -440,6 +455,10 @@ class Preview(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_deployed_at = models.DateTimeField(null=True, blank=True)
+    # An optional visitor password, hashed (edge.rules credential_make: "{salt}:{sha256}", "*"
+    # first when any username is accepted); never the clear text. Set by
+    # pipelines.services.visitor_passwords; write-only in the API.
+    password_credential = models.CharField(max_length=140, blank=True, default="")
 
     class Meta:
         ordering = ["label"]
@@ -451,6 +470,10 @@ class Preview(models.Model):
     @property
     def url(self) -> str:
         return f"https://{self.host}/"
+
+    @property
+    def password_protected(self) -> bool:
+        return bool(self.password_credential)
 
 
 # --- GitHub App installations and the repositories they grant --------------------------------------

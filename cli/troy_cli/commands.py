@@ -230,6 +230,13 @@ PREVIEW_COLUMNS = [
 
 
 def previews(args: Namespace, client: Client) -> int:
+    more = getattr(args, "more", None) or []
+    if more or (args.pipeline == "password" and (args.clear or args.username is not None)):
+        if args.pipeline != "password" or len(more) != 2:
+            raise UsageError("usage: troy previews NAME, or troy previews password NAME LABEL [--clear]")
+        return preview_password(
+            client, name=more[0], label=more[1], clear=args.clear, username=args.username, as_json=args.json
+        )
     pipeline = resolve.pipeline(client, args.pipeline)
     found = list(client.paginate(f"pipelines/{pipeline['id']}/previews/", {"page_size": 100}))
     if args.json:
@@ -248,6 +255,45 @@ def previews(args: Namespace, client: Client) -> int:
         for p in found
     ]
     out(table(rows, PREVIEW_COLUMNS))
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice, not echoed), else the first line of stdin."""
+    if _interactive():
+        password = getpass.getpass("Visitor password: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("no password given (type one, or pipe it on stdin)")
+    return password
+
+
+def preview_password(
+    client: Client, *, name: str, label: str, clear: bool, username: str | None, as_json: bool = False
+) -> int:
+    """`troy previews password NAME LABEL [--username U] [--clear]`: set or remove a preview's
+    visitor password (write-only: the server stores a hash and never shows it)."""
+    pipeline = resolve.pipeline(client, name)
+    path = f"pipelines/{pipeline['id']}/previews/{label}/password/"
+    if clear:
+        preview = client.delete(path)
+    else:
+        body = {"password": _read_password()}
+        if username:
+            body["username"] = username
+        preview = client.request("PUT", path, json=body)
+    if as_json:
+        emit_json(preview)
+        return EXIT_OK
+    url = (preview or {}).get("url", label)
+    if clear:
+        note(f"Preview {label} of {pipeline['name']} no longer asks for a password ({url}).")
+    else:
+        who = f"username {username}" if username else "any username"
+        note(f"Preview {label} of {pipeline['name']} now asks visitors for a password ({who}): {url}")
     return EXIT_OK
 
 

@@ -128,8 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"stop waiting after this long (default {DEFAULT_TIMEOUT})",
     )
 
-    p = command(sub, "previews", commands.previews, "list a pipeline's previews")
-    p.add_argument("pipeline", help="name or id")
+    p = command(
+        sub,
+        "previews",
+        commands.previews,
+        "list a pipeline's previews; `troy previews password NAME LABEL` sets a preview's visitor password",
+    )
+    p.add_argument("pipeline", help="name or id (or `password`, then NAME LABEL)")
+    p.add_argument("more", nargs="*", metavar="NAME LABEL", help="with `password`: the pipeline and the preview")
+    p.add_argument("--clear", action="store_true", help="with `password`: remove the preview's password")
+    p.add_argument("--username", default=None, help="with `password`: the username to ask for (default: any)")
 
     p = command(sub, "events", commands.events, "a pipeline's event log, oldest first")
     p.add_argument("pipeline", help="name or id (an id also works after the pipeline is deleted)")

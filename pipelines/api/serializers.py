@@ -155,10 +155,23 @@ class PreviewSerializer(serializers.ModelSerializer):
         help_text="Its address on the local edge when this service runs one, else empty."
     )
     build_number = serializers.SerializerMethodField(help_text="The number of the build it serves; null for none.")
+    password_protected = serializers.BooleanField(
+        read_only=True, help_text="Visitors must give the preview's password (it is never shown)."
+    )
 
     class Meta:
         model = Preview
-        fields = ["label", "host", "url", "local_url", "build", "build_number", "created_at", "last_deployed_at"]
+        fields = [
+            "label",
+            "host",
+            "url",
+            "local_url",
+            "build",
+            "build_number",
+            "created_at",
+            "last_deployed_at",
+            "password_protected",
+        ]
         read_only_fields = fields
 
     def get_local_url(self, preview: Preview) -> str:
@@ -166,6 +179,22 @@ class PreviewSerializer(serializers.ModelSerializer):
 
     def get_build_number(self, preview: Preview) -> int | None:
         return preview.build.number if preview.build is not None else None
+
+
+class PreviewPasswordSerializer(serializers.Serializer):
+    """Write-only: the password is hashed at once and never answered back."""
+
+    username = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=128,
+        write_only=True,
+        help_text="The username visitors must give; any username when left out.",
+    )
+    password = serializers.CharField(
+        max_length=128, write_only=True, trim_whitespace=False, help_text="The visitors' password."
+    )
 
 
 class DeployRequestSerializer(serializers.Serializer):

@@ -81,3 +81,4 @@ from pipelines.services.transitions import (  # noqa: F401
     allowed_actions,
     refuse,
 )
+from pipelines.services.visitor_passwords import preview_password_clear, preview_password_set  # noqa: F401

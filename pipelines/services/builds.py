@@ -42,6 +42,7 @@ STAT_FIELDS = (
     "files_deleted",
     "bytes_uploaded",
     "invalidation_id",
+    "visitor_credentials",  # troy.json basic_auth, hashed (docs/edge.md, "Visitor passwords")
 )
 
 

@@ -11,11 +11,12 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import PointerKind
-from pipelines.models import Build, EdgePointer, Pipeline, permalink_host, pointer_value
+from pipelines.models import Build, EdgePointer, Pipeline, Preview, permalink_host, pointer_value
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,34 @@ def pointer_set(*, pipeline: Pipeline, build: Build | None) -> EdgePointer:
     return pointer_write(pipeline=pipeline, host=pipeline.domain, kind=PointerKind.LIVE, build_id=served)
 
 
+def pointer_credentials(*, host: str, kind: str, build_id: uuid.UUID | None) -> str:
+    """The visitor credentials a host asks for (docs/edge.md, "Visitor passwords"): the served
+    build's basic_auth, plus the preview's password for a preview's host and for the permalink
+    of a build deployed to a protected preview (a permalink must not leak a protected preview).
+    Either is accepted. "" for an open host."""
+    found: list[str] = []
+    preview_id = None
+    if build_id is not None:
+        row = Build.objects.filter(pk=build_id).values_list("visitor_credentials", "preview_id").first()
+        if row is not None:
+            found.extend(row[0] or [])
+            if kind == PointerKind.PERMALINK:
+                preview_id = row[1]
+    if kind == PointerKind.PREVIEW:
+        credential = Preview.objects.filter(host=host).values_list("password_credential", flat=True).first()
+    elif preview_id is not None:
+        credential = Preview.objects.filter(pk=preview_id).values_list("password_credential", flat=True).first()
+    else:
+        credential = None
+    if credential:
+        found.append(credential)
+    return " ".join(found)
+
+
 def pointer_write(*, pipeline: Pipeline, host: str, kind: str, build_id: uuid.UUID | None) -> EdgePointer:
     """Point ``host`` (of ``kind``) at a stored build's manifest, or at nothing; inside the
-    transaction that records the change."""
+    transaction that records the change. The host asks for the credentials of what it serves
+    (``pointer_credentials``): a build's password goes live and rolls back with the build."""
     pointer, _ = EdgePointer.objects.select_for_update().get_or_create(
         host=host, defaults={"pipeline": pipeline, "kind": kind}
     )
@@ -50,8 +76,28 @@ def pointer_write(*, pipeline: Pipeline, host: str, kind: str, build_id: uuid.UU
         raise ValueError(f"host {host} already points into pipeline {pointer.pipeline_id}")
     pointer.build_id = build_id
     pointer.kind = kind
+    pointer.credentials = pointer_credentials(host=host, kind=kind, build_id=build_id)
     _save(pointer)
     return pointer
+
+
+def pointers_refresh_credentials(*, preview: Preview) -> list[str]:
+    """A preview's password changed: its host and the permalinks of the builds deployed to it
+    ask for the new credentials (inside the service's transaction). Returns the hosts changed."""
+    pointers = list(
+        EdgePointer.objects.select_for_update().filter(
+            Q(host=preview.host, kind=PointerKind.PREVIEW)
+            | Q(kind=PointerKind.PERMALINK, build__preview=preview, pipeline_id=preview.pipeline_id)
+        )
+    )
+    changed = []
+    for pointer in pointers:
+        credentials = pointer_credentials(host=pointer.host, kind=pointer.kind, build_id=pointer.build_id)
+        if credentials != pointer.credentials:
+            pointer.credentials = credentials
+            _save(pointer)
+            changed.append(pointer.host)
+    return sorted(changed)
 
 
 def pointer_set_permalink(*, pipeline: Pipeline, build: Build) -> EdgePointer:
@@ -109,10 +155,10 @@ def pointers_resend_unpublished() -> list[str]:
         return []
     pending = {
         str(pipeline_id)
-        for pipeline_id, build_id, published, published_at in EdgePointer.objects.values_list(
-            "pipeline_id", "build_id", "published", "published_at"
+        for pipeline_id, build_id, credentials, published, published_at in EdgePointer.objects.values_list(
+            "pipeline_id", "build_id", "credentials", "published", "published_at"
         )
-        if published_at is None or published != pointer_value(pipeline_id, build_id)
+        if published_at is None or published != pointer_value(pipeline_id, build_id, credentials)
     }
     for pipeline_id in sorted(pending):
         send_on_commit("publish_edge_pointers", pipeline_id)

@@ -91,6 +91,9 @@ class StoreResult:
     unchanged: list[str] = field(default_factory=list)
     bytes_uploaded: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    # troy.json's basic_auth as salted hashes (Rules.build hashed them with a salt of this
+    # build's): what the build's pointers ask visitors for. Never a clear password.
+    visitor_credentials: list[str] = field(default_factory=list)
 
     @property
     def files_uploaded(self) -> int:
@@ -106,6 +109,7 @@ class StoreResult:
             "files_uploaded": self.files_uploaded,
             "files_unchanged": self.files_unchanged,
             "bytes_uploaded": self.bytes_uploaded,
+            "visitor_credentials": list(self.visitor_credentials),
         }
 
 
@@ -481,6 +485,7 @@ def build_store(
             )
             planned = _plan(files)
             rules = rules_take(zf, planned)
+            result.visitor_credentials = [item["credential"] for item in rules.get("basic_auth", [])]
             lap("hash")
             stored = stored_content(pipeline_id=pipeline_id, retained=retained)
             lap("manifests")
