@@ -24,7 +24,6 @@ from pipelines.api.serializers import (
     PipelineCreateSerializer,
     PipelineSerializer,
     PipelineWriteSerializer,
-    PreviewPasswordSerializer,
     PreviewSerializer,
 )
 from pipelines.choices import ROW_STATUSES, BuildKind, BuildStatus, BuildTrigger
@@ -205,30 +204,6 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             requested_by=request.user,
         )
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
-
-    @extend_schema(
-        summary="Set (PUT) or remove (DELETE) a preview's visitor password (write-only; stored hashed)",
-        request=PreviewPasswordSerializer,
-        responses={
-            200: PreviewSerializer,
-            400: OpenApiResponse(description="A password that cannot be used."),
-            404: _NOT_FOUND,
-        },
-    )
-    @action(
-        detail=True, methods=["put", "delete"], url_path=r"previews/(?P<label>[a-z0-9-]+)/password", filter_backends=[]
-    )
-    def preview_password(self, request: Request, pk: str | None = None, label: str = "") -> Response:
-        pipeline_id, actor = self.get_object().pk, services.actor_of(request.user)
-        if request.method == "DELETE":
-            preview = services.preview_password_clear(pipeline_id=pipeline_id, label=label, actor=actor)
-        else:
-            given = PreviewPasswordSerializer(data=request.data)
-            given.is_valid(raise_exception=True)
-            preview = services.preview_password_set(
-                pipeline_id=pipeline_id, label=label, actor=actor, **given.validated_data
-            )
-        return Response(PreviewSerializer(preview).data)
 
 
 @extend_schema_view(

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from edge.local import IMPORT_LINE, VIEWER_FUNCTION, ViewerFunction, load_viewer_function
+from edge.local import EMULATED_RUNTIME, IMPORT_LINE, VIEWER_FUNCTION, ViewerFunction, load_viewer_function
 from edge.manifest import is_fingerprinted
 from tests.edge.conftest import VECTORS, vector_id
 
@@ -71,6 +71,10 @@ def test_function_fits_cloudfront_size_limit():
 def test_only_the_import_line_differs_from_what_cloudfront_runs():
     source = VIEWER_FUNCTION.read_text()
     loaded = load_viewer_function()
+    runtime = EMULATED_RUNTIME.read_text()
+    # The emulated runtime modules (require('crypto'), Buffer) come first, then the source as is.
+    assert loaded.startswith(runtime)
+    loaded = loaded[len(runtime) :]
     before, _, after = source.partition(IMPORT_LINE)
     assert loaded.startswith(before)
     assert after in loaded
