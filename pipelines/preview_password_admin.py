@@ -43,7 +43,7 @@ class PreviewPasswordAdminMixin:
         own = [
             path(
                 "<path:object_id>/password/",
-                self.admin_site.admin_view(self.password_view),  # type: ignore[arg-type]
+                self.admin_site.admin_view(self.password_view),
                 name="pipelines_preview_password",
             )
         ]

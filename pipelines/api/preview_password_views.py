@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -18,7 +20,7 @@ _NOT_FOUND = OpenApiResponse(description="No such pipeline or preview (or not yo
 
 
 class PreviewPasswordView(APIView):
-    def _pipeline_id(self, request: Request, pk: object) -> object:
+    def _pipeline_id(self, request: Request, pk: object) -> uuid.UUID:
         return get_object_or_404(pipeline_list_for(request.user), pk=pk).pk
 
     @extend_schema(
