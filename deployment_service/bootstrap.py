@@ -13,8 +13,12 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 from deployment_service import aws
-from deployment_service.integrations import edge_router
-from deployment_service.integrations.route53 import public_zone_id
+from deployment_service.integrations import cloudfront, edge_router
+from deployment_service.integrations.route53 import alias_records_upsert, public_zone_id
+
+
+class BootstrapError(Exception):
+    """Something bootstrap cannot make itself and an operator must fix (the message says what)."""
 
 
 @dataclass
@@ -25,6 +29,9 @@ class BootstrapReport:
     sns_topic_arn: str = ""
     # The router (docs/edge.md) when the edge pieces were made; None in the local mode.
     router: edge_router.Router | None = None
+    # The shared distribution of previews and permalinks (alias *.{base}); "" when not made.
+    wildcard_distribution_id: str = ""
+    wildcard_distribution_domain: str = ""
 
     @property
     def edge_router(self) -> str:
@@ -155,6 +162,77 @@ def _ensure_sns_topic(report: BootstrapReport) -> str:
     return arn
 
 
+def _certificate_names(arn: str) -> set[str] | None:
+    """The names the ACM certificate covers; None when there is no such certificate."""
+    try:
+        certificate = aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+    except ClientError as exc:
+        if aws.error_code(exc) in {"ResourceNotFoundException", "ValidationException", "InvalidArnException"}:
+            return None
+        raise
+    return {certificate.get("DomainName", ""), *certificate.get("SubjectAlternativeNames", [])}
+
+
+def _check_wildcard_certificate(report: BootstrapReport) -> None:
+    """Every distribution uses TROY_ACM_CERTIFICATE_ARN; the wildcard alias needs it to cover
+    `*.{base}` (which also covers every pipeline's `{name}.{base}` and every preview host, all one
+    label deep). Troy does not request certificates (that needs DNS validation by the operator)."""
+    arn, wanted = settings.TROY_ACM_CERTIFICATE_ARN, cloudfront.wildcard_alias()
+    names = _certificate_names(arn)
+    if names is None:
+        if settings.TROY_EDGE_POINTERS == "kvs":
+            raise BootstrapError(
+                f"TROY_ACM_CERTIFICATE_ARN {arn} is not an ACM certificate in us-east-1; request one for "
+                f"{wanted} (DNS validation), then run bootstrap_aws again."
+            )
+        report.found.append(f"acm certificate {arn} not found (local mode: not checked)")
+        return
+    if wanted not in names:
+        raise BootstrapError(
+            f"The ACM certificate {arn} covers {', '.join(sorted(n for n in names if n))}, not {wanted}: the "
+            f"previews' distribution needs a certificate for {wanted}. Request one, set TROY_ACM_CERTIFICATE_ARN "
+            "and run bootstrap_aws again."
+        )
+    report.found.append(f"acm certificate {arn} (covers {wanted})")
+
+
+def _wildcard_record_target(zone_id: str, name: str) -> str | None:
+    """Where the A record at ``name`` (a wildcard: Route53 answers `*` as `\\052`) points."""
+    wanted = name.rstrip(".") + "."
+    answer = aws.client("route53").list_resource_record_sets(
+        HostedZoneId=zone_id, StartRecordName=wanted, StartRecordType="A", MaxItems="10"
+    )
+    for rrset in answer.get("ResourceRecordSets", []):
+        found = rrset["Name"].replace("\\052", "*").rstrip(".") + "."
+        if found == wanted and rrset["Type"] == "A" and "AliasTarget" in rrset:
+            return rrset["AliasTarget"]["DNSName"].rstrip(".")
+    return None
+
+
+def _ensure_wildcard(report: BootstrapReport) -> None:
+    """One distribution for every preview and permalink host (docs/edge.md, "The wildcard
+    distribution"): alias `*.{base}`, the router attached exactly as to a pipeline's distribution
+    (kvs mode), and the DNS alias `*.{base}` → it. Found again by its CallerReference."""
+    alias = cloudfront.wildcard_alias()
+    _check_wildcard_certificate(report)
+    associations = report.router.associations if report.router is not None else None
+    found = cloudfront.wildcard_distribution_find()
+    if found is None:
+        found = cloudfront.distribution_create(cloudfront.wildcard_spec(associations))
+        report.made.append(f"cloudfront distribution {found.id} for {alias} (previews and permalinks)")
+    else:
+        report.found.append(f"cloudfront distribution {found.id} for {alias} (previews and permalinks)")
+        if associations is not None and cloudfront.distribution_attach_router(found.id, associations):
+            report.made.append(f"router on the {alias} distribution {found.id} (updated)")
+    report.wildcard_distribution_id, report.wildcard_distribution_domain = found.id, found.domain_name
+    target = _wildcard_record_target(report.hosted_zone_id, alias)
+    if target == found.domain_name.rstrip("."):
+        report.found.append(f"dns alias {alias} -> {found.domain_name}")
+        return
+    alias_records_upsert(zone_id=report.hosted_zone_id, name=alias, distribution_domain=found.domain_name)
+    report.made.append(f"dns alias {alias} -> {found.domain_name}")
+
+
 def bootstrap_aws_resources() -> BootstrapReport:
     report = BootstrapReport()
     _ensure_bucket(settings.TROY_LIVE_BUCKET, report)
@@ -167,4 +245,6 @@ def bootstrap_aws_resources() -> BootstrapReport:
     # server, the tests) the local edge serves the sites and nothing AWS-edge is made.
     if settings.TROY_EDGE_POINTERS == "kvs":
         report.router = edge_router.router_ensure(report.note)
+    if settings.TROY_WILDCARD_DISTRIBUTION:
+        _ensure_wildcard(report)
     return report

@@ -32,3 +32,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The App's URL name, so the install link can be built (tests that need it unset say so).
 TROY_GITHUB_APP_SLUG = "troy-test"
 TROY_EDGE_POINTERS = "local"  # no emulator serves the KeyValueStore data API; Stubber tests set "kvs"
+TROY_WILDCARD_DISTRIBUTION = False  # tests count distributions; tests/test_wildcard_distribution.py turns it on

@@ -77,6 +77,35 @@ class DistributionSpec:
     router: EdgeAssociations | None = None
 
 
+# The shared distribution of every preview and permalink host (alias *.{TROY_BASE_DOMAIN}),
+# found again by this CallerReference (in its comment, since listings do not show references).
+WILDCARD_CALLER_REFERENCE = "troy-wildcard-previews"
+# Without the router (the local mode) it must serve nothing: an origin path no key starts with
+# ("_" never starts an id), rather than the bucket's root with every pipeline's objects.
+WILDCARD_IDLE_ORIGIN_PATH = "/_wildcard-idle"
+
+
+def wildcard_alias() -> str:
+    return f"*.{settings.TROY_BASE_DOMAIN.strip('.')}"
+
+
+def wildcard_spec(router: EdgeAssociations | None) -> DistributionSpec:
+    """The wildcard distribution: the same config as a pipeline's, with the router attached the
+    same way (``router_apply``); a pipeline's own alias is more specific, so CloudFront answers
+    it from the pipeline's distribution."""
+    return DistributionSpec(
+        caller_reference=WILDCARD_CALLER_REFERENCE,
+        comment=f"{WILDCARD_CALLER_REFERENCE}: Troy previews and permalinks ({wildcard_alias()})",
+        alias=wildcard_alias(),
+        origin_path="" if router is not None else WILDCARD_IDLE_ORIGIN_PATH,
+        router=router,
+    )
+
+
+def wildcard_distribution_find() -> Distribution | None:
+    return distribution_find(wildcard_spec(None))
+
+
 def caller_reference_for(pipeline_id: object) -> str:
     """Derived from the pipeline, so a retry of CreateDistribution never makes a second one."""
     return f"troy-{pipeline_id}"

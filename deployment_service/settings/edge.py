@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from deployment_service.settings.django import DEBUG
-from deployment_service.settings.env import env_int, env_str
+from deployment_service.settings.env import env_bool, env_int, env_str
 
 # Where going live is written. "kvs": the CloudFront KeyValueStore the viewer function reads (a
 # worker publishes each pointer from the database, the source of truth). "local": nowhere but
@@ -18,6 +18,10 @@ TROY_EDGE_KVS_NAME = env_str("TROY_EDGE_KVS_NAME", "troy-pointers")
 TROY_EDGE_FUNCTION_NAME = env_str("TROY_EDGE_FUNCTION_NAME", "troy-viewer-request")
 TROY_EDGE_LAMBDA_NAME = env_str("TROY_EDGE_LAMBDA_NAME", "troy-origin-request")
 TROY_EDGE_LAMBDA_ROLE_NAME = env_str("TROY_EDGE_LAMBDA_ROLE_NAME", "troy-origin-request")
+# The one distribution with alias *.{TROY_BASE_DOMAIN} that serves every preview and permalink
+# host, with its DNS record (made by `manage.py bootstrap_aws`; docs/edge.md, "The wildcard
+# distribution"). Off only in the in-process tests, which count the account's distributions.
+TROY_WILDCARD_DISTRIBUTION = env_bool("TROY_WILDCARD_DISTRIBUTION", True)
 
 # Builds kept per pipeline (their manifests and blobs), newest first, always with the live one.
 TROY_RETAINED_BUILDS = env_int("TROY_RETAINED_BUILDS", 10)

@@ -249,4 +249,23 @@ def rollout_run(*, dry_run: bool = False) -> list[str]:
         else:
             state = "current"
         lines.append(f"{state:<7} {pipeline.name} ({pipeline.distribution_id or 'no distribution'})")
+    lines.extend(_rollout_wildcard(router, target))
     return lines
+
+
+def _rollout_wildcard(router: edge_router.Router | None, target: cloudfront.EdgeAssociations | None) -> list[str]:
+    """The shared distribution of previews and permalinks gets the router like every pipeline's
+    (``router`` None: a dry run against ``target``)."""
+    if not settings.TROY_WILDCARD_DISTRIBUTION:
+        return []
+    alias = cloudfront.wildcard_alias()
+    found = cloudfront.wildcard_distribution_find()
+    if found is None:
+        return [f"missing {alias} distribution (previews and permalinks): run `manage.py bootstrap_aws`"]
+    if router is None:
+        runs = cloudfront.distribution_runs_router(found.id, target) if target else False
+        state = "gone" if runs is None else ("current" if runs else "would update")
+    else:
+        changed = cloudfront.distribution_attach_router(found.id, router.associations)
+        state = "gone" if changed is None else ("updated" if changed else "current")
+    return [f"{state:<7} {alias} ({found.id}, previews and permalinks)"]

@@ -178,3 +178,19 @@ def test_pipeline_provisions_deploys_releases_and_deletes_through_real_worker_pr
     assert ready["distribution_id"] not in {d["Id"] for d in listed}
     assert _records_for(stack, domain) == {}
     assert _live_files(stack, pipeline_id) == {}
+
+
+def test_bootstrap_made_the_shared_wildcard_distribution_of_previews_and_its_record(stack):
+    """`manage.py bootstrap_aws` (run by the stack) made one distribution with alias
+    `*.{base}` for every preview and permalink host, and the DNS wildcard pointing at it."""
+    alias = "*.sites.troy.test"
+    listed = stack.boto("cloudfront").list_distributions()["DistributionList"].get("Items", [])
+    [wildcard] = [d for d in listed if alias in (d.get("Aliases", {}).get("Items") or [])]
+    config = stack.boto("cloudfront").get_distribution_config(Id=wildcard["Id"])["DistributionConfig"]
+    assert config["CallerReference"] == "troy-wildcard-previews"
+    records = stack.boto("route53").list_resource_record_sets(HostedZoneId=stack.hosted_zone_id)["ResourceRecordSets"]
+    found = {r["Type"]: r for r in records if r["Name"].replace("\\052", "*").rstrip(".") == alias}
+    assert set(found) == {"A", "AAAA"}, records
+    for record in found.values():
+        assert record["AliasTarget"]["DNSName"].rstrip(".") == wildcard["DomainName"]
+        assert record["AliasTarget"]["HostedZoneId"] == ALIAS_ZONE

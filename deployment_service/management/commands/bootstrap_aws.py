@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from deployment_service.bootstrap import bootstrap_aws_resources
+from deployment_service.bootstrap import BootstrapError, bootstrap_aws_resources
 
 
 class Command(BaseCommand):
@@ -10,11 +10,18 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        report = bootstrap_aws_resources()
+        try:
+            report = bootstrap_aws_resources()
+        except BootstrapError as exc:
+            raise CommandError(str(exc)) from exc
         for line in report.lines():
             self.stdout.write(line)
         self.stdout.write(f"hosted zone id: {report.hosted_zone_id}")
         self.stdout.write(f"sns topic arn:  {report.sns_topic_arn}")
+        if report.wildcard_distribution_id:
+            self.stdout.write(
+                f"previews:       {report.wildcard_distribution_id} ({report.wildcard_distribution_domain})"
+            )
         if report.edge_router:
             self.stdout.write(f"edge router:    {report.edge_router}")
             self.stdout.write("existing distributions move to it with `manage.py edge_rollout`")
