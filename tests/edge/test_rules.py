@@ -180,6 +180,11 @@ def _schema_matters(text: str) -> bool:
         data = json.loads(text)
     except ValueError:
         return False
+    if isinstance(data, dict) and isinstance(data.get("basic_auth"), list):
+        # A username given twice: a schema cannot say that items differ in one property.
+        names = [item.get("username") for item in data["basic_auth"] if isinstance(item, dict)]
+        if len(names) != len(set(names)):
+            return False
     return isinstance(data, dict) and "headers" not in data
 
 

@@ -98,3 +98,20 @@ def test_a_refused_basic_auth_does_not_echo_the_password():
     with pytest.raises(RulesError) as refused:
         Rules.build(config_text=json.dumps({"basic_auth": {"username": "a:b", "password": "hunter2"}}))
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"basic_auth": {"username": "alice", "password": "s3cret"}},
+        {"basic_auth": [{"username": "a", "password": "1"}, {"username": "ünï", "password": "pässwörd 😀"}]},
+    ],
+)
+def test_the_published_schema_and_troy_accept_basic_auth(config):
+    import jsonschema
+
+    from edge.rules import parse_config
+    from tests.edge.test_rules import SCHEMA
+
+    assert not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(config))
+    assert parse_config(json.dumps(config)).basic_auth
