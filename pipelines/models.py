@@ -380,6 +380,19 @@ def pointer_value(pipeline_id: object, build_id: object | None, credentials: str
     )
 
 
+def pointer_value_build(value: str) -> str:
+    """The build id a pointer value names ("" for nothing live or a value that is not one):
+    both forms pointer_value writes."""
+    if value.startswith("{"):
+        try:
+            build = json.loads(value).get("build", "")
+        except (ValueError, AttributeError):
+            return ""
+        return build if isinstance(build, str) else ""
+    _pipeline, slash, build = value.partition("/")
+    return build if slash else ""
+
+
 # A DNS label holds 63 characters; `{label}--{name}` longer than that is shortened (preview_host).
 DNS_LABEL_MAX = 63
 PREVIEW_SEPARATOR = "--"

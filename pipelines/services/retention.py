@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from pipelines.choices import BuildStatus, PointerKind
 from pipelines.choices import PipelineStatus as S
-from pipelines.models import Build, EdgePointer, Pipeline
+from pipelines.models import Build, EdgePointer, Pipeline, pointer_value_build
 from pipelines.services.pointers import pointers_delete
 from pipelines.services.transitions import lock_pipeline
 
@@ -65,9 +65,9 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
 
 
 def _published_build_id(value: str) -> uuid.UUID | None:
-    """The build of a published pointer value ("{pipeline id}/{build id}", "" for nothing)."""
-    _pipeline, slash, build = value.partition("/")
-    if not slash:
+    """The build of a published pointer value (either form of ``pointer_value``; "" for nothing)."""
+    build = pointer_value_build(value)
+    if not build:
         return None
     try:
         return uuid.UUID(build)

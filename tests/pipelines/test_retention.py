@@ -19,11 +19,12 @@ import pytest
 
 from deployment_service import aws as aws_clients
 from edge.manifest import FileEntry, Manifest, blob_key, content_key, dumps, manifest_key
+from edge.rules import credential_make
 from pipelines import services, tasks
 from pipelines.choices import BuildKind, BuildStatus, BuildTrigger, PointerKind
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.retention import retention_run
-from pipelines.models import Build, EdgePointer, Pipeline
+from pipelines.models import Build, EdgePointer, Pipeline, pointer_value
 from tests.factories import PipelineFactory, put_in_status
 from tests.retry_support import AwsFaults, access_denied, run_like_dramatiq, server_error, throttling
 
@@ -228,15 +229,17 @@ def test_the_live_build_stays_when_it_is_older_than_every_retained_one(pipeline,
     assert set(first_keys.values()) <= keys_under(pipeline, "blobs")
 
 
-def test_the_build_the_edge_still_serves_stays_until_the_pointer_is_published(pipeline, settings):
+@pytest.mark.parametrize("protected", [False, True], ids=["open", "password-protected value"])
+def test_the_build_the_edge_still_serves_stays_until_the_pointer_is_published(pipeline, settings, protected):
     """The KeyValueStore is a projection of the pointer rows: until a worker publishes the new
-    value, CloudFront keeps answering from the build it last confirmed."""
+    value, CloudFront keeps answering from the build it last confirmed (in either value form)."""
     settings.TROY_RETAINED_BUILDS = 1
     with s3_clock(LONG_AGO):
         first, first_keys = deploy(pipeline, site(1))
         deploy(pipeline, site(2))
+    credentials = credential_make(username="u", password="p") if protected else ""
     EdgePointer.objects.filter(pipeline=pipeline, kind=PointerKind.LIVE).update(
-        published=f"{pipeline.id}/{first.id}"
+        published=pointer_value(pipeline.id, first.id, credentials)
     )  # not yet #2
 
     retention_run(pipeline_id=pipeline.id)
