@@ -48,8 +48,10 @@ function isFingerprinted(uri) {
 // salt ":" username ":" password; with a leading "*" any username (hashed as "").
 const CREDENTIAL = /^\*?[0-9a-f]{16,64}:[0-9a-f]{64}$/;
 
-// A pointer is "{pipeline id}/{build id}", or a JSON object {"pipeline": …, "build": …,
-// "auth": [credential, …]} for a protected host (pipelines.models.pointer_value).
+// A pointer is "{pipeline id}/{build id}", or for a protected host the JSON object
+// {"p": pipeline, "b": build, "a": [credential, …]} (pipelines.models.pointer_value; short keys so
+// that a function older than passwords answers 404 for it, never the site). The long form
+// {"pipeline", "build", "auth"} is read too.
 // "{pipeline id}/" (no build) means the host is known but nothing is live: that is what Troy
 // writes, since the KeyValueStore API documents no empty value. "" means the same (the local
 // edge's answer for a pipeline that has no pointer row yet).
@@ -60,9 +62,10 @@ function parsePointer(value) {
   if (value.charAt(0) === '{') {
     try {
       const obj = JSON.parse(value);
-      pipeline = obj.pipeline;
-      build = obj.build;
-      if (obj.auth !== undefined) auth = obj.auth;
+      pipeline = obj.p !== undefined ? obj.p : obj.pipeline;
+      build = obj.b !== undefined ? obj.b : obj.build;
+      if (obj.a !== undefined) auth = obj.a;
+      else if (obj.auth !== undefined) auth = obj.auth;
     } catch (e) {
       return null;
     }

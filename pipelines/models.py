@@ -371,11 +371,14 @@ def pointer_value(pipeline_id: object, build_id: object | None, credentials: str
     """An EdgePointer's KeyValueStore value: "{pipeline id}/{build id}", or "{pipeline id}/" for
     a known host with nothing live (never "": the KeyValueStore API documents no empty value).
     A protected host (``credentials``: space-separated salted hashes, edge.rules) gets the JSON
-    form {"pipeline", "build", "auth": [...]} that edge/viewer_request.js parsePointer reads."""
+    form {"p": pipeline, "b": build, "a": [credential, ...]} that edge/viewer_request.js
+    parsePointer reads. Short keys on purpose: a viewer function from before visitor passwords
+    finds no "pipeline" in it and answers 404, so a protected host fails closed, never open,
+    until the function that checks passwords is published (docs/edge.md)."""
     if not credentials:
         return f"{pipeline_id}/{build_id or ''}"
     return json.dumps(
-        {"pipeline": str(pipeline_id), "build": str(build_id or ""), "auth": credentials.split()},
+        {"p": str(pipeline_id), "b": str(build_id or ""), "a": credentials.split()},
         separators=(",", ":"),
     )
 
@@ -385,7 +388,8 @@ def pointer_value_build(value: str) -> str:
     both forms pointer_value writes."""
     if value.startswith("{"):
         try:
-            build = json.loads(value).get("build", "")
+            data = json.loads(value)
+            build = data.get("b", data.get("build", ""))
         except (ValueError, AttributeError):
             return ""
         return build if isinstance(build, str) else ""

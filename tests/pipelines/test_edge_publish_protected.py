@@ -32,8 +32,7 @@ def test_preview_and_permalink_pointers_are_published_with_their_credentials(dat
         services.pointer_set_permalink(pipeline=pipeline, build=build)
     permalink = permalink_host(number=build.number, name="docs")
     value = json.dumps(
-        {"pipeline": str(pipeline.id), "build": str(build.id), "auth": build.visitor_credentials},
-        separators=(",", ":"),
+        {"p": str(pipeline.id), "b": str(build.id), "a": build.visitor_credentials}, separators=(",", ":")
     )
     _expect_put(data_api, {preview.host: value, permalink: value})
 
@@ -46,11 +45,7 @@ def test_preview_and_permalink_pointers_are_published_with_their_credentials(dat
     build.save()
     services.preview_password_set(pipeline_id=pipeline.id, label="next", password="secret-pw", actor="test")
     preview.refresh_from_db()
-    both = {
-        "pipeline": str(pipeline.id),
-        "build": str(build.id),
-        "auth": [*build.visitor_credentials, preview.password_credential],
-    }
+    both = {"p": str(pipeline.id), "b": str(build.id), "a": [*build.visitor_credentials, preview.password_credential]}
     value = json.dumps(both, separators=(",", ":"))
     assert "secret-pw" not in value
     _expect_put(data_api, {preview.host: value, permalink: value}, etag="E2")

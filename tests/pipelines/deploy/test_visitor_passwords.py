@@ -192,3 +192,7 @@ def test_the_largest_pointer_value_stays_far_below_the_stores_1_kb(pipeline):
     assert EdgePointer._meta.get_field("credentials").max_length >= len(" ".join(credentials))
     # Old values keep their form.
     assert pointer_value(pipeline.id, None) == f"{pipeline.id}/"
+    # A viewer function from before passwords read "pipeline" and "build" only: a protected
+    # value names neither, so that function answers 404 for it (fails closed) until the new one
+    # is published.
+    assert not {"pipeline", "build"} & set(json.loads(value))
