@@ -85,7 +85,8 @@ def pointers_refresh_credentials(*, preview: Preview) -> list[str]:
     """A preview's password changed: its host and the permalinks of the builds deployed to it
     ask for the new credentials (inside the service's transaction). Returns the hosts changed."""
     pointers = list(
-        EdgePointer.objects.select_for_update().filter(
+        # of=self: the OR makes the join to the build an outer one, which PostgreSQL cannot lock.
+        EdgePointer.objects.select_for_update(of=("self",)).filter(
             Q(host=preview.host, kind=PointerKind.PREVIEW)
             | Q(kind=PointerKind.PERMALINK, build__preview=preview, pipeline_id=preview.pipeline_id)
         )
