@@ -15,8 +15,13 @@ from deployment_service.integrations import ssm
 from deployment_service.retries import TransientFailure, is_transient
 from deployment_service.secret_box import SecretUnreadable
 from pipelines import services
+from pipelines.models import Build
 
 logger = logging.getLogger(__name__)
+
+
+class SecretSyncError(Exception):
+    """SSM refused the copy for good; the text is free of the value."""
 
 
 def secret_sync_run(*, pipeline_id: uuid.UUID | str, name: str) -> None:
@@ -39,11 +44,18 @@ def secret_sync_run(*, pipeline_id: uuid.UUID | str, name: str) -> None:
             raise TransientFailure(text) from exc
         if plan.value is not None:
             services.env_secret_mark_failed(pipeline_id=pipeline_id, name=name, error=text)
-        raise
+        raise SecretSyncError(text) from None  # the AWS error's own text might quote the value
     if services.env_secret_mark_synced(pipeline_id=pipeline_id, name=name, token=plan.token):
         logger.info("secret %s of pipeline %s copied to %s", name, pipeline_id, plan.parameter)
     else:
         logger.info("secret %s of pipeline %s changed while copying; the next message copies it", name, pipeline_id)
+
+
+def secrets_ensure_synced(build: Build) -> None:
+    """Copy to SSM any secret ``build`` reads that is not there yet (set moments ago, or its
+    worker message still queued): CodeBuild would otherwise fail to resolve the reference."""
+    for name in services.env_unsynced_secret_names(build):
+        secret_sync_run(pipeline_id=build.pipeline_id, name=name)
 
 
 def secret_sync_give_up(*, pipeline_id: str | None, name: str | None, error: str) -> None:

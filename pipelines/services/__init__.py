@@ -36,6 +36,7 @@ from pipelines.services.environment import (  # noqa: F401
     env_secret_mark_failed,
     env_secret_mark_synced,
     env_secret_sync_plan,
+    env_unsynced_secret_names,
     env_variable_set,
     env_variable_unset,
     pipeline_secret_values,

@@ -300,6 +300,13 @@ def build_codebuild_environment(build: Build) -> CodebuildEnvironment:
     return CodebuildEnvironment(variables=variables, parameters=parameters)
 
 
+def env_unsynced_secret_names(build: Build) -> list[str]:
+    """The secrets ``build`` reads whose SSM copy does not match their row yet."""
+    if build.from_fork:
+        return []
+    return [v.name for v in _scoped(build) if v.secret and v.synced_at is None]
+
+
 # --- redaction ----------------------------------------------------------------------------------
 
 
