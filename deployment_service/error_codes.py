@@ -165,6 +165,11 @@ class ErrorCode(enum.StrEnum):
         (400,),
         "The value is longer than `limit` bytes (UTF-8); SSM Parameter Store's standard tier holds 4 KB.",
     )
+    ENV_VALUE_INVALID = (
+        "env_value_invalid",
+        (400,),
+        "The value cannot be stored: a secret may not be empty, and no value may hold a NUL character.",
+    )
     ENV_LIMIT_REACHED = (
         "env_limit_reached",
         (400,),

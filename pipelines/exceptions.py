@@ -88,6 +88,10 @@ class EnvValueTooLarge(InvalidInput):
     code = ErrorCode.ENV_VALUE_TOO_LARGE
 
 
+class EnvValueInvalid(InvalidInput):
+    code = ErrorCode.ENV_VALUE_INVALID
+
+
 class EnvLimitReached(InvalidInput):
     code = ErrorCode.ENV_LIMIT_REACHED
 

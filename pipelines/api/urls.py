@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from pipelines.api.env_views import PipelineVariableDetail, PipelineVariableList
 from pipelines.api.github_views import GithubInstallView
 from pipelines.api.views import BuildViewSet, PipelineViewSet
 
@@ -9,6 +10,8 @@ router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("builds", BuildViewSet, basename="build")
 
 urlpatterns = [
+    path("pipelines/<uuid:pipeline_id>/env/", PipelineVariableList.as_view(), name="pipeline-env"),
+    path("pipelines/<uuid:pipeline_id>/env/<str:name>/", PipelineVariableDetail.as_view(), name="pipeline-env-detail"),
     *router.urls,
     path("github/install/", GithubInstallView.as_view(), name="github-install"),
 ]

@@ -40,6 +40,7 @@ from pipelines.exceptions import (
     EnvNameInvalid,
     EnvNameReserved,
     EnvScopeInvalid,
+    EnvValueInvalid,
     EnvValueTooLarge,
     VariableNotFound,
 )
@@ -115,13 +116,15 @@ def env_scope_check(scope: str) -> str:
     return scope
 
 
-def _value_check(value: str) -> None:
+def _value_check(value: str, *, secret: bool) -> None:
     limit = settings.TROY_ENV_MAX_VALUE_BYTES
     if len(value.encode()) > limit:
         raise EnvValueTooLarge(f"The value is longer than {limit} bytes.", extra={"limit": limit})
     if "\x00" in value:
         # An environment variable cannot hold NUL (execve ends the string there).
-        raise EnvValueTooLarge("The value contains a NUL character, which no environment variable can hold.")
+        raise EnvValueInvalid("The value contains a NUL character, which no environment variable can hold.")
+    if secret and not value:
+        raise EnvValueInvalid("A secret cannot be empty (SSM Parameter Store stores no empty value).")
 
 
 def ssm_parameter_name(pipeline_id: uuid.UUID | str, name: str) -> str:
@@ -161,7 +164,7 @@ def env_variable_set(
     Bad input raises before anything changes. Locks the pipeline row."""
     env_name_check(name)
     env_scope_check(scope)
-    _value_check(value)
+    _value_check(value, secret=secret)
     stored = secret_box.encrypt(value) if secret else value
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
