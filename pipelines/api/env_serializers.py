@@ -10,7 +10,9 @@ from pipelines.models import PipelineVariable
 
 
 class VariableSerializer(serializers.ModelSerializer):
-    value = serializers.SerializerMethodField(help_text="The plain value; always null for a secret.")
+    value = serializers.SerializerMethodField(
+        method_name="plain_value", help_text="The plain value; always null for a secret."
+    )
     synced_at = serializers.DateTimeField(
         read_only=True,
         allow_null=True,
@@ -24,7 +26,7 @@ class VariableSerializer(serializers.ModelSerializer):
         fields = ["name", "secret", "value", "scope", "set_at", "set_by", "synced_at", "sync_error"]
         read_only_fields = fields
 
-    def get_value(self, variable: PipelineVariable) -> str | None:
+    def plain_value(self, variable: PipelineVariable) -> str | None:
         return None if variable.secret else variable.value
 
 
