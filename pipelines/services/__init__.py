@@ -100,8 +100,11 @@ from pipelines.services.transitions import (  # noqa: F401
     allowed_actions,
     refuse,
 )
+from pipelines.services.watch_paths import MAX_PATTERNS as WATCH_PATHS_MAX  # noqa: F401
 from pipelines.services.watch_paths import (  # noqa: F401
+    PUSH_SKIPPED,
     WatchDecision,
+    push_skipped_record,
     watch_paths_check,
     watch_paths_decide,
 )

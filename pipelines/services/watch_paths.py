@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 import functools
 import re
+import uuid
 
+from django.db import transaction
+
+from events.services import event_record
+from pipelines.services.transitions import lock_pipeline
+
+PUSH_SKIPPED = "push_skipped"  # the event's transition (the status does not change)
 MAX_PATTERNS = 50
 MAX_PATTERN_LENGTH = 255
 # How many matching/considered paths a skip reason may name.
@@ -138,3 +145,18 @@ def watch_paths_decide(patterns: list[str], changed_files: list[str] | None) -> 
         f"None of the {len(changed_files)} changed files ({_names(changed_files)}) match the watch paths "
         f"{', '.join(patterns)}.",
     )
+
+
+def push_skipped_record(*, pipeline_id: uuid.UUID | str, commit_sha: str, reason: str, actor: str) -> None:
+    """A push that changed none of the pipeline's watch paths: an event in its log (status
+    unchanged, transition ``push_skipped``, the commit and the reason), no build. Locks the row."""
+    with transaction.atomic():
+        pipeline = lock_pipeline(pipeline_id)
+        event_record(
+            pipeline=pipeline,
+            from_status=pipeline.status,
+            to_status=pipeline.status,
+            transition=PUSH_SKIPPED,
+            actor=actor,
+            message=f"Push of {commit_sha[:12]} to {pipeline.branch} built nothing: {reason}",
+        )
