@@ -154,18 +154,20 @@ def env_variable_set(
     *,
     pipeline_id: uuid.UUID | str,
     name: str,
-    value: str,
+    value: str | None,
     secret: bool = False,
     scope: str = EnvScope.ALL,
     actor: str,
 ) -> PipelineVariable:
     """Create or replace variable ``name``. A secret is stored encrypted and copied to SSM by a
     worker after commit; turning a secret into a plain variable removes its SSM copy the same way.
-    Bad input raises before anything changes. Locks the pipeline row."""
+    ``value=None`` keeps the stored value of an existing variable of the same kind (the admin
+    changing only a secret's scope). Bad input raises before anything changes. Locks the row."""
     env_name_check(name)
     env_scope_check(scope)
-    _value_check(value, secret=secret)
-    stored = secret_box.encrypt(value) if secret else value
+    if value is not None:
+        _value_check(value, secret=secret)
+    stored = None if value is None else secret_box.encrypt(value) if secret else value
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
         if pipeline.status in _ENV_FROZEN:
@@ -179,6 +181,15 @@ def env_variable_set(
                 )
             variable = PipelineVariable(pipeline=pipeline, name=name)
         was_secret = variable.pk is not None and variable.secret
+        if stored is None:
+            if variable.pk is None or variable.secret != secret:
+                raise EnvValueInvalid(f"A value is needed to {'create' if variable.pk is None else 'convert'} {name}.")
+            variable.scope = scope
+            variable.set_at = timezone.now()
+            variable.set_by = actor
+            variable.save()
+            _event(pipeline, transition=ENV_SET, actor=actor, message=f"{name}: scope set to {scope}.")
+            return variable
         variable.secret = secret
         variable.value = stored
         variable.scope = scope
