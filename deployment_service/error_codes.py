@@ -251,6 +251,7 @@ class ErrorCode(enum.StrEnum):
     )
     INVALID_REPOSITORY = "invalid_repository", (400,), "A repository is GitHub's 'owner/repo'.", Kind.FIELD
     INVALID_BRANCH = "invalid_branch", (400,), "Not a valid git branch name.", Kind.FIELD
+    NOT_A_LIST = "not_a_list", (400,), "The field takes a JSON list (e.g. `watch_paths`).", Kind.FIELD
     INVALID_OUTPUT_DIR = (
         "invalid_output_dir",
         (400,),
