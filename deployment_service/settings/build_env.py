@@ -6,11 +6,24 @@ DJANGO_SECRET_KEY with HKDF (changing DJANGO_SECRET_KEY then makes stored secret
 docs/settings.md).
 """
 
+import base64
+import binascii
+
 from django.core.exceptions import ImproperlyConfigured
 
 from deployment_service.settings.env import env_int, env_list, env_str
 
 TROY_SECRETS_KEY = env_list("TROY_SECRETS_KEY")
+for _key in TROY_SECRETS_KEY:
+    try:
+        _valid = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except (binascii.Error, ValueError):
+        _valid = False
+    if not _valid:
+        raise ImproperlyConfigured(
+            "TROY_SECRETS_KEY holds a value that is not a Fernet key (32 url-safe base64 bytes); make one with "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
 # SecureString parameters are named `{prefix}{pipeline id}/{NAME}`; the CodeBuild role may read
 # only this prefix (bootstrap_aws).
 TROY_SSM_PREFIX = env_str("TROY_SSM_PREFIX", "/troy/")

@@ -214,3 +214,25 @@ def test_a_token_no_key_opens_is_reported(scoped, settings):
 )
 def test_redact(text, values, expected):
     assert services.redact(text, values) == expected
+
+
+def test_the_deploy_check_asks_for_a_secrets_key(settings):
+    from pipelines.checks import secrets_key_set
+
+    settings.TROY_SECRETS_KEY = []
+    assert [w.id for w in secrets_key_set()] == ["pipelines.W002"]
+    settings.TROY_SECRETS_KEY = [secret_box.Fernet.generate_key().decode()]
+    assert secrets_key_set() == []
+
+
+def test_rotation_keeps_old_tokens_readable(settings):
+    old, new = (secret_box.Fernet.generate_key().decode() for _ in range(2))
+    settings.TROY_SECRETS_KEY = [old]
+    token = secret_box.encrypt(SECRET)
+    settings.TROY_SECRETS_KEY = [new, old]
+    assert secret_box.decrypt(token) == SECRET
+    rotated = secret_box.rotate(token)
+    settings.TROY_SECRETS_KEY = [new]
+    assert secret_box.decrypt(rotated) == SECRET
+    with pytest.raises(secret_box.SecretUnreadable):
+        secret_box.decrypt(token)
