@@ -25,6 +25,8 @@ class BootstrapError(Exception):
 class BootstrapReport:
     found: list[str] = field(default_factory=list)
     made: list[str] = field(default_factory=list)
+    # Things bootstrap expects but does not create (an operator's to make); shown, never fatal.
+    missing: list[str] = field(default_factory=list)
     hosted_zone_id: str = ""
     sns_topic_arn: str = ""
     # The router (docs/edge.md) when the edge pieces were made; None in the local mode.
@@ -42,7 +44,11 @@ class BootstrapReport:
         (self.made if kind == "made" else self.found).append(what)
 
     def lines(self) -> list[str]:
-        return [f"found  {item}" for item in self.found] + [f"made   {item}" for item in self.made]
+        return (
+            [f"found  {item}" for item in self.found]
+            + [f"made   {item}" for item in self.made]
+            + [f"missing {item}" for item in self.missing]
+        )
 
 
 def _ensure_bucket(name: str, report: BootstrapReport) -> None:
@@ -145,6 +151,56 @@ def _ensure_codebuild_project(report: BootstrapReport) -> None:
     report.made.append(f"codebuild project {name}")
 
 
+# The CodeBuild role's inline policy for build secrets (docs/github.md "Environment and secrets").
+SECRETS_READ_POLICY_NAME = "troy-build-secrets-read"
+
+
+def secrets_read_policy(*, region: str, account_id: str, prefix: str) -> dict:
+    """Read access to exactly Troy's SSM prefix, which ``env.parameter-store`` needs. No
+    kms:Decrypt: SecureStrings use the AWS managed ``aws/ssm`` key, whose key policy already lets
+    the account's principals decrypt through SSM (a customer managed key would need it)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TroyBuildSecretsRead",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameters",
+                "Resource": f"arn:aws:ssm:{region}:{account_id}:parameter{prefix}*",
+            }
+        ],
+    }
+
+
+def _ensure_codebuild_secrets_policy(report: BootstrapReport) -> None:
+    """The shared CodeBuild role (``TROY_CODEBUILD_SERVICE_ROLE``, made by the operator) may read
+    the build secrets under ``TROY_SSM_PREFIX`` and nothing else of SSM."""
+    iam = aws.client("iam")
+    role = settings.TROY_CODEBUILD_SERVICE_ROLE.rsplit("/", 1)[-1]
+    account_id = aws.client("sts").get_caller_identity()["Account"]
+    wanted = secrets_read_policy(region=settings.AWS_REGION, account_id=account_id, prefix=settings.TROY_SSM_PREFIX)
+    what = f"iam policy {SECRETS_READ_POLICY_NAME} on role {role} (ssm:GetParameters {settings.TROY_SSM_PREFIX}*)"
+    try:
+        current = iam.get_role_policy(RoleName=role, PolicyName=SECRETS_READ_POLICY_NAME)["PolicyDocument"]
+    except ClientError as exc:
+        if aws.error_code(exc) != "NoSuchEntity":
+            raise
+        current = None
+    if isinstance(current, str):
+        current = json.loads(current)
+    if current == wanted:
+        report.found.append(what)
+        return
+    try:
+        iam.put_role_policy(RoleName=role, PolicyName=SECRETS_READ_POLICY_NAME, PolicyDocument=json.dumps(wanted))
+    except ClientError as exc:
+        if aws.error_code(exc) != "NoSuchEntity":
+            raise
+        report.missing.append(f"iam role {role} (TROY_CODEBUILD_SERVICE_ROLE): builds cannot read their secrets")
+        return
+    report.made.append(what)
+
+
 def _ensure_sns_topic(report: BootstrapReport) -> str:
     sns = aws.client("sns")
     name = settings.TROY_SNS_TOPIC_NAME
@@ -240,6 +296,7 @@ def bootstrap_aws_resources() -> BootstrapReport:
     _ensure_bucket(settings.TROY_ARTIFACT_BUCKET, report)
     report.hosted_zone_id = _ensure_hosted_zone(report)
     _ensure_codebuild_project(report)
+    _ensure_codebuild_secrets_policy(report)
     report.sns_topic_arn = _ensure_sns_topic(report)
     # The edge router exists only on AWS: with TROY_EDGE_POINTERS=local (the dev run on a moto
     # server, the tests) the local edge serves the sites and nothing AWS-edge is made.

@@ -148,6 +148,35 @@ class ErrorCode(enum.StrEnum):
         "under that name; `path` names it and `build_number` the build. The deploy failed and wrote nothing.",
     )
 
+    # --- build environment (variables and secrets) ------------------------------------------------
+    ENV_NAME_INVALID = (
+        "env_name_invalid",
+        (400,),
+        "A variable name must match `[A-Za-z_][A-Za-z0-9_]*` and be at most 128 characters.",
+    )
+    ENV_NAME_RESERVED = (
+        "env_name_reserved",
+        (400,),
+        "The variable name is reserved: it starts with `AWS_`, `CODEBUILD_` or `TROY_`, or is one CodeBuild "
+        "or Troy's buildspec relies on (`PATH`, `HOME`, …); `name` echoes it.",
+    )
+    ENV_VALUE_TOO_LARGE = (
+        "env_value_too_large",
+        (400,),
+        "The value is longer than `limit` bytes (UTF-8); SSM Parameter Store's standard tier holds 4 KB.",
+    )
+    ENV_VALUE_INVALID = (
+        "env_value_invalid",
+        (400,),
+        "The value cannot be stored: a secret may not be empty, and no value may hold a NUL character.",
+    )
+    ENV_LIMIT_REACHED = (
+        "env_limit_reached",
+        (400,),
+        "The pipeline already has `limit` variables; unset one first.",
+    )
+    ENV_SCOPE_INVALID = "env_scope_invalid", (400,), "`scope` must be `all`, `production` or `previews`."
+
     # --- releases (uploaded zips) ----------------------------------------------------------------
     UPLOAD_TOO_LARGE = "upload_too_large", (413,), "The upload is larger than the configured limit."
     NOT_A_ZIP = "not_a_zip", (415,), "The upload is not a zip archive."
@@ -222,6 +251,7 @@ class ErrorCode(enum.StrEnum):
     )
     INVALID_REPOSITORY = "invalid_repository", (400,), "A repository is GitHub's 'owner/repo'.", Kind.FIELD
     INVALID_BRANCH = "invalid_branch", (400,), "Not a valid git branch name.", Kind.FIELD
+    NOT_A_LIST = "not_a_list", (400,), "The field takes a JSON list (e.g. `watch_paths`).", Kind.FIELD
     INVALID_OUTPUT_DIR = (
         "invalid_output_dir",
         (400,),

@@ -39,7 +39,7 @@ from hooks.github_installations import installation_event_handle
 from hooks.models import GithubDelivery
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.models import Pipeline
-from pipelines.services import build_request, pipeline_record_installation
+from pipelines.services import build_request, pipeline_record_installation, push_skipped_record, watch_paths_decide
 
 logger = logging.getLogger(__name__)
 
@@ -181,9 +181,10 @@ def github_delivery_receive(
 # --- handling (worker) ---------------------------------------------------------------------------
 
 
-def github_delivery_handle(*, delivery_pk: int) -> str | None:
+def github_delivery_handle(*, delivery_pk: int, changed_files: list[str] | None = None) -> str | None:
     """Handle a stored delivery once. Returns what was done (also kept in ``result``), or None
-    when the delivery is gone or was handled already (a repeated message: nothing happens)."""
+    when the delivery is gone or was handled already (a repeated message: nothing happens).
+    ``changed_files``: what a push changed, when known (hooks.github_push_paths), for watch paths."""
     with transaction.atomic():
         delivery = GithubDelivery.objects.select_for_update().filter(pk=delivery_pk).first()
         if delivery is None:
@@ -195,7 +196,7 @@ def github_delivery_handle(*, delivery_pk: int) -> str | None:
         if delivery.event in HANDLED_EVENTS:
             try:
                 if delivery.event == "push":
-                    result = _push_handle(github_push_parse(delivery.payload))
+                    result = _push_handle(github_push_parse(delivery.payload), changed_files=changed_files)
                 else:
                     result = installation_event_handle(delivery.event, delivery.payload)
             except InvalidDelivery as exc:
@@ -209,7 +210,7 @@ def github_delivery_handle(*, delivery_pk: int) -> str | None:
     return result
 
 
-def _push_handle(push: Push) -> str:
+def _push_handle(push: Push, *, changed_files: list[str] | None = None) -> str:
     """Start a build on every pipeline that deploys the pushed branch. Runs inside the delivery's
     transaction, so a crash part-way leaves nothing half done and the retry starts afresh.
     Pipelines are locked in name order (as every handler does), so two deliveries never deadlock."""
@@ -246,6 +247,13 @@ def _push_handle(push: Push) -> str:
             continue
         if pipeline.status not in ACCEPTS_DEPLOYMENT:
             notes.append(f"{pipeline.name}: skipped, it is {pipeline.status} and cannot deploy")
+            continue
+        watched = watch_paths_decide(pipeline.watch_paths, changed_files)
+        if not watched.build:  # a monorepo push outside the pipeline's paths: an event, no build
+            push_skipped_record(
+                pipeline_id=pipeline.id, commit_sha=push.after, reason=watched.reason, actor=f"github:{push.pusher}"
+            )
+            notes.append(f"{pipeline.name}: skipped, {watched.reason}")
             continue
         try:
             build = build_request(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db import models
@@ -27,7 +28,15 @@ from deployment_service.transactions import send_on_commit
 from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
-from pipelines.models import Build, GithubInstallation, GithubInstallationRepository, Pipeline, Preview
+from pipelines.env_admin import VariableInline, variables_save
+from pipelines.models import (
+    Build,
+    GithubInstallation,
+    GithubInstallationRepository,
+    Pipeline,
+    PipelineVariable,
+    Preview,
+)
 from pipelines.preview_password_admin import PreviewPasswordAdminMixin
 from pipelines.selectors import local_preview_url, local_site_url
 from pipelines.services import EDITABLE_FIELDS
@@ -146,6 +155,20 @@ def site_address(pipeline: Pipeline) -> str:
     return local_site_url(pipeline) or pipeline.site_url
 
 
+class PipelineAdminForm(forms.ModelForm):
+    """Checks the monorepo patterns as the API does (the service refuses them too)."""
+
+    class Meta:
+        model = Pipeline
+        fields = ["watch_paths"]  # the admin's fieldsets decide the form's fields
+
+    def clean_watch_paths(self) -> list[str]:
+        try:
+            return services.watch_paths_check(self.cleaned_data.get("watch_paths") or [])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):
     # django-fsm's change form (its public template) shows the buttons; which ones, and what a
@@ -156,7 +179,8 @@ class PipelineAdmin(admin.ModelAdmin):
     search_fields = ["name", "repository", "owner__username", "distribution_id"]
     list_select_related = ["owner", "live_build"]
     raw_id_fields = ["owner"]
-    inlines = [BuildInline]
+    inlines = [VariableInline, BuildInline]
+    form = PipelineAdminForm
     readonly_fields = [
         "id",
         "domain",
@@ -184,6 +208,8 @@ class PipelineAdmin(admin.ModelAdmin):
                     "build_command",
                     "build_test",
                     "build_output_dir",
+                    "base_dir",
+                    "watch_paths",
                 ]
             },
         ),
@@ -201,6 +227,8 @@ class PipelineAdmin(admin.ModelAdmin):
                     "build_command",
                     "build_test",
                     "build_output_dir",
+                    "base_dir",
+                    "watch_paths",
                 ]
             },
         ),
@@ -220,7 +248,9 @@ class PipelineAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Pipeline | None = None) -> list:
         """The previews inline only on the page of a pipeline that has previews (a form without
         it stays the same for the pipelines that have none)."""
-        if obj is not None and obj.previews.exists():
+        if obj is None:  # variables are set once the pipeline exists
+            return [inline for inline in self.inlines if inline is not VariableInline]
+        if obj.previews.exists():
             return [PreviewInline, *self.inlines]
         return list(self.inlines)
 
@@ -254,6 +284,12 @@ class PipelineAdmin(admin.ModelAdmin):
         # The admin goes on with ``obj`` (log entry, redirect): point it at the row the service made.
         obj.id = created.id
         obj._state.adding = False
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is PipelineVariable:
+            variables_save(request, form.instance, formset, self.message_user)
+            return
+        super().save_formset(request, form, formset, change)
 
     # --- transition buttons ----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError
 
@@ -30,5 +31,21 @@ def pipeline_names_with_separator(app_configs: Any = None, databases: Any = None
             hint="They keep working; a new or renamed pipeline may not contain '--'. Previews of such a "
             "pipeline are still told apart by their exact host (the API shows it).",
             id="pipelines.W001",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def secrets_key_set(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Build secrets encrypted under a key derived from DJANGO_SECRET_KEY become unreadable when
+    that key changes (docs/settings.md): production should set its own."""
+    if settings.TROY_SECRETS_KEY:
+        return []
+    return [
+        Warning(
+            "TROY_SECRETS_KEY is not set: build secrets are encrypted with a key derived from DJANGO_SECRET_KEY, "
+            "and changing DJANGO_SECRET_KEY would make them unreadable.",
+            hint="Set TROY_SECRETS_KEY to a Fernet key (docs/settings.md, Build environment).",
+            id="pipelines.W002",
         )
     ]

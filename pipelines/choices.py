@@ -76,3 +76,11 @@ class PointerKind(models.TextChoices):
     LIVE = "live", "Live (the pipeline's host)"
     PREVIEW = "preview", "Preview"
     PERMALINK = "permalink", "Permalink (one build)"
+
+
+class EnvScope(models.TextChoices):
+    """Which builds get a variable: production builds (no preview) or preview builds."""
+
+    ALL = "all", "All builds"
+    PRODUCTION = "production", "Production builds"
+    PREVIEWS = "previews", "Preview builds"

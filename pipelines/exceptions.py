@@ -69,3 +69,32 @@ class InstallationTaken(Conflict):
 
 class InvalidInstallation(InvalidInput):
     code = ErrorCode.INVALID_INSTALLATION
+
+
+class VariableNotFound(ApplicationError):
+    code = ErrorCode.NOT_FOUND
+    http_status = 404
+
+
+class EnvNameInvalid(InvalidInput):
+    code = ErrorCode.ENV_NAME_INVALID
+
+
+class EnvNameReserved(InvalidInput):
+    code = ErrorCode.ENV_NAME_RESERVED
+
+
+class EnvValueTooLarge(InvalidInput):
+    code = ErrorCode.ENV_VALUE_TOO_LARGE
+
+
+class EnvValueInvalid(InvalidInput):
+    code = ErrorCode.ENV_VALUE_INVALID
+
+
+class EnvLimitReached(InvalidInput):
+    code = ErrorCode.ENV_LIMIT_REACHED
+
+
+class EnvScopeInvalid(InvalidInput):
+    code = ErrorCode.ENV_SCOPE_INVALID

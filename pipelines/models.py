@@ -24,6 +24,7 @@ from pipelines.choices import (
     BuildKind,
     BuildStatus,
     BuildTrigger,
+    EnvScope,
     PointerKind,
 )
 from pipelines.choices import (
@@ -547,3 +548,31 @@ class GithubInstallationRepository(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+
+# --- Build environment: variables and secrets -----------------------------------------------------
+
+
+class PipelineVariable(models.Model):
+    """One variable of a pipeline's builds. A plain variable keeps its value here; a secret keeps
+    only a Fernet token (deployment_service/secret_box.py) and a worker copies it to SSM Parameter
+    Store (``synced_at``: when that copy last matched this row). Written only by
+    pipelines.services.environment."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="variables")
+    name = models.CharField(max_length=128)
+    secret = models.BooleanField(default=False)
+    # A plain value, or, for a secret, its Fernet token (never the value itself).
+    value = models.TextField(blank=True, default="")
+    scope = models.CharField(max_length=16, choices=EnvScope.choices, default=EnvScope.ALL)
+    set_at = models.DateTimeField(default=timezone.now)
+    set_by = models.CharField(max_length=150, blank=True, default="")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    sync_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["pipeline", "name"], name="variable_name_unique_per_pipeline")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} {self.name}"

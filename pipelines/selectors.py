@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 
 from events.models import Event
 from pipelines.choices import PipelineStatus
-from pipelines.models import Build, EdgePointer, Pipeline, Preview
+from pipelines.models import Build, EdgePointer, Pipeline, PipelineVariable, Preview
 
 
 def user_sees_all(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -163,3 +163,8 @@ def pipelines_with_distribution() -> QuerySet[Pipeline]:
         )
         .order_by("name")
     )
+
+
+def variable_list_for(pipeline_id: uuid.UUID | str) -> QuerySet[PipelineVariable]:
+    """A pipeline's build variables by name (the caller scoped the pipeline)."""
+    return PipelineVariable.objects.filter(pipeline_id=pipeline_id).order_by("name")

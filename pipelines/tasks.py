@@ -28,6 +28,7 @@ from pipelines.flows.codebuild import (
 )
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.flows.edge import attach_router_run, publish_pointers_run, unpublish_hosts_run
+from pipelines.flows.environment import secret_sync_give_up, secret_sync_run
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 from pipelines.flows.retention import retention_run
 
@@ -125,6 +126,24 @@ def build_retries_exhausted(message_data: dict, retry_info: dict) -> None:
     """The build (still running) fails with the last error once deploy_build's or run_codebuild's
     retries are used up; its pipeline → failed_to_deploy and the next queued build runs."""
     build_give_up(build_id=message_arg(message_data), error=last_error(message_data))
+
+
+@dramatiq.actor(
+    queue_name="troy",
+    time_limit=1 * MINUTE,
+    **RETRY.actor_options(min_backoff=2_000, max_backoff=60_000, on_retry_exhausted="secret_sync_retries_exhausted"),
+)
+def sync_pipeline_secret(pipeline_id: str, name: str) -> None:
+    """Make SSM Parameter Store's copy of secret ``name`` match its row (write or delete)."""
+    secret_sync_run(pipeline_id=pipeline_id, name=name)
+
+
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY_GIVE_UP.actor_options(min_backoff=1_000))
+def secret_sync_retries_exhausted(message_data: dict, retry_info: dict) -> None:
+    """The row of a secret whose SSM copy failed keeps the last error (shown in the API and admin)."""
+    secret_sync_give_up(
+        pipeline_id=message_arg(message_data), name=message_arg(message_data, 1), error=last_error(message_data)
+    )
 
 
 @dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY.actor_options(min_backoff=5_000, max_backoff=60_000))

@@ -35,6 +35,13 @@ def test_check_deploy_is_clean_with_the_documented_production_environment(tmp_pa
         DJANGO_CSRF_TRUSTED_ORIGINS="https://troy.example.com",
         TROY_BEHIND_PROXY="1",
         DRAMATIQ_BROKER_URL="amqp://troy:secret@127.0.0.1:5999/",
+        TROY_SECRETS_KEY="x3M6qJbq9Rk1a0JmXc4bq2oJwVv0QnUe7b8m8s0V1dA=",
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_a_malformed_secrets_key_stops_the_start(tmp_path):
+    result = manage(tmp_path, "check", DJANGO_DEBUG="1", TROY_SECRETS_KEY="not-a-fernet-key")
+    assert result.returncode != 0
+    assert "TROY_SECRETS_KEY holds a value that is not a Fernet key" in result.stderr

@@ -110,6 +110,8 @@ def show_pipeline(p: dict) -> None:
         ("build", build.get("build")),
         ("test", build.get("test")),
         ("output dir", build.get("output_dir")),
+        ("base dir", p.get("base_dir")),
+        ("watch paths", ", ".join(p.get("watch_paths") or [])),
         ("auto deploy", "yes" if p.get("auto_deploy") else "no"),
         ("distribution", " ".join(x for x in (p.get("distribution_id"), p.get("distribution_domain")) if x)),
         ("live build", f"#{live['number']}" if isinstance(live, dict) else ""),
@@ -157,6 +159,10 @@ def pipelines_create(args: Namespace, client: Client) -> int:
     }
     if build:
         body["build"] = build
+    if args.base_dir is not None:
+        body["base_dir"] = args.base_dir
+    if args.watch_paths:
+        body["watch_paths"] = args.watch_paths
     pipeline = client.post("pipelines/", json=body)
     if args.json:
         emit_json(pipeline)

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable, Sequence
 import sys
 
-from troy_cli import __version__, commands, config, deploys
+from troy_cli import __version__, commands, config, deploys, env
 from troy_cli.client import Client
 from troy_cli.errors import EXIT_INTERRUPTED, CliError
 
@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", help="test command (no test phase when left out)")
     p.add_argument("--output-dir", help="folder the build writes the site to (default dist)")
     p.add_argument("--no-auto-deploy", action="store_true", help="do not deploy on every push")
+    p.add_argument("--base-dir", help="monorepos: the folder install/build/test run in (output dir is inside it)")
+    p.add_argument(
+        "--watch-path",
+        action="append",
+        dest="watch_paths",
+        metavar="PATTERN",
+        help="monorepos: build only pushes changing a matching file (repeatable; see docs/github.md)",
+    )
     p.add_argument("--provision", action="store_true", help="create its DNS record and CloudFront distribution now")
     for name, handler, help_ in (
         ("show", commands.pipelines_show, "show a pipeline"),
@@ -138,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("more", nargs="*", metavar="NAME LABEL", help="with `password`: the pipeline and the preview")
     p.add_argument("--clear", action="store_true", help="with `password`: remove the preview's password")
     p.add_argument("--username", default=None, help="with `password`: the username to ask for (default: any)")
+
+    env.add_parsers(sub, command, common)
 
     p = command(sub, "events", commands.events, "a pipeline's event log, oldest first")
     p.add_argument("pipeline", help="name or id (an id also works after the pipeline is deleted)")

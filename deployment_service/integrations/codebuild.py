@@ -9,12 +9,13 @@ in StartBuild's overrides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
 import logging
 import re
+import shlex
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +38,22 @@ def _commands(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def buildspec_for(*, install: str, build: str, test: str, output_dir: str) -> str:
+def _cd_into(base_dir: str) -> str:
+    """The command that enters ``base_dir``: from CodeBuild's source directory (the local builder
+    leaves ``CODEBUILD_SRC_DIR`` unset and starts each phase in its working copy)."""
+    return f'cd "${{CODEBUILD_SRC_DIR:-.}}"/{shlex.quote(base_dir)}'
+
+
+def buildspec_for(
+    *,
+    install: str,
+    build: str,
+    test: str,
+    output_dir: str,
+    base_dir: str = "",
+    variables: Mapping[str, str] | None = None,
+    parameters: Mapping[str, str] | None = None,
+) -> str:
     """A buildspec (version 0.2) for a pipeline's commands.
 
     Phases: ``install`` and ``build`` run the pipeline's commands and abort the build on failure
@@ -47,19 +63,37 @@ def buildspec_for(*, install: str, build: str, test: str, output_dir: str) -> st
     a red test never deploys. It gets its own phase events, shown as "Test". Phases with no
     command are left out. The artifacts are everything under the output directory, zipped
     without that directory as a prefix.
+
+    Monorepos: with ``base_dir`` every phase first enters it, and the output directory is
+    relative to it. Environment: ``variables`` (plain values) go to ``env.variables``;
+    ``parameters`` (NAME → SSM parameter name) to ``env.parameter-store``, which CodeBuild
+    resolves inside the build, so a secret's value is never in the buildspec, StartBuild or the
+    events CodeBuild sends.
     """
+    base = (base_dir or "").strip("/")
+    enter = [_cd_into(base)] if base else []
     phases: dict[str, Any] = {}
     if _commands(install):
-        phases["install"] = {"on-failure": "ABORT", "commands": _commands(install)}
+        phases["install"] = {"on-failure": "ABORT", "commands": enter + _commands(install)}
     if _commands(build):
-        phases["build"] = {"on-failure": "ABORT", "commands": _commands(build)}
+        phases["build"] = {"on-failure": "ABORT", "commands": enter + _commands(build)}
     if _commands(test):
-        phases["post_build"] = {"commands": _commands(test)}
+        phases["post_build"] = {"commands": enter + _commands(test)}
     spec: dict[str, Any] = {"version": 0.2}
+    env: dict[str, Any] = {}
+    if variables:
+        env["variables"] = {name: str(value) for name, value in sorted(variables.items())}
+    if parameters:
+        env["parameter-store"] = dict(sorted(parameters.items()))
+    if env:
+        spec["env"] = env
     if phases:
         spec["phases"] = phases
+    output = (output_dir or ".").strip("/") or "."
+    if base:
+        output = base if output == "." else f"{base}/{output}"
     spec["artifacts"] = {
-        "base-directory": (output_dir or ".").strip("/") or ".",
+        "base-directory": output,
         "files": ["**/*"],
         "discard-paths": "no",
     }

@@ -8,6 +8,7 @@ Production sets the variables listed in the README (and ``docs/settings.md``).
 
 from deployment_service.settings.aws import *  # noqa: F403
 from deployment_service.settings.broker import *  # noqa: F403
+from deployment_service.settings.build_env import *  # noqa: F403
 from deployment_service.settings.database import *  # noqa: F403
 from deployment_service.settings.django import *  # noqa: F403
 from deployment_service.settings.edge import *  # noqa: F403

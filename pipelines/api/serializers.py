@@ -6,7 +6,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from deployment_service.archives import path_problem
+from deployment_service.error_codes import ErrorCode
 from pipelines import services
+from pipelines.api.env_serializers import StrictCharField
 from pipelines.exceptions import RepositoryNotGranted
 from pipelines.grants import repository_granted
 from pipelines.models import COMMAND_MAX_LENGTH, Build, Pipeline, Preview
@@ -84,6 +87,8 @@ class PipelineSerializer(serializers.ModelSerializer):
             "branch",
             "build",
             "auto_deploy",
+            "base_dir",
+            "watch_paths",
             "distribution_id",
             "distribution_domain",
             "live_build",
@@ -110,11 +115,43 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
     service validates again under the row lock and refuses a name change once provisioned."""
 
     build = BuildSettingsSerializer(source="*", required=False)
+    base_dir = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="Monorepos: the directory install/build/test run in, relative to the repository root "
+        "(the output dir is relative to it); empty for the root.",
+    )
+    watch_paths = serializers.ListField(
+        child=StrictCharField(max_length=255, trim_whitespace=False),
+        required=False,
+        max_length=services.WATCH_PATHS_MAX,
+        help_text="Monorepos: patterns (docs/github.md); a push to the branch changing no matching file starts "
+        "no build. Empty: every push builds.",
+    )
 
     class Meta:
         model = Pipeline
-        fields = ["name", "repository", "branch", "build", "auto_deploy"]
+        fields = ["name", "repository", "branch", "build", "auto_deploy", "base_dir", "watch_paths"]
         extra_kwargs = {"repository": {"required": False}, "branch": {"required": False}}
+
+    def validate_base_dir(self, value: str) -> str:
+        value = value.strip()
+        if value in ("", ".", "./"):
+            return ""
+        if path_problem(value) is not None:
+            raise serializers.ValidationError(
+                "The base directory must be a relative path inside the repository "
+                "(no leading '/', no '..', no backslashes).",
+                code=ErrorCode.INVALID,
+            )
+        return value
+
+    def validate_watch_paths(self, value: list[str]) -> list[str]:
+        try:
+            return services.watch_paths_check(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from exc
 
     def validate_name(self, value: str) -> str:
         """`--` is reserved for preview hosts (existing names keep it; a new or changed one may not)."""

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from pipelines.api.env_views import PipelineVariableDetail, PipelineVariableList
 from pipelines.api.github_views import GithubInstallView
 from pipelines.api.preview_password_views import PreviewPasswordView
 from pipelines.api.views import BuildViewSet, PipelineViewSet
@@ -15,6 +16,8 @@ urlpatterns = [
         PreviewPasswordView.as_view(),
         name="pipeline-preview-password",
     ),
+    path("pipelines/<uuid:pipeline_id>/env/", PipelineVariableList.as_view(), name="pipeline-env"),
+    path("pipelines/<uuid:pipeline_id>/env/<str:name>/", PipelineVariableDetail.as_view(), name="pipeline-env-detail"),
     *router.urls,
     path("github/install/", GithubInstallView.as_view(), name="github-install"),
 ]

@@ -30,11 +30,13 @@ from deployment_service.integrations import github
 from deployment_service.retries import TransientFailure, is_transient
 from pipelines.choices import BuildStatus
 from pipelines.exceptions import InstallationMissing
+from pipelines.flows.environment import secrets_ensure_synced
 from pipelines.grants import owner_installation_id
 from pipelines.models import Build
 from pipelines.services import (
     SYSTEM_CODEBUILD,
     build_apply_codebuild_report,
+    build_codebuild_environment,
     build_record_codebuild,
     build_record_commit,
     codebuild_outcome,
@@ -99,11 +101,17 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
             return
 
         step = "StartBuild"
+        # Secrets travel by SSM reference only; any not copied there yet is copied first.
+        environment = build_codebuild_environment(build)
+        secrets_ensure_synced(build)
         buildspec = cb.buildspec_for(
             install=pipeline.build_install,
             build=pipeline.build_command,
             test=pipeline.build_test,
             output_dir=pipeline.build_output_dir,
+            base_dir=pipeline.base_dir,
+            variables=environment.variables,
+            parameters=environment.parameters,
         )
         started = cb.start_build(build_id=build.id, buildspec=buildspec)
     except Exception as exc:  # a permanent failure ends the build with its reason

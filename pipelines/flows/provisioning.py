@@ -27,6 +27,7 @@ from deployment_service.test_pauses import pause_at
 from pipelines import services
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.edge import LOCAL_ROUTER_VERSION, delete_pointers
+from pipelines.flows.environment import secrets_delete_all
 from pipelines.models import Pipeline
 from pipelines.signals import pipeline_artifact_keys
 
@@ -290,6 +291,7 @@ def _deletion_pass(pipeline: Pipeline, attempt: int) -> float | None:
 
     s3_cleanup.prefix_delete(bucket=settings.TROY_LIVE_BUCKET, prefix=f"{pipeline.live_prefix}/")
     s3_cleanup.keys_delete(bucket=settings.TROY_ARTIFACT_BUCKET, keys=artifact_keys(pipeline))
+    secrets_delete_all(pipeline_id=pipeline.id)  # its build secrets' SSM copies
     return None
 
 

@@ -25,6 +25,25 @@ from pipelines.services.builds import (  # noqa: F401
     release_builds_stored,
     release_builds_unstorable,
 )
+from pipelines.services.environment import (  # noqa: F401
+    BuildEnvironment,
+    CodebuildEnvironment,
+    build_codebuild_environment,
+    build_environment,
+    build_redactor,
+    env_name_check,
+    env_scope_check,
+    env_secret_mark_failed,
+    env_secret_mark_synced,
+    env_secret_sync_plan,
+    env_unsynced_secret_names,
+    env_variable_set,
+    env_variable_unset,
+    pipeline_secret_values,
+    redact,
+    ssm_parameter_name,
+    ssm_pipeline_path,
+)
 from pipelines.services.github_records import pipeline_record_installation  # noqa: F401
 from pipelines.services.installations import (  # noqa: F401
     installation_assign,
@@ -82,3 +101,11 @@ from pipelines.services.transitions import (  # noqa: F401
     refuse,
 )
 from pipelines.services.visitor_passwords import preview_password_clear, preview_password_set  # noqa: F401
+from pipelines.services.watch_paths import MAX_PATTERNS as WATCH_PATHS_MAX  # noqa: F401
+from pipelines.services.watch_paths import (  # noqa: F401
+    PUSH_SKIPPED,
+    WatchDecision,
+    push_skipped_record,
+    watch_paths_check,
+    watch_paths_decide,
+)

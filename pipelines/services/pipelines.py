@@ -22,6 +22,7 @@ from pipelines.models import Build, Pipeline
 from pipelines.services.builds import deployment_fail
 from pipelines.services.pointers import pointer_ensure
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
+from pipelines.services.watch_paths import watch_paths_check
 from pipelines.validators import normalize_relative_path, validate_new_pipeline_name
 
 logger = logging.getLogger(__name__)
@@ -36,11 +37,19 @@ EDITABLE_FIELDS = (
     "build_test",
     "build_output_dir",
     "auto_deploy",
+    "base_dir",
+    "watch_paths",
 )
 
 
 def _clean_and_save(pipeline: Pipeline) -> None:
     pipeline.build_output_dir = normalize_relative_path(pipeline.build_output_dir)
+    base_dir = normalize_relative_path(pipeline.base_dir or ".")
+    pipeline.base_dir = "" if base_dir == "." else base_dir
+    try:
+        pipeline.watch_paths = watch_paths_check(pipeline.watch_paths)
+    except ValueError as exc:
+        raise ValidationError({"watch_paths": [ValidationError(str(exc), code=ErrorCode.INVALID)]}) from exc
     pipeline.full_clean(exclude=["owner", "status", "live_build"])
     try:
         with transaction.atomic():

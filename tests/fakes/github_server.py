@@ -66,6 +66,8 @@ class FakeGithub:
     jwt_claims: list[dict] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # issued token → installation id
     statuses: list[tuple[str, str, dict]] = field(default_factory=list)  # (repo, sha, body)
+    # (owner/repo lower, base sha, head sha) → the compare answer's files ({"filename", "status", …})
+    comparisons: dict[tuple[str, str, str], list[dict]] = field(default_factory=dict)
     # Fault injection: (server, path regex) → [answers left, HTTP status] (see fail_next)
     failures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
@@ -79,6 +81,12 @@ class FakeGithub:
     def add_commit(self, repository: str, ref: str, sha: str, archive: bytes) -> None:
         self.refs[(repository.lower(), ref)] = sha
         self.archives[(repository.lower(), sha)] = archive
+
+    def add_comparison(self, repository: str, base: str, head: str, files: list[str | dict]) -> None:
+        """What ``GET /repos/{o}/{r}/compare/{base}...{head}`` answers (a name is a modified file)."""
+        self.comparisons[(repository.lower(), base, head)] = [
+            f if isinstance(f, dict) else {"filename": f, "status": "modified"} for f in files
+        ]
 
     def fail_next(self, path_re: str, *, times: int, status: int = 502, server: str = "api") -> None:
         """The next ``times`` requests whose path matches ``path_re`` get ``status`` (a GitHub outage)."""
@@ -208,7 +216,7 @@ class FakeGithub:
                 {"total_count": len(covered), "repositories": [{"full_name": name, "private": True} for name in chunk]},
             )
 
-        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/(installation|commits|zipball|statuses)(?:/(.+))?", path)
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/(installation|commits|zipball|statuses|compare)(?:/(.+))?", path)
         if not m:
             return _json(404, {"message": "Not Found"})
         repository = f"{unquote(m.group(1))}/{unquote(m.group(2))}".lower()
@@ -236,6 +244,13 @@ class FakeGithub:
             if headers.get("accept") == "application/vnd.github.sha":
                 return 200, {"Content-Type": "application/vnd.github.sha"}, sha.encode()
             return _json(200, {"sha": sha})
+
+        if what == "compare" and method == "GET":
+            base, _, head = rest.partition("...")
+            files = self.comparisons.get((repository, base, head))
+            if files is None:
+                return _json(404, {"message": "Not Found"})
+            return _json(200, {"status": "ahead", "total_commits": 1, "commits": [], "files": files})
 
         if what == "zipball" and method == "GET":
             if (repository, rest) not in self.archives:

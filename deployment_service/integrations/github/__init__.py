@@ -1,6 +1,6 @@
 """The GitHub App client: app JWT, cached installation tokens, the repositories an installation
-covers, ref → commit sha, the source archive of a commit (repackaged for CodeBuild), and commit
-statuses. Split by concern (transport, auth, installations, repos, statuses); callers use the names
+covers, ref → commit sha, the source archive of a commit (repackaged for CodeBuild), the files changed between two commits
+and commit statuses. Split by concern (transport, auth, installations, repos, statuses); callers use the names
 exported here.
 
 Only workers call this package: web requests never talk to GitHub. It returns plain data: it writes
@@ -16,6 +16,7 @@ from deployment_service.integrations.github.auth import (
     installation_token,
     use_token_store,
 )
+from deployment_service.integrations.github.compare import compare_changed_files
 from deployment_service.integrations.github.installations import installation_repositories
 from deployment_service.integrations.github.repos import SourceArchive, download_source, resolve_ref
 from deployment_service.integrations.github.statuses import set_commit_status
@@ -28,6 +29,7 @@ __all__ = [
     "TokenStore",
     "UnsafeSourceArchive",
     "app_jwt",
+    "compare_changed_files",
     "download_source",
     "github_configured",
     "installation_repositories",

@@ -50,6 +50,8 @@ def test_create_answers_the_pipeline_as_documented(api, user, settings):
         "branch",
         "build",
         "auto_deploy",
+        "base_dir",
+        "watch_paths",
         "distribution_id",
         "distribution_domain",
         "live_build",

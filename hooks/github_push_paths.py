@@ -1,0 +1,78 @@
+"""Which files a push changed, for pipelines with watch paths (monorepos, docs/github.md).
+
+From the payload when it lists them all: the union of its commits' ``added``, ``modified`` and
+``removed``. GitHub may cut the commit list short, so a payload with 20 or more commits (or none
+listed, or a commit without its file lists) counts as truncated: then the worker asks GitHub's
+compare API, before the delivery's transaction (no lock held across the network). ``None`` means
+"unknown" and the push builds; it is never guessed into a skip.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from deployment_service.integrations import github
+from deployment_service.retries import is_transient
+from hooks.github import Push, github_push_parse
+from hooks.models import GithubDelivery
+from pipelines.models import Pipeline
+
+logger = logging.getLogger(__name__)
+
+# GitHub's documented cap on the commits a push payload lists; at or past it the list may be cut.
+PAYLOAD_COMMITS_MAX = 20
+_FILE_LISTS = ("added", "modified", "removed")
+
+
+def payload_changed_files(payload: dict[str, Any]) -> list[str] | None:
+    """The files the payload's commits changed, or None when the payload cannot tell them all."""
+    commits = payload.get("commits")
+    if not isinstance(commits, list) or not commits or len(commits) >= PAYLOAD_COMMITS_MAX:
+        return None
+    changed: set[str] = set()
+    for commit in commits:
+        if not isinstance(commit, dict):
+            return None
+        for key in _FILE_LISTS:
+            paths = commit.get(key)
+            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+                return None
+            changed.update(paths)
+    return sorted(changed)
+
+
+def _watching(push: Push) -> bool:
+    """Whether any pipeline this push could build has watch paths (else nothing to work out)."""
+    candidates = Pipeline.objects.filter(repository__iexact=push.repository, branch=push.branch)
+    return any(paths for paths in candidates.values_list("watch_paths", flat=True))
+
+
+def push_changed_files(delivery_pk: int) -> list[str] | None:
+    """The changed files of a stored, unhandled push delivery when a pipeline needs them, else
+    None. Calls GitHub (compare) when the payload is truncated: only from a worker, outside any
+    transaction. A transient GitHub error raises (the actor retries); any other leaves it unknown."""
+    delivery = GithubDelivery.objects.filter(pk=delivery_pk, event="push", processed_at=None).first()
+    if delivery is None or not isinstance(delivery.payload, dict):
+        return None
+    try:
+        push = github_push_parse(delivery.payload)
+    except Exception:  # the handler reports a malformed push itself
+        return None
+    if push.deleted or push.branch is None or not _watching(push):
+        return None
+    files = payload_changed_files(delivery.payload)
+    if files is not None:
+        return files
+    before = delivery.payload.get("before")
+    if not isinstance(before, str) or set(before) == {"0"} or push.installation_id is None:
+        return None  # a new branch has nothing to compare with
+    try:
+        return github.compare_changed_files(
+            repository=push.repository, base=before, head=push.after, installation_id=push.installation_id
+        )
+    except github.GithubError as exc:
+        if is_transient(exc):
+            raise
+        logger.warning("push %s: compare failed (%s); building without watch paths", delivery.delivery_id, exc)
+        return None
