@@ -32,7 +32,6 @@ from django.utils import timezone
 
 from deployment_service import secret_box
 from deployment_service.transactions import send_on_commit
-from events.services import event_record
 from pipelines.choices import EnvScope
 from pipelines.choices import PipelineStatus as S
 from pipelines.exceptions import (
@@ -44,8 +43,8 @@ from pipelines.exceptions import (
     EnvValueTooLarge,
     VariableNotFound,
 )
-from pipelines.models import Build, Pipeline, PipelineVariable
-from pipelines.services.transitions import lock_pipeline, refuse
+from pipelines.models import Build, PipelineVariable
+from pipelines.services.transitions import lock_pipeline, note_record, refuse
 
 logger = logging.getLogger(__name__)
 
@@ -139,17 +138,6 @@ def ssm_pipeline_path(pipeline_id: uuid.UUID | str) -> str:
 # --- writes -------------------------------------------------------------------------------------
 
 
-def _event(pipeline: Pipeline, *, transition: str, actor: str, message: str) -> None:
-    event_record(
-        pipeline=pipeline,
-        from_status=pipeline.status,
-        to_status=pipeline.status,
-        transition=transition,
-        actor=actor,
-        message=message,
-    )
-
-
 def env_variable_set(
     *,
     pipeline_id: uuid.UUID | str,
@@ -188,7 +176,7 @@ def env_variable_set(
             variable.set_at = timezone.now()
             variable.set_by = actor
             variable.save()
-            _event(pipeline, transition=ENV_SET, actor=actor, message=f"{name}: scope set to {scope}.")
+            note_record(pipeline, transition=ENV_SET, actor=actor, message=f"{name}: scope set to {scope}.")
             return variable
         variable.secret = secret
         variable.value = stored
@@ -199,7 +187,7 @@ def env_variable_set(
         variable.sync_error = ""
         variable.save()
         kind = "Secret" if secret else "Variable"
-        _event(pipeline, transition=ENV_SET, actor=actor, message=f"{kind} {name} set (scope {scope}).")
+        note_record(pipeline, transition=ENV_SET, actor=actor, message=f"{kind} {name} set (scope {scope}).")
         if secret or was_secret:
             send_on_commit("sync_pipeline_secret", str(pipeline.id), name)
     return variable
@@ -217,7 +205,7 @@ def env_variable_unset(*, pipeline_id: uuid.UUID | str, name: str, actor: str) -
             raise VariableNotFound(f"{pipeline.name} has no variable {name}.")
         variable.delete()
         kind = "Secret" if variable.secret else "Variable"
-        _event(pipeline, transition=ENV_UNSET, actor=actor, message=f"{kind} {name} unset.")
+        note_record(pipeline, transition=ENV_UNSET, actor=actor, message=f"{kind} {name} unset.")
         if variable.secret:
             send_on_commit("sync_pipeline_secret", str(pipeline.id), name)
 

@@ -24,7 +24,6 @@ from django.utils import timezone
 
 from deployment_service.exceptions import Conflict
 from deployment_service.transactions import send_on_commit
-from events.services import event_record
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildStatus, BuildTrigger, PointerKind
 from pipelines.exceptions import NothingToPromote, PreviewNotFound
 from pipelines.models import Build, EdgePointer, Pipeline, Preview, preview_host
@@ -36,22 +35,14 @@ from pipelines.services.builds import (
     signed_in,
 )
 from pipelines.services.pointers import pointer_set_permalink, pointer_write, pointers_delete
-from pipelines.services.transitions import SYSTEM_WORKER, lock_pipeline, refuse
+from pipelines.services.transitions import SYSTEM_WORKER, lock_pipeline, note_record, refuse
 from pipelines.validators import validate_preview_label
 
 logger = logging.getLogger(__name__)
 
 
 def _event(pipeline: Pipeline, transition: str, *, actor: str, message: str, build: Build | None = None) -> None:
-    event_record(
-        pipeline=pipeline,
-        from_status=pipeline.status,
-        to_status=pipeline.status,
-        transition=transition,
-        actor=actor,
-        message=message,
-        build=build,
-    )
+    note_record(pipeline, transition=transition, actor=actor, message=message, build=build)
 
 
 def preview_label_clean(label: str) -> str:

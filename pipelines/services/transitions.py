@@ -88,3 +88,17 @@ def apply_transition(
         build=build,
     )
     return from_status
+
+
+def note_record(pipeline: Pipeline, *, transition: str, actor: str, message: str, build: Build | None = None) -> None:
+    """An event that changes no status (previews, variables, skipped pushes): ``from_status`` and
+    ``to_status`` are both the pipeline's current one, so nothing reading statuses sees a change."""
+    event_record(
+        pipeline=pipeline,
+        from_status=pipeline.status,
+        to_status=pipeline.status,
+        transition=transition,
+        actor=actor,
+        message=message,
+        build=build,
+    )

@@ -11,11 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from edge.rules import credential_make, credential_problem
-from events.services import event_record
 from pipelines.exceptions import PreviewNotFound
 from pipelines.models import Preview
 from pipelines.services.pointers import pointers_refresh_credentials
-from pipelines.services.transitions import lock_pipeline
+from pipelines.services.transitions import lock_pipeline, note_record
 
 
 def _locked_preview(pipeline_id: uuid.UUID | str, label: str) -> Preview:
@@ -28,15 +27,7 @@ def _locked_preview(pipeline_id: uuid.UUID | str, label: str) -> Preview:
 
 
 def _record(preview: Preview, *, actor: str, message: str) -> None:
-    pipeline = preview.pipeline
-    event_record(
-        pipeline=pipeline,
-        from_status=pipeline.status,
-        to_status=pipeline.status,
-        transition="preview_password",
-        actor=actor,
-        message=message,
-    )
+    note_record(preview.pipeline, transition="preview_password", actor=actor, message=message)
 
 
 def preview_password_set(

@@ -24,8 +24,7 @@ import uuid
 
 from django.db import transaction
 
-from events.services import event_record
-from pipelines.services.transitions import lock_pipeline
+from pipelines.services.transitions import lock_pipeline, note_record
 
 PUSH_SKIPPED = "push_skipped"  # the event's transition (the status does not change)
 MAX_PATTERNS = 50
@@ -152,10 +151,8 @@ def push_skipped_record(*, pipeline_id: uuid.UUID | str, commit_sha: str, reason
     unchanged, transition ``push_skipped``, the commit and the reason), no build. Locks the row."""
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
-        event_record(
-            pipeline=pipeline,
-            from_status=pipeline.status,
-            to_status=pipeline.status,
+        note_record(
+            pipeline,
             transition=PUSH_SKIPPED,
             actor=actor,
             message=f"Push of {commit_sha[:12]} to {pipeline.branch} built nothing: {reason}",
