@@ -174,6 +174,47 @@ def pipelines_create(args: Namespace, client: Client) -> int:
     return EXIT_OK
 
 
+def pipelines_update(args: Namespace, client: Client) -> int:
+    """PATCH only what was given; the server validates (a bad value changes nothing)."""
+    pipeline = resolve.pipeline(client, args.pipeline)
+    body: dict = {
+        key: value
+        for key, value in (
+            ("name", args.new_name),
+            ("repository", args.repository),
+            ("branch", args.branch),
+            ("auto_deploy", args.auto_deploy),
+            ("base_dir", args.base_dir),
+        )
+        if value is not None
+    }
+    build = {
+        key: value
+        for key, value in (
+            ("install", args.install),
+            ("build", args.build),
+            ("test", args.test),
+            ("output_dir", args.output_dir),
+        )
+        if value is not None
+    }
+    if build:
+        body["build"] = build
+    if args.watch_paths:
+        body["watch_paths"] = args.watch_paths
+    elif args.no_watch_paths:
+        body["watch_paths"] = []
+    if not body:
+        raise UsageError("nothing to change: give at least one option (see `troy pipelines update --help`)")
+    pipeline = client.patch(f"pipelines/{pipeline['id']}/", json=body)
+    if args.json:
+        emit_json(pipeline)
+    else:
+        note(f"Updated pipeline {pipeline['name']}.")
+        show_pipeline(pipeline)
+    return EXIT_OK
+
+
 def pipelines_show(args: Namespace, client: Client) -> int:
     pipeline = resolve.pipeline(client, args.pipeline)
     if args.json:

@@ -84,6 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="monorepos: build only pushes changing a matching file (repeatable; see docs/github.md)",
     )
     p.add_argument("--provision", action="store_true", help="create its DNS record and CloudFront distribution now")
+    p = command(psub, "update", commands.pipelines_update, "change a pipeline's repository, branch or build settings")
+    p.add_argument("pipeline", help="name or id")
+    p.add_argument("--name", dest="new_name", help="a new name (the site moves to NEW.<base domain>)")
+    p.add_argument("--repository", help="GitHub owner/repo")
+    p.add_argument("--branch", help="branch to build")
+    p.add_argument("--install", help="install command ('' for none)")
+    p.add_argument("--build", help="build command")
+    p.add_argument("--test", help="test command ('' for no test phase)")
+    p.add_argument("--output-dir", help="folder the build writes the site to")
+    deploys_on_push = p.add_mutually_exclusive_group()
+    deploys_on_push.add_argument("--auto-deploy", action="store_true", default=None, help="deploy on every push")
+    deploys_on_push.add_argument(
+        "--no-auto-deploy", dest="auto_deploy", action="store_false", help="do not deploy on pushes"
+    )
+    p.add_argument("--base-dir", help="monorepos: the folder install/build/test run in ('' for the root)")
+    watched = p.add_mutually_exclusive_group()
+    watched.add_argument(
+        "--watch-path",
+        action="append",
+        dest="watch_paths",
+        metavar="PATTERN",
+        help="monorepos: build only pushes changing a matching file (repeatable; replaces the list)",
+    )
+    watched.add_argument("--no-watch-paths", action="store_true", help="build on every push again")
     for name, handler, help_ in (
         ("show", commands.pipelines_show, "show a pipeline"),
         ("provision", commands.pipelines_provision, "request provisioning"),

@@ -112,3 +112,30 @@ def test_create_with_monorepo_flags(troy, user):
     assert "apps/web, packages/**" in result.out
     pipeline = Pipeline.objects.get(name="mono")
     assert (pipeline.base_dir, pipeline.watch_paths) == ("apps/web", ["apps/web", "packages/**"])
+
+
+def test_update_changes_only_what_was_given_and_clears_watch_paths(troy, user):
+    grant_repository(user, "octo-org/mono")
+    PipelineFactory(name="mono", owner=user, repository="octo-org/mono", base_dir="apps/web", watch_paths=["apps/web"])
+    result = troy(
+        "pipelines", "update", "mono", "--base-dir", "apps/site", "--watch-path", "apps/site/**", "--test", ""
+    )
+    assert result.code == 0, result
+    assert "Updated pipeline mono." in result.err
+    pipeline = Pipeline.objects.get(name="mono")
+    assert (pipeline.base_dir, pipeline.watch_paths, pipeline.build_test) == ("apps/site", ["apps/site/**"], "")
+    assert pipeline.repository == "octo-org/mono"  # not given, not changed
+    cleared = troy("pipelines", "update", "mono", "--no-watch-paths", "--no-auto-deploy")
+    assert cleared.code == 0, cleared
+    pipeline.refresh_from_db()
+    assert (pipeline.watch_paths, pipeline.auto_deploy) == ([], False)
+
+
+def test_update_refuses_nothing_and_bad_values_and_changes_nothing(troy, user):
+    PipelineFactory(name="mono", owner=user, base_dir="apps/web")
+    nothing = troy("pipelines", "update", "mono")
+    assert nothing.code == 2 and "nothing to change" in nothing.err
+    bad = troy("pipelines", "update", "mono", "--base-dir", "../outside", "--branch", "next")
+    assert bad.code == 1 and "base_dir" in bad.err, bad
+    pipeline = Pipeline.objects.get(name="mono")
+    assert (pipeline.base_dir, pipeline.branch) == ("apps/web", "main")
