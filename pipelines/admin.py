@@ -37,7 +37,7 @@ from pipelines.models import (
     PipelineVariable,
     Preview,
 )
-from pipelines.preview_password_admin import PreviewPasswordAdminMixin
+from pipelines.preview_password_admin import PreviewPasswordAdminMixin, preview_password_link
 from pipelines.selectors import local_preview_url, local_site_url
 from pipelines.services import EDITABLE_FIELDS
 
@@ -120,7 +120,7 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
 class PreviewInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Preview
     fk_name = "pipeline"
-    fields = ["preview_link", "address", "build", "created_at", "last_deployed_at"]
+    fields = ["preview_link", "address", "build", "created_at", "last_deployed_at", "password"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -138,6 +138,10 @@ class PreviewInline(ReadOnlyAdminMixin, admin.TabularInline):
     def address(self, preview: Preview) -> str:
         href = local_preview_url(preview) or preview.url
         return format_html('<a href="{}">{}</a>', href, href)
+
+    @admin.display(description="Visitor password")
+    def password(self, preview: Preview) -> str:
+        return preview_password_link(preview)
 
 
 def rollback_text(build: Build, *, numbers: bool = True) -> str:

@@ -29,6 +29,12 @@ class PreviewPasswordForm(forms.Form):
     )
 
 
+def preview_password_link(preview: Preview) -> str:
+    """A link to the preview's password page, saying whether visitors must give one."""
+    url = reverse("admin:pipelines_preview_password", args=[preview.pk])
+    return format_html('<a href="{}">{}</a>', url, "protected (change)" if preview.password_protected else "set")
+
+
 class PreviewPasswordAdminMixin:
     """Adds `<id>/password/` to a ModelAdmin of Preview and a link to it on each row."""
 
@@ -36,8 +42,7 @@ class PreviewPasswordAdminMixin:
 
     @admin.display(description="Password")
     def password_link(self, preview: Preview) -> str:
-        url = reverse("admin:pipelines_preview_password", args=[preview.pk])
-        return format_html('<a href="{}">{}</a>', url, "protected (change)" if preview.password_protected else "set")
+        return preview_password_link(preview)
 
     def get_urls(self) -> list[Any]:
         own = [

@@ -57,3 +57,15 @@ def test_an_empty_password_is_refused_on_the_page(admin_client, preview):
     assert not preview.password_protected
     assert not EdgePointer.objects.exclude(credentials="").exists()
     assert settings.TROY_BASE_DOMAIN in preview.host
+
+
+def test_the_pipeline_page_links_each_preview_to_its_password_page(admin_client, preview, settings):
+    settings.TROY_EDGE_POINTERS = "local"
+    page = admin_client.get(reverse("admin:pipelines_pipeline_change", args=[preview.pipeline.pk]))
+    assert page.status_code == 200
+    password_url = reverse("admin:pipelines_preview_password", args=[preview.pk])
+    assert f'<a href="{password_url}">set</a>'.encode() in page.content
+    admin_client.post(password_url, {"username": "", "password": "inline-pw"})
+    page = admin_client.get(reverse("admin:pipelines_pipeline_change", args=[preview.pipeline.pk]))
+    assert f'<a href="{password_url}">protected (change)</a>'.encode() in page.content
+    assert b"inline-pw" not in page.content
