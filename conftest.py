@@ -31,6 +31,16 @@ def pytest_runtest_setup(item):
         needs_service("this test needs a real broker: set DRAMATIQ_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n``), the tests that drive the real broker and processes share one
+    worker, one after another: they purge and read the same RabbitMQ queues, which two workers at
+    once would take from each other. Everything else spreads over the cores (``dev.py test`` passes
+    ``-n auto --dist loadgroup``); each worker has its own test database."""
+    for item in items:
+        if item.get_closest_marker("e2e") or item.get_closest_marker("broker"):
+            item.add_marker(pytest.mark.xdist_group("real-broker"))
+
+
 # --- users and clients --------------------------------------------------------------------------
 
 

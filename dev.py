@@ -2,7 +2,7 @@
 """Troy's one-command development entry point; needs nothing but Python 3.11+.
 
     python3 dev.py run  [--port 8000] [--host 127.0.0.1]   # the whole service on this machine
-    python3 dev.py test [pytest args]                      # the whole test suite
+    python3 dev.py test [pytest args]                      # the whole test suite, on every core
     python3 dev.py manage <command> [args]                 # any manage.py command in the venv
     python3 dev.py setup                                   # only create/update .venv (CI uses it)
 
@@ -138,6 +138,16 @@ def development_environment() -> None:
     os.environ.setdefault("TROY_HTTPS", "0")  # the dev server speaks plain HTTP
 
 
+def parallel_options(pytest_args: list[str]) -> list[str]:
+    """The suite runs on every core (pytest-xdist) unless the arguments choose otherwise (-n 0 for
+    one process, e.g. to use a debugger); conftest.py keeps the real-broker tests on one worker."""
+    if any(
+        arg in {"-n", "--numprocesses", "no:xdist"} or arg.startswith(("-n", "--numprocesses=")) for arg in pytest_args
+    ):
+        return []
+    return ["-n", os.environ.get("TROY_TEST_PROCESSES", "auto"), "--dist", "loadgroup"]
+
+
 USAGE = __doc__.split("\n\n")[1]
 
 
@@ -157,7 +167,7 @@ def main(argv: list[str]) -> None:
     if command == "run":
         hand_over([python, "manage.py", "devserver", *rest])
     elif command == "test":
-        hand_over([python, "-m", "pytest", *rest])
+        hand_over([python, "-m", "pytest", *parallel_options(rest), *rest])
     else:
         hand_over([python, "manage.py", *rest])
 

@@ -1,12 +1,16 @@
 """Settings for the test suite: the app's settings, with the in-process StubBroker for actors.
 
-``DRAMATIQ_BROKER_URL`` from the environment is kept in ``TROY_TEST_BROKER_URL`` for the
-end-to-end tests, which start real worker processes against that broker.
+``DRAMATIQ_BROKER_URL`` from the environment is kept in ``TROY_TEST_BROKER_URL`` (setting and
+environment variable) for the end-to-end tests, which start real worker processes against that
+broker.
 """
 
 import os
 
-TROY_TEST_BROKER_URL = os.environ.pop("DRAMATIQ_BROKER_URL", "")
+# Kept in the environment too: pytest-xdist's workers start after this ran in the controller.
+TROY_TEST_BROKER_URL = os.environ.get("TROY_TEST_BROKER_URL") or os.environ.pop("DRAMATIQ_BROKER_URL", "")
+os.environ.pop("DRAMATIQ_BROKER_URL", None)
+os.environ["TROY_TEST_BROKER_URL"] = TROY_TEST_BROKER_URL
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_ENDPOINT_URL", None)  # unit tests talk to in-process moto, never a server

@@ -36,7 +36,7 @@ class Stack:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def wait_for(self, what, probe, timeout: float = 60):
+    def wait_for(self, what, probe, timeout: float = 180):
         return self.procs.wait_for(what, probe, timeout=timeout)
 
     def failure(self, message: str) -> AssertionError:

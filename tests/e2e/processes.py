@@ -110,8 +110,9 @@ class Processes:
             parts.append(f"----- {process.name} ({state}), last lines of {process.log_path} -----\n{process.tail()}")
         return "\n".join(parts)
 
-    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.5) -> T:
-        """Poll ``probe`` until it returns something truthy; fail with every process's log."""
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = 180, interval: float = 0.5) -> T:
+        """Poll ``probe`` until it returns something truthy; fail with every process's log. The default
+        limit is generous: under pytest-xdist another worker shares the cores with these processes."""
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:

@@ -164,6 +164,7 @@ def test_setup_with_a_good_state_links_the_installation_and_fetches_its_reposito
 @pytest.mark.parametrize(
     "state",
     [None, "", "forged", signing.TimestampSigner(salt="another-purpose").sign_object({"u": 1, "n": "x"})],
+    ids=["missing", "empty", "forged", "signed-for-another-purpose"],  # stable ids: xdist workers must agree
 )
 def test_setup_with_a_bad_state_is_refused_and_links_nothing(client, user, state):
     query = {"installation_id": str(INSTALLATION), "setup_action": "install"}
