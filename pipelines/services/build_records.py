@@ -21,6 +21,7 @@ from deployment_service.integrations.codebuild import CodebuildReport
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
+from pipelines.services.build_logs import build_log_error_add_tail
 from pipelines.services.builds import build_lock, deployment_fail
 
 logger = logging.getLogger(__name__)
@@ -251,4 +252,6 @@ def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
             timeout_minutes=report.timeout_minutes,
         )
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
+        # The error ends with the log's last lines: now if the log is complete, else once it is.
+        build_log_error_add_tail(build_id=build.id)
         return f"failed: {name}: {error}"
