@@ -57,6 +57,7 @@ class LogSource:
     group: str
     stream: str
     token: str  # GetLogEvents' nextForwardToken after the last copied page; "" before the first
+    complete: bool = False  # the log is complete: nothing more is copied
 
 
 def _build(build_id: uuid.UUID | str) -> Build:
@@ -135,24 +136,31 @@ def build_log_error_add_tail(*, build_id: uuid.UUID | str) -> None:
 
 
 def build_log_source_record(*, build_id: uuid.UUID | str, group: str, stream: str) -> None:
-    """Keep where the build's CloudWatch Logs stream is (CodeBuild says so in its reports); the
-    cursor starts over only if the stream changes."""
+    """Keep where the build's CloudWatch Logs stream is (CodeBuild's reports say so; the copy
+    falls back to CodeBuild's default). Once copying has begun the recorded stream stays: the
+    cursor belongs to it, and starting another stream over would repeat text."""
     if not group or not stream:
         return
     with transaction.atomic():
         log = _log_locked(build_id)
-        if (log.source_group, log.source_stream) == (group, stream):
+        if (log.source_group, log.source_stream) == (group, stream) or log.source_token or log.size:
             return
-        log.source_group, log.source_stream, log.source_token = group, stream, ""
-        log.save(update_fields=["source_group", "source_stream", "source_token", "updated_at"])
+        log.source_group, log.source_stream = group, stream
+        log.save(update_fields=["source_group", "source_stream", "updated_at"])
 
 
 def build_log_source(*, build_id: uuid.UUID | str) -> LogSource | None:
     """The recorded CloudWatch source of the build's log and its cursor (None when none is known)."""
-    row = BuildLog.objects.filter(build_id=build_id).values("source_group", "source_stream", "source_token").first()
+    row = (
+        BuildLog.objects.filter(build_id=build_id)
+        .values("source_group", "source_stream", "source_token", "complete")
+        .first()
+    )
     if not row or not row["source_group"] or not row["source_stream"]:
         return None
-    return LogSource(group=row["source_group"], stream=row["source_stream"], token=row["source_token"])
+    return LogSource(
+        group=row["source_group"], stream=row["source_stream"], token=row["source_token"], complete=row["complete"]
+    )
 
 
 def build_log_copy_record(*, build_id: uuid.UUID | str, source: LogSource, token: str, text: str, finish: bool) -> bool:
