@@ -18,6 +18,7 @@ import uuid
 from django.db import transaction
 
 from deployment_service.integrations.codebuild import CodebuildReport
+from deployment_service.integrations.local_builder import is_local_build_id
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
@@ -185,21 +186,24 @@ def failure_text(
     cancel_requested: bool,
     cancelled_by: str = "",
     timeout_minutes: Any = None,
+    local: bool = False,
 ) -> str:
-    """The error a failed build keeps: what CodeBuild said, in which phase, and why."""
+    """The error a failed build keeps: what CodeBuild (or, ``local``, the local builder) said, in
+    which phase, and why."""
+    who, noun = ("The local builder", "Local build") if local else ("CodeBuild", "CodeBuild build")
     failed = next((e for e in phases if e.get("status") in PHASE_FAILURES and e["phase"] != "COMPLETED"), None)
     where = f" in {phase_label(failed['phase'])}" if failed else ""
     reason = "; ".join((failed or {}).get("context") or []) or "; ".join(current_context or [])
     cancelled = f"Cancelled by {cancelled_by}" if cancelled_by else "Cancelled on request"
     if build_status == "STOPPED" and cancel_requested:
-        text = f"{cancelled}: CodeBuild stopped the build{where}."
+        text = f"{cancelled}: {who} stopped the build{where}."
     elif build_status == "SUCCEEDED" and cancel_requested:
-        text = f"{cancelled}: CodeBuild had finished, the result is not deployed."
+        text = f"{cancelled}: {who} had finished, the result is not deployed."
     elif build_status == "TIMED_OUT":
-        text = f"CodeBuild timed out{where}"
+        text = f"{who} timed out{where}"
         text += f" (limit {timeout_minutes} minutes)." if timeout_minutes else "."
     else:
-        text = f"CodeBuild build {build_status or 'ended'}{where}."
+        text = f"{noun} {build_status or 'ended'}{where}."
     if reason and not (build_status == "SUCCEEDED" and cancel_requested):
         text += f" {reason}"
     return text
@@ -249,6 +253,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
             cancel_requested=build.cancel_requested,
             cancelled_by=build.cancel_requested_by,
             timeout_minutes=report.timeout_minutes,
+            local=is_local_build_id(report.codebuild_build_id),
         )
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
         return f"failed: {name}: {error}"
