@@ -254,19 +254,24 @@ def run_phase(
                 break
             now = time.monotonic()
             if now >= deadline:
-                status, context = TIMED_OUT, [f"the phase ran longer than {timeout:g} seconds"]
+                status, context = (
+                    TIMED_OUT,
+                    [
+                        f"BUILD_TIMED_OUT: the phase ran longer than {timeout:g} seconds (TROY_LOCAL_BUILD_PHASE_SECONDS)"
+                    ],
+                )
                 break
             if now >= next_stop_check:
                 next_stop_check = now + stop_check_seconds
                 if should_stop():
-                    status, context = STOPPED, ["the build was cancelled"]
+                    status, context = STOPPED, ["BUILD_STOPPED: the build was cancelled"]
                     break
         if status:
             kill_group(process)
         code = process.wait()
         with _running_lock:
             if process.pid in _shut_down:
-                status, context = STOPPED, ["the worker stopped"]
+                status, context = STOPPED, ["BUILD_STOPPED: the worker stopped"]
     finally:
         # Whatever the phase started and left behind goes with it (and frees the output pipe).
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -107,7 +107,7 @@ def local_build_run(*, build_id: uuid.UUID | str) -> str:
         build_log_append(build_id=build.id, text=text)
 
     if build.cancel_requested:
-        return _finish(build, local_id, lb.STOPPED, ["the build was cancelled before it started"])
+        return _finish(build, local_id, lb.STOPPED, ["BUILD_STOPPED: the build was cancelled before it started"])
     pipeline = build.pipeline
     environment = build_environment(build)
     buildspec = cb.buildspec_for(
@@ -183,7 +183,7 @@ def _run_phases(
     steps.append(("UPLOAD_ARTIFACTS", lambda: _step("UPLOAD_ARTIFACTS", upload, log)))
     for name, run in steps:
         if stop_asked():
-            return lb.STOPPED, ["the build was cancelled"]
+            return lb.STOPPED, ["BUILD_STOPPED: the build was cancelled"]
         _report(local_id, build_status="IN_PROGRESS", current_phase=name)
         result = run()
         _report(local_id, phases=[result.as_report_phase()])
