@@ -177,6 +177,13 @@ class ErrorCode(enum.StrEnum):
     )
     ENV_SCOPE_INVALID = "env_scope_invalid", (400,), "`scope` must be `all`, `production` or `previews`."
 
+    # --- build logs ------------------------------------------------------------------------------
+    INVALID_LOG_OFFSET = (
+        "invalid_log_offset",
+        (400,),
+        "`offset` must be a whole number from 0 to the log's `size` (what `X-Troy-Log-Next-Offset` gave).",
+    )
+
     # --- releases (uploaded zips) ----------------------------------------------------------------
     UPLOAD_TOO_LARGE = "upload_too_large", (413,), "The upload is larger than the configured limit."
     NOT_A_ZIP = "not_a_zip", (415,), "The upload is not a zip archive."

@@ -98,3 +98,7 @@ class EnvLimitReached(InvalidInput):
 
 class EnvScopeInvalid(InvalidInput):
     code = ErrorCode.ENV_SCOPE_INVALID
+
+
+class InvalidLogOffset(InvalidInput):
+    code = ErrorCode.INVALID_LOG_OFFSET

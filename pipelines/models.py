@@ -580,3 +580,43 @@ class PipelineVariable(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} {self.name}"
+
+
+# --- Build logs ---------------------------------------------------------------------------------
+
+
+class BuildLog(models.Model):
+    """A build's log: append-only text kept as ``BuildLogChunk`` rows (``size`` characters in all,
+    already redacted), ``complete`` once nothing more will be written. For a CodeBuild build the
+    ``source_*`` fields say where its CloudWatch Logs stream is and how far it was copied
+    (``source_token``: GetLogEvents' nextForwardToken). Written only by
+    pipelines.services.build_logs."""
+
+    build = models.OneToOneField(Build, on_delete=models.CASCADE, primary_key=True, related_name="log")
+    size = models.BigIntegerField(default=0, help_text="Characters stored, the next chunk's offset.")
+    complete = models.BooleanField(default=False)
+    truncated = models.BooleanField(default=False, help_text="Text past the size limit was dropped.")
+    source_group = models.CharField(max_length=512, blank=True, default="")
+    source_stream = models.CharField(max_length=512, blank=True, default="")
+    source_token = models.TextField(blank=True, default="")
+    # The failed build's error already ends with this log's last lines (added once).
+    tail_in_error = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"log of build {self.build_id}"
+
+
+class BuildLogChunk(models.Model):
+    """One appended piece of a build's log, starting at character ``offset`` of the whole log."""
+
+    log = models.ForeignKey(BuildLog, on_delete=models.CASCADE, related_name="chunks")
+    offset = models.BigIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["log", "offset"]
+        constraints = [models.UniqueConstraint(fields=["log", "offset"], name="build_log_chunk_offset_once")]
+
+    def __str__(self) -> str:
+        return f"{self.log_id}@{self.offset}"

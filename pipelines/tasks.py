@@ -19,6 +19,7 @@ import dramatiq
 from deployment_service.retries import RetryPolicy, last_error, message_arg
 from deployment_service.transactions import MINUTE
 from pipelines import selectors, services
+from pipelines.flows.build_logs import build_log_copy_give_up, build_log_copy_run
 from pipelines.flows.codebuild import (
     build_give_up,
     codebuild_reconcile,
@@ -174,6 +175,37 @@ def stop_codebuild(build_id: str) -> None:
 def report_commit_status(build_id: str) -> None:
     """The build's current state as a GitHub commit status (pending, success, failure)."""
     codebuild_report_commit_status(build_id=build_id)
+
+
+# Build logs: a copy reads CloudWatch and writes rows, so a few quick tries; the final copy's
+# exhausted-retries actor finishes the log with a note, so that no follower waits forever.
+RETRY_LOGS = RetryPolicy(max_retries=5)
+
+
+@dramatiq.actor(
+    queue_name="troy",
+    time_limit=5 * MINUTE,
+    **RETRY_LOGS.actor_options(
+        min_backoff=2_000, max_backoff=60_000, on_retry_exhausted="build_logs_retries_exhausted"
+    ),
+)
+def copy_build_logs(build_id: str, final: bool = False, attempt: int = 0) -> None:
+    """Copy the new part of a CodeBuild build's CloudWatch Logs stream into its log (idempotent:
+    the cursor is stored with the text); ``final`` finishes the log once the stream has settled."""
+    result = build_log_copy_run(build_id=build_id, final=final, attempt=attempt)
+    if result.again_in is not None:
+        copy_build_logs.send_with_options(
+            args=(build_id, result.final, result.attempt), delay=int(result.again_in * 1000)
+        )
+
+
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY_GIVE_UP.actor_options(min_backoff=1_000))
+def build_logs_retries_exhausted(message_data: dict, retry_info: dict) -> None:
+    """A final copy that kept failing: the log ends with a note saying so and is finished."""
+    args = message_data.get("args") or []
+    build_log_copy_give_up(
+        build_id=message_arg(message_data), final=bool(len(args) > 1 and args[1]), error=last_error(message_data)
+    )
 
 
 # The edge (kvs mode). A publish is what makes a deploy visible, so it retries soon and often;

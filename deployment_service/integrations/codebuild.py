@@ -269,6 +269,9 @@ class CodebuildReport:
     phases: list[dict[str, Any]] = field(default_factory=list)
     logs_url: str = ""
     timeout_minutes: Any = None
+    # Where CodeBuild writes the build's output in CloudWatch Logs ("" when the report does not say).
+    log_group: str = ""
+    log_stream: str = ""
 
 
 # --- events and BatchGetBuilds answers → one report -------------------------------------------------------------------------------------
@@ -382,6 +385,8 @@ def codebuild_report_from_event(event: dict[str, Any]) -> CodebuildReport | str:
         phases=[p for p in phases if p],
         logs_url=usable_logs_url(logs.get("deep-link")),
         timeout_minutes=info.get("timeout-in-minutes"),
+        log_group=str(logs.get("group-name") or ""),
+        log_stream=str(logs.get("stream-name") or ""),
     )
 
 
@@ -415,4 +420,6 @@ def codebuild_report_from_build(build: dict[str, Any]) -> CodebuildReport:
         current_context=current_context,
         phases=phases,
         logs_url=usable_logs_url((build.get("logs") or {}).get("deepLink")),
+        log_group=str((build.get("logs") or {}).get("groupName") or ""),
+        log_stream=str((build.get("logs") or {}).get("streamName") or ""),
     )

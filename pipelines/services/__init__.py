@@ -8,6 +8,17 @@ Callers outside pipelines/services import from here (``from pipelines import ser
 ``from pipelines.services import …``), never from its modules: those are how the package is split.
 """
 
+from pipelines.services.build_logs import (  # noqa: F401
+    LogSource,
+    build_log_append,
+    build_log_copy_record,
+    build_log_error_add_tail,
+    build_log_finish,
+    build_log_read,
+    build_log_source,
+    build_log_source_record,
+    build_log_tail,
+)
 from pipelines.services.build_records import (  # noqa: F401
     SYSTEM_CODEBUILD,
     build_apply_codebuild_report,

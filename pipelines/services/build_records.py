@@ -17,11 +17,13 @@ import uuid
 
 from django.db import transaction
 
+from deployment_service.integrations.cloudwatch_logs import codebuild_stream_of
 from deployment_service.integrations.codebuild import CodebuildReport
 from deployment_service.integrations.local_builder import is_local_build_id
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
+from pipelines.services.build_logs import build_log_error_add_tail, build_log_source_record
 from pipelines.services.builds import build_lock, deployment_fail
 
 logger = logging.getLogger(__name__)
@@ -212,6 +214,16 @@ def failure_text(
 # --- applying a report --------------------------------------------------------------------------
 
 
+def _copy_logs(build: Build, report: CodebuildReport, *, final: bool) -> None:
+    """Keep where the log is, and copy it from CloudWatch after commit: as phases complete, and
+    (``final``) once CodeBuild reports the outcome, after which the log is finished."""
+    location = codebuild_stream_of(build.codebuild_build_id, group=report.log_group, stream=report.log_stream)
+    if location is not None:
+        build_log_source_record(build_id=build.id, group=location[0], stream=location[1])
+    if final or any(entry.get("end") for entry in report.phases):
+        send_on_commit("copy_build_logs", str(build.id), final)
+
+
 def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
     """Apply what CodeBuild says about one build. Returns what it did, in words (kept on the
     delivery). Only a running build with no recorded outcome changes; the first terminal status
@@ -240,6 +252,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
         if report.logs_url:
             build.logs_url = report.logs_url
         build.save(update_fields=["phases", "phase", "logs_url", "updated_at"])
+        _copy_logs(build, report, final=terminal)
         if not terminal:
             return f"recorded: {name} is in {build.phase or 'an unknown phase'}"
 
@@ -256,4 +269,6 @@ def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
             local=is_local_build_id(report.codebuild_build_id),
         )
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
+        # The error ends with the log's last lines: now if the log is complete, else once it is.
+        build_log_error_add_tail(build_id=build.id)
         return f"failed: {name}: {error}"
