@@ -38,23 +38,15 @@ from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import local_builder as lb
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
-from pipelines.services import build_apply_codebuild_report, build_environment, build_redactor, codebuild_outcome
+from pipelines.services import (
+    build_apply_codebuild_report,
+    build_environment,
+    build_log_append,
+    build_log_finish,
+    codebuild_outcome,
+)
 
 logger = logging.getLogger(__name__)
-
-
-# The build log store (pipelines.services.build_logs, being built on wip/logs) takes the output
-# once merged; until then it goes to the worker's log, redacted.
-def build_log_append(*, build_id: uuid.UUID | str, text: str) -> int:
-    build = Build.objects.get(pk=build_id)
-    redacted = build_redactor(build)(text)
-    for line in redacted.splitlines():
-        logger.info("build %s | %s", build_id, line)
-    return len(redacted)
-
-
-def build_log_finish(*, build_id: uuid.UUID | str) -> None:
-    logger.info("build %s | (log complete)", build_id)
 
 
 def local_build_started(build: Build) -> cb.StartedBuild:

@@ -8,6 +8,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pipelines', '0010_environment'),
+        # Merged after the build logs (wip/logs), which also follow 0010.
+        ('pipelines', '0011_build_logs'),
     ]
 
     operations = [

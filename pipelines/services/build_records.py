@@ -216,7 +216,10 @@ def failure_text(
 
 def _copy_logs(build: Build, report: CodebuildReport, *, final: bool) -> None:
     """Keep where the log is, and copy it from CloudWatch after commit: as phases complete, and
-    (``final``) once CodeBuild reports the outcome, after which the log is finished."""
+    (``final``) once CodeBuild reports the outcome, after which the log is finished. A local
+    build writes its log itself (pipelines.flows.local_builds): nothing to copy."""
+    if is_local_build_id(build.codebuild_build_id):
+        return
     location = codebuild_stream_of(build.codebuild_build_id, group=report.log_group, stream=report.log_stream)
     if location is not None:
         build_log_source_record(build_id=build.id, group=location[0], stream=location[1])

@@ -44,7 +44,7 @@ def repo(tmp_path):
 
 def _pipeline(user, repo, **fields) -> Pipeline:
     settings = {
-        "build_install": "echo installing",
+        "build_install": 'echo "installing with $GREETING"',
         "build_command": 'mkdir -p dist && cp index.html dist/ && printf %s "$GREETING" > dist/greeting.txt',
         "build_output_dir": "dist",
         **fields,
@@ -112,6 +112,12 @@ def test_a_commit_is_built_locally_and_deployed(local_flow, user, repo, broker, 
     served = _served(pipeline, build)
     assert served["index.html"] == b"<h1>hello again</h1>\n"
     assert served["greeting.txt"] == b"hi from a secret"  # the secret reached the build's environment
+    # The output was streamed into the build's log, the secret redacted there.
+    text, _next, complete = services.build_log_read(build_id=build.id, offset=0)
+    assert complete
+    assert "[Container] Running command mkdir -p dist" in text
+    assert "installing with ***" in text
+    assert "hi from a secret" not in text
 
 
 def test_a_failing_test_phase_fails_the_build_naming_the_phase(local_flow, user, repo, broker, worker):
@@ -121,6 +127,7 @@ def test_a_failing_test_phase_fails_the_build_naming_the_phase(local_flow, user,
     assert build.status == BuildStatus.FAILED
     assert "Local build FAILED in Test (POST_BUILD)" in build.error
     assert "test -f dist/missing.html" in build.error  # the command that failed, as CodeBuild says it
+    assert "Last lines of the log:" in build.error and "checking" in build.error  # the log's tail
     assert _phase_statuses(build)["POST_BUILD"] == "FAILED"
     assert "UPLOAD_ARTIFACTS" not in _phase_statuses(build)  # a red test never deploys
     pipeline.refresh_from_db()
