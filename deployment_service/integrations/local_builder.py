@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import os
 import queue
+import re
 import shlex
 import signal
 import stat
@@ -133,20 +134,22 @@ def container_line(text: str) -> str:
     return f"[Container] {datetime.now(UTC):%Y/%m/%d %H:%M:%S} {text}\n"
 
 
-_RUNNING = "[Container] Running command "
+# What phase_script prints before each command (the failed one is named in the phase's context).
+_RUNNING_LINE = re.compile(r"\[Container\] \S+ \S+ Running command (.*)\n?\Z")
 
 
 def phase_script(commands: list[str]) -> str:
     """The shell script of one phase: each command announced, run, and the phase ended at the
     first that fails with CodeBuild's words."""
+    now = "\"$(date -u '+%Y/%m/%d %H:%M:%S')\""
     lines = []
     for command in commands:
-        lines.append(f"printf '%s\\n' {shlex.quote(_RUNNING + command)}")
+        lines.append(f"printf '[Container] %s Running command %s\\n' {now} {shlex.quote(command)}")
         lines.append(command)
-        failed = shlex.quote(f"[Container] Command did not exit successfully {command} exit status ")
+        failed = shlex.quote(f"Command did not exit successfully {command} exit status ")
         lines.append(
             'troy_status=$?; if [ "$troy_status" -ne 0 ]; then '
-            f'printf \'%s%s\\n\' {failed} "$troy_status"; exit "$troy_status"; fi'
+            f'printf \'[Container] %s %s%s\\n\' {now} {failed} "$troy_status"; exit "$troy_status"; fi'
         )
     return "\n".join(lines) + "\n"
 
@@ -238,8 +241,9 @@ def run_phase(
                     ended = True
                     break
                 batch.append(item)
-                if item.startswith(_RUNNING):
-                    last_command = item[len(_RUNNING) :].rstrip("\n")
+                running = _RUNNING_LINE.match(item)
+                if running:
+                    last_command = running[1]
                 item = lines.get_nowait()
         except queue.Empty:
             pass

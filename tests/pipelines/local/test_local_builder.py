@@ -115,7 +115,7 @@ def test_a_commit_is_built_locally_and_deployed(local_flow, user, repo, broker, 
     # The output was streamed into the build's log, the secret redacted there.
     text, _next, complete = services.build_log_read(build_id=build.id, offset=0)
     assert complete
-    assert "[Container] Running command mkdir -p dist" in text
+    assert "Running command mkdir -p dist" in text
     assert "installing with ***" in text
     assert "hi from a secret" not in text
 
