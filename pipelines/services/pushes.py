@@ -20,6 +20,7 @@ from deployment_service.error_codes import ErrorCode
 from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import local_git
 from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
+from pipelines.choices import PipelineStatus as S
 from pipelines.models import Pipeline
 from pipelines.services.builds import build_request
 from pipelines.services.transitions import lock_pipeline
@@ -28,6 +29,7 @@ from pipelines.services.watch_paths import push_skipped_record, watch_paths_deci
 logger = logging.getLogger(__name__)
 
 LOCAL_GIT_ACTOR = "local:git"
+_BEING_PROVISIONED = (S.PROVISION_REQUEST, S.PROVISIONING)
 
 
 def push_build_request(
@@ -88,6 +90,10 @@ def local_push_record(
             return f"ignored: pipeline {pipeline_id} is gone"
         if pipeline.source_head != seen_head or not local_git.is_local_source(pipeline.repository):
             return f"ignored: {pipeline.name} moved on (head {pipeline.source_head[:12] or 'unset'})"
+        if pipeline.status in _BEING_PROVISIONED and seen_head:
+            # Unlike a webhook, the head stays there to be read again: it builds once provisioned
+            # (a commit right after `create --provision` is not lost).
+            return f"waiting: {pipeline.name} is {pipeline.status}; {head[:12]} builds once it is provisioned"
         pipeline.source_head = head
         pipeline.save(update_fields=["source_head", "updated_at"])
         if not seen_head:  # first look (e.g. after an upgrade): a baseline, not a push

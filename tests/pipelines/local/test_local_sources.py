@@ -160,6 +160,17 @@ def test_auto_deploy_off_starts_no_build(pipeline, repo, broker):
     assert not Build.objects.exists()
 
 
+def test_a_commit_made_while_provisioning_builds_once_provisioned(pipeline, repo, broker):
+    put_in_status(pipeline, S.PROVISIONING)
+    head = repo.commit({"site/index.html": "<h1>v2</h1>"})
+    [line] = local_sources_poll()
+    assert line.startswith("waiting:")
+    assert not Build.objects.exists()
+    put_in_status(pipeline, S.READY_FOR_DEPLOYMENT)
+    local_sources_poll()
+    assert Build.objects.get(pipeline=pipeline).commit_sha == head
+
+
 def test_nothing_is_polled_without_the_setting(pipeline, repo, settings, broker):
     settings.TROY_LOCAL_SOURCES = False
     repo.commit({"site/index.html": "<h1>v2</h1>"})
