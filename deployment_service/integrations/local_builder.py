@@ -252,10 +252,12 @@ def run_phase(
         return ended
 
     try:
-        while True:
-            ended = drain(poll_seconds)
-            if ended or process.poll() is not None:
-                break
+        output_ended = False  # the phase may close its output and keep running: limits still apply
+        while process.poll() is None:
+            if output_ended:
+                time.sleep(poll_seconds)
+            else:
+                output_ended = drain(poll_seconds)
             now = time.monotonic()
             if now >= deadline:
                 status, context = (

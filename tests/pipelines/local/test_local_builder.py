@@ -62,17 +62,18 @@ def _push(repo, text: str = "<h1>hello again</h1>\n") -> Build:
 
 
 def _wait_for_end(broker, worker, build: Build, timeout: float = 60) -> Build:
+    """The build once it ended and its pipeline settled (read afresh each time: the worker's
+    threads write the rows meanwhile)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        build.refresh_from_db()
+        current = Build.objects.get(pk=build.pk)
         pipeline = Pipeline.objects.get(pk=build.pipeline_id)
-        if build.status in ENDED and pipeline.status not in (S.QUEUED, S.DEPLOYING):
+        if current.status in ENDED and pipeline.status not in (S.QUEUED, S.DEPLOYING):
             broker.join("troy", timeout=10_000, fail_fast=False)
             worker.join()
-            build.refresh_from_db()
-            return build
+            return Build.objects.get(pk=build.pk)
         time.sleep(0.1)
-    raise AssertionError(f"build still {build.status} in phase {build.phase} after {timeout} s")
+    raise AssertionError(f"build still {current.status} in phase {current.phase} after {timeout} s")
 
 
 def _phase_statuses(build: Build) -> dict[str, str]:
@@ -102,7 +103,7 @@ def test_a_commit_is_built_locally_and_deployed(local_flow, user, repo, broker, 
     assert build.commit_sha == repo.head()
     statuses = _phase_statuses(build)
     assert [statuses.get(p) for p in ("DOWNLOAD_SOURCE", "INSTALL", "BUILD", "UPLOAD_ARTIFACTS")] == ["SUCCEEDED"] * 4
-    pipeline.refresh_from_db()
+    pipeline = Pipeline.objects.get(pk=pipeline.pk)
     assert pipeline.status == S.DEPLOYED
     assert pipeline.live_build_id == build.id
     # The artifact went where CodeBuild puts it, and the deploy step stored what the build made.
@@ -130,7 +131,7 @@ def test_a_failing_test_phase_fails_the_build_naming_the_phase(local_flow, user,
     assert "Last lines of the log:" in build.error and "checking" in build.error  # the log's tail
     assert _phase_statuses(build)["POST_BUILD"] == "FAILED"
     assert "UPLOAD_ARTIFACTS" not in _phase_statuses(build)  # a red test never deploys
-    pipeline.refresh_from_db()
+    pipeline = Pipeline.objects.get(pk=pipeline.pk)
     assert pipeline.status == S.FAILED_TO_DEPLOY
     assert pipeline.live_build_id is None
 
@@ -213,3 +214,18 @@ def test_the_phase_environment_is_the_pipelines_not_the_workers(tmp_path, monkey
     assert not any(name.startswith("AWS_") for name in environ)
     assert (environ["API_KEY"], environ["CODEBUILD_SRC_DIR"], environ["CI"]) == ("k", str(tmp_path), "true")
     assert os.environ["DJANGO_SECRET_KEY"] == "worker-only"
+
+
+def test_a_phase_that_closes_its_output_is_still_timed(tmp_path):
+    phase = lb.LocalPhase(phase="BUILD", commands=["exec >/dev/null 2>&1; sleep 30"])
+    started = time.monotonic()
+    result = lb.run_phase(
+        phase=phase,
+        cwd=str(tmp_path),
+        environ=lb.build_environ(source_dir=str(tmp_path), build_id="b", values={}),
+        timeout=1,
+        on_output=lambda text: None,
+        should_stop=lambda: False,
+    )
+    assert result.status == "TIMED_OUT"
+    assert time.monotonic() - started < 10
