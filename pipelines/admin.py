@@ -27,6 +27,7 @@ from deployment_service.exceptions import ApplicationError
 from deployment_service.transactions import send_on_commit
 from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
+from pipelines.build_log_admin import BuildLogAdminMixin
 from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
 from pipelines.env_admin import VariableInline, variables_save
 from pipelines.models import (
@@ -381,7 +382,7 @@ class PipelineAdmin(admin.ModelAdmin):
 
 
 @admin.register(Build)
-class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class BuildAdmin(BuildLogAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     list_display = [
         "__str__",
@@ -399,7 +400,7 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "kind", "trigger"]
     search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref", "preview__label"]
     list_select_related = ["pipeline", "source_build", "preview"]
-    readonly_fields = ["rollback", "served_files"]
+    readonly_fields = ["rollback", "served_files", "log_tail"]
     actions = ["cancel_builds"]
     date_hierarchy = "created_at"
 

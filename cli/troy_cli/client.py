@@ -3,7 +3,7 @@ answer that is not a success into a message (``error: <detail> (<code>)``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -82,6 +82,30 @@ class Client:
         timeout: tuple = TIMEOUT,
     ) -> Any:
         """Send a request to ``/api/v1/<path>``; the decoded JSON body (None when empty)."""
+        response = self._send(method, path, params=params, json=json, data=data, headers=headers, timeout=timeout)
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            return None
+
+    def get_text(self, path: str, *, params: dict | None = None) -> tuple[str, Mapping[str, str]]:
+        """GET a plain-text answer (a build's log): its text and headers. Errors are JSON, as anywhere."""
+        response = self._send("GET", path, params=params, headers={"Accept": "text/plain, application/json"})
+        response.encoding = response.encoding or "utf-8"
+        return response.text, response.headers
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict | None = None,
+        timeout: tuple = TIMEOUT,
+    ) -> requests.Response:
+        """The answer to a request, or :class:`ApiError` for an error answer."""
         url = self.api + path.lstrip("/")
         try:
             response = self.session.request(
@@ -100,11 +124,11 @@ class Client:
             raise Unreachable(f"Troy at {self.url} did not answer in time") from exc
         except requests.exceptions.RequestException as exc:
             raise Unreachable(f"cannot talk to Troy at {self.url}: {exc}") from exc
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
         if response.status_code >= 400 or 300 <= response.status_code < 400:
+            try:
+                body = response.json() if response.content else None
+            except ValueError:
+                body = None
             message, code = describe_error(response.status_code, response.reason or "", body)
             hint = ""
             if response.status_code == 401:
@@ -116,7 +140,7 @@ class Client:
             elif body is None:
                 message = f"{message} from {method} {url}"
             raise ApiError(message, status=response.status_code, code=code, body=body, hint=hint)
-        return body
+        return response
 
     def _why_unreachable(self, exc: Exception, *, uploading: bool) -> str:
         text = str(exc)

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable, Sequence
 import sys
 
-from troy_cli import __version__, commands, config, deploys, env
+from troy_cli import __version__, commands, config, deploys, env, logs
 from troy_cli.client import Client
 from troy_cli.errors import EXIT_INTERRUPTED, CliError
 
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", default=None, help="with `password`: the username to ask for (default: any)")
 
     env.add_parsers(sub, command, common)
+
+    logs.add_parser(sub, command, common)
 
     p = command(sub, "events", commands.events, "a pipeline's event log, oldest first")
     p.add_argument("pipeline", help="name or id (an id also works after the pipeline is deleted)")

@@ -12,7 +12,8 @@ whole log. Offsets count characters of the stored (redacted) text: a client pass
 
 Redaction: every secret value of the pipeline (``build_redactor``) is replaced by ``***`` in each
 appended text as a whole, so a value split across two appends is not recognised: writers append
-whole lines (CloudWatch events are lines).
+whole lines (CloudWatch events are lines). Reads redact again with the secrets as they are then,
+so a value made a secret after it was logged does not show either (the stored text keeps it).
 
 Locking: a write locks the log row; one that also changes the build (the failed build's error)
 locks the pipeline, then the build (``build_lock``), then the log: always in that order.
@@ -228,7 +229,8 @@ def build_log_read(*, build_id: uuid.UUID | str, offset: int) -> tuple[str, int,
             if taken >= READ_MAX_CHARS:
                 break
     next_offset = offset + taken
-    return "".join(pieces), next_offset, complete and next_offset >= size
+    # Redacted again as it is read: a value made a secret after it was logged is hidden too.
+    return build_redactor(build)("".join(pieces)), next_offset, complete and next_offset >= size
 
 
 def build_log_tail(*, build_id: uuid.UUID | str, lines: int = 200) -> str:
@@ -245,7 +247,11 @@ def build_log_tail(*, build_id: uuid.UUID | str, lines: int = 200) -> str:
         # One more line than asked: the first one may be cut.
         if text.count("\n") > lines:
             break
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:]) if text else ""
+    if not text:
+        return ""
+    tail = "\n".join(text.rstrip("\n").split("\n")[-lines:])
+    build = Build.objects.only("id", "pipeline_id").filter(pk=key).first()
+    return build_redactor(build)(tail) if build is not None else tail  # again, as build_log_read
 
 
 # --- a failed build's error ---------------------------------------------------------------------

@@ -175,3 +175,10 @@ def test_a_deploy_step_failure_gets_no_log_tail(django_capture_on_commit_callbac
     services.build_log_finish(build_id=build.id)
     build.refresh_from_db()
     assert build.error == "Deploy failed: fingerprint_reused"
+
+
+def test_a_value_made_secret_after_it_was_logged_is_hidden_when_read(build):
+    services.build_log_append(build_id=build.id, text=f"token {SECRET}\n")
+    services.env_variable_set(pipeline_id=build.pipeline_id, name="LATE", value=SECRET, secret=True, actor="a")
+    assert services.build_log_read(build_id=build.id, offset=0)[0] == "token ***\n"
+    assert services.build_log_tail(build_id=build.id) == "token ***"
