@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 import logging
 import os
 import shutil
@@ -159,19 +160,16 @@ def _run_phases(
         ("DOWNLOAD_SOURCE", lambda: _step("DOWNLOAD_SOURCE", download, log)),
     ]
     for phase in plan.phases:
-        steps.append(
-            (
-                phase.phase,
-                lambda phase=phase: lb.run_phase(  # type: ignore[misc]  # bound per phase on purpose
-                    phase=phase,
-                    cwd=source_dir,
-                    environ=environ,
-                    timeout=settings.TROY_LOCAL_BUILD_PHASE_SECONDS,
-                    on_output=log,
-                    should_stop=stop_asked,
-                ),
-            )
+        run_this = partial(
+            lb.run_phase,
+            phase=phase,
+            cwd=source_dir,
+            environ=environ,
+            timeout=settings.TROY_LOCAL_BUILD_PHASE_SECONDS,
+            on_output=log,
+            should_stop=stop_asked,
         )
+        steps.append((phase.phase, run_this))
     steps.append(("UPLOAD_ARTIFACTS", lambda: _step("UPLOAD_ARTIFACTS", upload, log)))
     for name, run in steps:
         if stop_asked():
