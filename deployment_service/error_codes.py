@@ -258,6 +258,18 @@ class ErrorCode(enum.StrEnum):
     )
     INVALID_REPOSITORY = "invalid_repository", (400,), "A repository is GitHub's 'owner/repo'.", Kind.FIELD
     INVALID_BRANCH = "invalid_branch", (400,), "Not a valid git branch name.", Kind.FIELD
+    LOCAL_SOURCES_DISABLED = (
+        "local_sources_disabled",
+        (400,),
+        "A file:// repository (a local git source) is refused: this service runs without TROY_LOCAL_SOURCES.",
+        Kind.FIELD,
+    )
+    INVALID_LOCAL_SOURCE = (
+        "invalid_local_source",
+        (400,),
+        "The file:// repository is not an absolute path to a git repository holding the branch.",
+        Kind.FIELD,
+    )
     NOT_A_LIST = "not_a_list", (400,), "The field takes a JSON list (e.g. `watch_paths`).", Kind.FIELD
     INVALID_OUTPUT_DIR = (
         "invalid_output_dir",

@@ -37,9 +37,8 @@ from deployment_service.transactions import send_on_commit
 from hooks.exceptions import InvalidDelivery, InvalidSignature, SignatureMismatch, WebhookNotConfigured
 from hooks.github_installations import installation_event_handle
 from hooks.models import GithubDelivery
-from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildTrigger
 from pipelines.models import Pipeline
-from pipelines.services import build_request, pipeline_record_installation, push_skipped_record, watch_paths_decide
+from pipelines.services import pipeline_record_installation, push_build_request
 
 logger = logging.getLogger(__name__)
 
@@ -242,32 +241,15 @@ def _push_handle(push: Push, *, changed_files: list[str] | None = None) -> str:
             continue
         if pipeline.branch != branch:
             continue
-        if not pipeline.auto_deploy:
-            notes.append(f"{pipeline.name}: skipped, auto_deploy is off")
-            continue
-        if pipeline.status not in ACCEPTS_DEPLOYMENT:
-            notes.append(f"{pipeline.name}: skipped, it is {pipeline.status} and cannot deploy")
-            continue
-        watched = watch_paths_decide(pipeline.watch_paths, changed_files)
-        if not watched.build:  # a monorepo push outside the pipeline's paths: an event, no build
-            push_skipped_record(
-                pipeline_id=pipeline.id, commit_sha=push.after, reason=watched.reason, actor=f"github:{push.pusher}"
-            )
-            notes.append(f"{pipeline.name}: skipped, {watched.reason}")
-            continue
-        try:
-            build = build_request(
-                pipeline_id=pipeline.id,
-                kind=BuildKind.AUTOMATED,
-                trigger=BuildTrigger.PUSH,
-                actor=f"github:{push.pusher}",
-                ref=branch,
+        notes.append(
+            push_build_request(
+                pipeline=pipeline,
+                branch=branch,
                 commit_sha=push.after,
+                changed_files=changed_files,
+                actor=f"github:{push.pusher}",
             )
-        except ApplicationError as exc:  # the pipeline changed since it was read (deleted, deleting…)
-            notes.append(f"{pipeline.name}: skipped, {exc.detail}")
-            continue
-        notes.append(f"{pipeline.name}: build #{build.number} queued for {push.after[:12]}")
+        )
     if not notes:
         return f"no pipeline deploys {push.repository} branch {branch} with installation {push.installation_id}"
     return "; ".join(notes)

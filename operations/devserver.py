@@ -33,7 +33,7 @@ import dramatiq
 
 from deployment_service import aws
 from deployment_service.bootstrap import bootstrap_aws_resources
-from operations.scheduler import run_scheduler
+from operations.scheduler import run_scheduler, start_local_source_poller
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,24 @@ def bootstrap_aws() -> list[str]:
     return report.lines()
 
 
+# --- the local flow: local git sources and the local builder --------------------------------------
+
+
+def use_local_flow(*, emulator: bool) -> str:
+    """The dev run builds on this machine: local git sources (``file:///path``) are allowed, and
+    with the emulator (moto runs no CodeBuild build) the local builder runs the builds. A value set
+    in the environment wins (``TROY_LOCAL_SOURCES=0``, ``TROY_BUILDER=codebuild``). The dev run is
+    a developer's own machine, so the warning about local sources without DEBUG is silenced."""
+    if "TROY_LOCAL_SOURCES" not in os.environ:
+        settings.TROY_LOCAL_SOURCES = True
+    if "TROY_BUILDER" not in os.environ and emulator:
+        settings.TROY_BUILDER = "local"
+    settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "pipelines.W020"]
+    sources = "local git sources allowed (file:///path)" if settings.TROY_LOCAL_SOURCES else "GitHub sources only"
+    builder = "the local builder (this machine)" if settings.TROY_BUILDER == "local" else "CodeBuild"
+    return f"{builder}; {sources}"
+
+
 # --- the dev user -------------------------------------------------------------------------------
 
 
@@ -178,7 +196,10 @@ def start_scheduler(stop: threading.Event) -> tuple[threading.Thread | None, str
     """Run the periodic scheduler (stuck-pipeline reaper, CodeBuild reconciler) in a thread."""
     thread = threading.Thread(target=run_scheduler, args=(stop,), name="troy-scheduler", daemon=True)
     thread.start()
-    return thread, "running in a thread (stuck-pipeline reaper, CodeBuild reconciler)"
+    polling = ""
+    if start_local_source_poller(stop) is not None:
+        polling = f", local git sources every {settings.TROY_LOCAL_SOURCES_POLL_SECONDS} s"
+    return thread, f"running in a thread (stuck-pipeline reaper, CodeBuild reconciler{polling})"
 
 
 # --- the web server -----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The periodic sender: every ``TROY_REAPER_INTERVAL_SECONDS`` it enqueues the stuck-pipeline
 reaper, the CodeBuild reconciler and the releases' care, and every
-``TROY_RETENTION_INTERVAL_SECONDS`` the retention care (what celery beat would do, for four jobs).
+``TROY_RETENTION_INTERVAL_SECONDS`` the retention care (what celery beat would do, for four jobs);
+with ``TROY_LOCAL_SOURCES`` a thread beside it asks the local git sources for new commits every
+``TROY_LOCAL_SOURCES_POLL_SECONDS`` (``run_local_source_poller``).
 
 It only sends messages; workers do the work, so it is cheap and safe to run as one small
 process (``manage.py scheduler``) or as a thread of the dev server (``run_scheduler``, operations/devserver.py). Running
@@ -71,3 +73,33 @@ def run_scheduler(
         stop_event.wait(interval)
     logger.info("scheduler stopped after %d tick(s)", ticks)
     return ticks
+
+
+def run_local_source_poller(stop_event: threading.Event, *, interval: float | None = None) -> int:
+    """With ``TROY_LOCAL_SOURCES``: send ``poll_local_sources`` now and every ``interval`` seconds
+    (default ``TROY_LOCAL_SOURCES_POLL_SECONDS``) until ``stop_event`` is set: a commit on a local
+    source's branch builds within seconds, as a push webhook would. Returns the number of polls
+    sent (0, at once, without the setting)."""
+    if not settings.TROY_LOCAL_SOURCES:
+        return 0
+    interval = float(interval if interval is not None else settings.TROY_LOCAL_SOURCES_POLL_SECONDS)
+    sent = 0
+    while not stop_event.is_set():
+        try:
+            tasks.poll_local_sources.send()
+            sent += 1
+        except Exception:  # as above: the next poll sends again
+            logger.exception("scheduler could not enqueue poll_local_sources")
+        stop_event.wait(interval)
+    return sent
+
+
+def start_local_source_poller(stop_event: threading.Event) -> threading.Thread | None:
+    """The poller in a daemon thread beside the scheduler (None without ``TROY_LOCAL_SOURCES``)."""
+    if not settings.TROY_LOCAL_SOURCES:
+        return None
+    thread = threading.Thread(
+        target=run_local_source_poller, args=(stop_event,), name="troy-local-sources", daemon=True
+    )
+    thread.start()
+    return thread

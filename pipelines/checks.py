@@ -35,6 +35,22 @@ def pipeline_names_with_separator(app_configs: Any = None, databases: Any = None
     ]
 
 
+@register(Tags.security)
+def local_sources_without_debug(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Local git sources let a user name any path of the service's machine and have its workers
+    build it: for one developer's machine (the dev run), not a shared service."""
+    if not settings.TROY_LOCAL_SOURCES or settings.DEBUG:
+        return []
+    return [
+        Warning(
+            "TROY_LOCAL_SOURCES is on without DJANGO_DEBUG: any user may create a pipeline on a git repository "
+            "of this machine's disk (file://…), and the workers read and build it.",
+            hint="Turn it off on a shared service; `python3 dev.py run` sets it for development (and silences this).",
+            id="pipelines.W020",
+        )
+    ]
+
+
 @register(Tags.security, deploy=True)
 def secrets_key_set(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     """Build secrets encrypted under a key derived from DJANGO_SECRET_KEY become unreadable when

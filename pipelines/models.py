@@ -49,12 +49,16 @@ class Pipeline(ConcurrentTransitionMixin, models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pipelines")
 
     repository = models.CharField(
-        max_length=140,
+        max_length=1024,
         blank=True,
         default="",
         validators=[validate_repository],
-        help_text="GitHub 'owner/repo'; empty for release-only pipelines.",
+        help_text="GitHub 'owner/repo', or file:///path of a local git repository (TROY_LOCAL_SOURCES); "
+        "empty for release-only pipelines.",
     )
+    # A local source's branch head when it was last looked at: a different head is a push
+    # (pipelines.services.local_sources). Empty for GitHub repositories.
+    source_head = models.CharField(max_length=40, blank=True, default="")
     branch = models.CharField(max_length=255, default="main", validators=[validate_branch])
     build_install = models.TextField(
         blank=True,

@@ -30,6 +30,8 @@ from pipelines.flows.codebuild import (
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.flows.edge import attach_router_run, publish_pointers_run, unpublish_hosts_run
 from pipelines.flows.environment import secret_sync_give_up, secret_sync_run
+from pipelines.flows.local_builds import local_build_run
+from pipelines.flows.local_sources import local_sources_poll
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 from pipelines.flows.retention import retention_run
 
@@ -120,6 +122,18 @@ def deploy_build(build_id: str) -> None:
 def run_codebuild(build_id: str) -> None:
     """Download Source from GitHub into the artifact bucket, then StartBuild on CodeBuild."""
     codebuild_start_run(build_id=build_id)
+
+
+# A local build runs its phases once: a retry would run them again over a half-finished build (a
+# build whose worker died is failed by the reaper). Its limit covers every phase at its limit.
+@dramatiq.actor(
+    queue_name="troy-deploy",
+    time_limit=(6 * settings.TROY_LOCAL_BUILD_PHASE_SECONDS + 5 * 60) * 1000,
+    **RetryPolicy(max_retries=0).actor_options(on_retry_exhausted="build_retries_exhausted"),
+)
+def run_local_build(build_id: str) -> None:
+    """TROY_BUILDER=local: the buildspec's phases on this machine, reported as CodeBuild's events."""
+    local_build_run(build_id=build_id)
 
 
 @dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RETRY_GIVE_UP.actor_options(min_backoff=1_000))
@@ -243,6 +257,13 @@ def reap_stuck_pipelines() -> None:
 def reconcile_codebuild_builds() -> None:
     """Ask BatchGetBuilds about builds that stay running; apply each answer as the report an event gives."""
     codebuild_reconcile()
+
+
+@dramatiq.actor(queue_name="troy", time_limit=1 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
+def poll_local_sources() -> None:
+    """Periodic (every ``TROY_LOCAL_SOURCES_POLL_SECONDS``, with TROY_LOCAL_SOURCES): a new head on a
+    local source's branch starts a build as a push would."""
+    local_sources_poll()
 
 
 @dramatiq.actor(

@@ -3,12 +3,14 @@
 import posixpath
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from deployment_service.archives import path_problem
 from deployment_service.error_codes import ErrorCode
 from deployment_service.github_names import repository_split
+from deployment_service.integrations.local_git import is_local_source, local_source_shape_problem
 
 # A DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
 validate_pipeline_name = RegexValidator(
@@ -46,7 +48,19 @@ def validate_preview_label(value: str) -> None:
 
 def validate_repository(value: str) -> None:
     """GitHub's ``owner/repo``: owner up to 39 of letters, digits and single hyphens; repo up to
-    100 of letters, digits, '.', '_', '-' (but not '.' or '..')."""
+    100 of letters, digits, '.', '_', '-' (but not '.' or '..'). Or, with ``TROY_LOCAL_SOURCES``
+    on, ``file:///absolute/path`` of a local git repository (that it is one, with the branch, is
+    checked by the service: it runs git)."""
+    if is_local_source(value):
+        if not settings.TROY_LOCAL_SOURCES:
+            raise ValidationError(
+                "Local git sources (file://) are turned off on this service (TROY_LOCAL_SOURCES).",
+                code=ErrorCode.LOCAL_SOURCES_DISABLED,
+            )
+        problem = local_source_shape_problem(value)
+        if problem:
+            raise ValidationError(f"Not a local source: {problem}.", code=ErrorCode.INVALID_LOCAL_SOURCE)
+        return
     if repository_split(value) is None:
         raise ValidationError(
             "A repository is 'owner/repo' as on GitHub, e.g. 'octo-org/site'.",

@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search", help="name or repository contains this")
     p = command(psub, "create", commands.pipelines_create, "create a pipeline (one website)")
     p.add_argument("name", help="DNS label: the site is NAME.<base domain>")
-    p.add_argument("--repository", help="GitHub owner/repo (leave out for a releases-only pipeline)")
+    p.add_argument(
+        "--repository",
+        help="GitHub owner/repo, or file:///path of a local git repository where the service allows "
+        "local sources (the dev run does); leave out for a releases-only pipeline",
+    )
     p.add_argument("--branch", help="branch to build (default main)")
     p.add_argument("--install", help="install command, e.g. 'npm ci'")
     p.add_argument("--build", help="build command, e.g. 'npm run build'")

@@ -40,7 +40,7 @@ def _commands(text: str) -> list[str]:
 
 def _cd_into(base_dir: str) -> str:
     """The command that enters ``base_dir``: from CodeBuild's source directory (the local builder
-    leaves ``CODEBUILD_SRC_DIR`` unset and starts each phase in its working copy)."""
+    sets ``CODEBUILD_SRC_DIR`` to its working copy and starts each phase there too)."""
     return f'cd "${{CODEBUILD_SRC_DIR:-.}}"/{shlex.quote(base_dir)}'
 
 

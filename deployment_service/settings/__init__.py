@@ -14,5 +14,6 @@ from deployment_service.settings.django import *  # noqa: F403
 from deployment_service.settings.edge import *  # noqa: F403
 from deployment_service.settings.github import *  # noqa: F403
 from deployment_service.settings.limits import *  # noqa: F403
+from deployment_service.settings.local import *  # noqa: F403
 from deployment_service.settings.observability import *  # noqa: F403
 from deployment_service.settings.troy import *  # noqa: F403

@@ -17,6 +17,8 @@ DRAMATIQ_MIDDLEWARE = [
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     # Log records carry the pipeline_id/build_id of the message being handled (TROY_LOG_FORMAT=json).
     "deployment_service.observability.middleware.ActorLogContext",
+    # A stopping worker kills the process groups of its local builds (TROY_BUILDER=local).
+    "deployment_service.integrations.local_builder.LocalBuildsShutdown",
 ]
 
 

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from deployment_service.archives import path_problem
 from deployment_service.error_codes import ErrorCode
+from deployment_service.integrations.local_git import is_local_source
 from pipelines import services
 from pipelines.api.env_serializers import StrictCharField
 from pipelines.exceptions import RepositoryNotGranted
@@ -164,7 +165,7 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
         the pipeline's owner on PATCH; staff too: builds run with the owner's installation).
         Empty stays allowed (release-only pipelines)."""
         repository = attrs.get("repository")
-        if repository:
+        if repository and not is_local_source(repository):  # file:// (TROY_LOCAL_SOURCES): the model checks it
             owner = self.instance.owner if self.instance is not None else self.context["owner"]
             if not repository_granted(user_id=owner.pk, repository=repository):
                 raise RepositoryNotGranted(

@@ -27,10 +27,15 @@ from deployment_service import artifact_keys, aws
 from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import github
+from deployment_service.integrations.local_builder import LOCAL_BUILD_PREFIX, is_local_build_id
+from deployment_service.integrations.local_git import is_local_source
 from deployment_service.retries import TransientFailure, is_transient
+from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.exceptions import InstallationMissing
 from pipelines.flows.environment import secrets_ensure_synced
+from pipelines.flows.local_builds import local_build_started
+from pipelines.flows.local_sources import local_source_to_s3
 from pipelines.grants import owner_installation_id
 from pipelines.models import Build
 from pipelines.services import (
@@ -78,21 +83,25 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
     pipeline = build.pipeline
 
     step = "Download Source"
+    local_builder = settings.TROY_BUILDER == "local"
     try:
         if not pipeline.repository:
             raise ApplicationError("The pipeline has no repository to build.")
-        # Only the owner's installation: never "any installation of the repository" (that would
-        # let anyone build a repository they merely named).
-        installation_id = owner_installation_id(
-            owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
-        )
-        if installation_id is None:
-            raise InstallationMissing(
-                f"The pipeline's owner holds no active GitHub App installation covering {pipeline.repository} "
-                "(uninstalled or suspended on GitHub?)."
+        if is_local_source(pipeline.repository):
+            commit_sha = local_source_to_s3(build)  # git archive of the local repository
+        else:
+            # Only the owner's installation: never "any installation of the repository" (that would
+            # let anyone build a repository they merely named).
+            installation_id = owner_installation_id(
+                owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
             )
-        pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
-        commit_sha = _download_source_to_s3(build, installation_id=installation_id)
+            if installation_id is None:
+                raise InstallationMissing(
+                    f"The pipeline's owner holds no active GitHub App installation covering {pipeline.repository} "
+                    "(uninstalled or suspended on GitHub?)."
+                )
+            pipeline_record_installation(pipeline_id=pipeline.id, installation_id=installation_id)
+            commit_sha = _download_source_to_s3(build, installation_id=installation_id)
         build_record_commit(build_id=build.id, commit_sha=commit_sha)
 
         build.refresh_from_db(fields=["cancel_requested", "cancel_requested_by"])
@@ -101,19 +110,23 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
             return
 
         step = "StartBuild"
-        # Secrets travel by SSM reference only; any not copied there yet is copied first.
-        environment = build_codebuild_environment(build)
-        secrets_ensure_synced(build)
-        buildspec = cb.buildspec_for(
-            install=pipeline.build_install,
-            build=pipeline.build_command,
-            test=pipeline.build_test,
-            output_dir=pipeline.build_output_dir,
-            base_dir=pipeline.base_dir,
-            variables=environment.variables,
-            parameters=environment.parameters,
-        )
-        started = cb.start_build(build_id=build.id, buildspec=buildspec)
+        if local_builder:
+            # The worker runs the buildspec itself (run_local_build), with the secrets' values.
+            started = local_build_started(build)
+        else:
+            # Secrets travel by SSM reference only; any not copied there yet is copied first.
+            environment = build_codebuild_environment(build)
+            secrets_ensure_synced(build)
+            buildspec = cb.buildspec_for(
+                install=pipeline.build_install,
+                build=pipeline.build_command,
+                test=pipeline.build_test,
+                output_dir=pipeline.build_output_dir,
+                base_dir=pipeline.base_dir,
+                variables=environment.variables,
+                parameters=environment.parameters,
+            )
+            started = cb.start_build(build_id=build.id, buildspec=buildspec)
     except Exception as exc:  # a permanent failure ends the build with its reason
         if is_transient(exc):
             logger.warning("build %s: %s failed, retrying later: %s", build_id, step, _describe(exc))
@@ -122,9 +135,14 @@ def codebuild_start_run(*, build_id: uuid.UUID | str) -> None:
         deployment_fail(build_id=build.id, error=f"{step} failed: {_describe(exc)}", actor=SYSTEM_CODEBUILD)
         return
 
-    build_record_codebuild(
+    recorded = build_record_codebuild(
         build_id=build.id, codebuild_build_id=started.id, logs_url=started.logs_url, artifact_key=started.artifact_key
     )
+    if local_builder:
+        if recorded is not None:
+            send_on_commit("run_local_build", str(build.id))
+        logger.info("build %s: handed to the local builder", build_id)
+        return
     logger.info("build %s: CodeBuild build %s started", build_id, started.id)
 
 
@@ -175,6 +193,9 @@ def codebuild_stop_run(*, build_id: uuid.UUID | str) -> str:
         # StartBuild has not answered yet: the start flow checks cancel_requested before starting
         # and enqueues this actor again once it has the CodeBuild id.
         return f"nothing to stop yet: build {build_id} has no CodeBuild build"
+    if is_local_build_id(build.codebuild_build_id):
+        # The local builder checks cancel_requested every second and kills the running phase.
+        return f"stop asked: the local builder stops build {build_id}"
     answer = cb.stop_build(build.codebuild_build_id)
     if answer is None:
         deployment_fail(
@@ -216,6 +237,7 @@ def codebuild_reconcile(*, now=None) -> list[str]:
     rows = (
         Build.objects.filter(status=BuildStatus.RUNNING, started_at__lt=cutoff)
         .exclude(codebuild_build_id="")
+        .exclude(codebuild_build_id__startswith=LOCAL_BUILD_PREFIX)  # the local builder reports itself
         .order_by("started_at")  # oldest first
         .values_list("id", "codebuild_build_id", "phases")
     )
@@ -255,6 +277,8 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
     build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
     if build is None or not build.commit_sha or not build.pipeline.repository:
         return "skipped: no commit to report on"
+    if is_local_source(build.pipeline.repository):
+        return "skipped: a local git source has no commit statuses"
     if build.status not in _COMMIT_STATES:
         return f"skipped: build is {build.status}"
     if not github.github_configured():

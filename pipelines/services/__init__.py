@@ -98,6 +98,12 @@ from pipelines.services.previews import (  # noqa: F401
     preview_label_clean,
     preview_promote,
 )
+from pipelines.services.pushes import (  # noqa: F401
+    LOCAL_GIT_ACTOR,
+    local_push_record,
+    local_source_check,
+    push_build_request,
+)
 from pipelines.services.retention import (  # noqa: F401
     build_ids_retained,
     build_ids_stored,

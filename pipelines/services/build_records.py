@@ -19,6 +19,7 @@ from django.db import transaction
 
 from deployment_service.integrations.cloudwatch_logs import codebuild_stream_of
 from deployment_service.integrations.codebuild import CodebuildReport
+from deployment_service.integrations.local_builder import is_local_build_id
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import BuildStatus
 from pipelines.models import Build
@@ -187,21 +188,24 @@ def failure_text(
     cancel_requested: bool,
     cancelled_by: str = "",
     timeout_minutes: Any = None,
+    local: bool = False,
 ) -> str:
-    """The error a failed build keeps: what CodeBuild said, in which phase, and why."""
+    """The error a failed build keeps: what CodeBuild (or, ``local``, the local builder) said, in
+    which phase, and why."""
+    who, noun = ("The local builder", "Local build") if local else ("CodeBuild", "CodeBuild build")
     failed = next((e for e in phases if e.get("status") in PHASE_FAILURES and e["phase"] != "COMPLETED"), None)
     where = f" in {phase_label(failed['phase'])}" if failed else ""
     reason = "; ".join((failed or {}).get("context") or []) or "; ".join(current_context or [])
     cancelled = f"Cancelled by {cancelled_by}" if cancelled_by else "Cancelled on request"
     if build_status == "STOPPED" and cancel_requested:
-        text = f"{cancelled}: CodeBuild stopped the build{where}."
+        text = f"{cancelled}: {who} stopped the build{where}."
     elif build_status == "SUCCEEDED" and cancel_requested:
-        text = f"{cancelled}: CodeBuild had finished, the result is not deployed."
+        text = f"{cancelled}: {who} had finished, the result is not deployed."
     elif build_status == "TIMED_OUT":
-        text = f"CodeBuild timed out{where}"
+        text = f"{who} timed out{where}"
         text += f" (limit {timeout_minutes} minutes)." if timeout_minutes else "."
     else:
-        text = f"CodeBuild build {build_status or 'ended'}{where}."
+        text = f"{noun} {build_status or 'ended'}{where}."
     if reason and not (build_status == "SUCCEEDED" and cancel_requested):
         text += f" {reason}"
     return text
@@ -212,7 +216,10 @@ def failure_text(
 
 def _copy_logs(build: Build, report: CodebuildReport, *, final: bool) -> None:
     """Keep where the log is, and copy it from CloudWatch after commit: as phases complete, and
-    (``final``) once CodeBuild reports the outcome, after which the log is finished."""
+    (``final``) once CodeBuild reports the outcome, after which the log is finished. A local
+    build writes its log itself (pipelines.flows.local_builds): nothing to copy."""
+    if is_local_build_id(build.codebuild_build_id):
+        return
     location = codebuild_stream_of(build.codebuild_build_id, group=report.log_group, stream=report.log_stream)
     if location is not None:
         build_log_source_record(build_id=build.id, group=location[0], stream=location[1])
@@ -262,6 +269,7 @@ def build_apply_codebuild_report(*, report: CodebuildReport) -> str:
             cancel_requested=build.cancel_requested,
             cancelled_by=build.cancel_requested_by,
             timeout_minutes=report.timeout_minutes,
+            local=is_local_build_id(report.codebuild_build_id),
         )
         deployment_fail(build_id=build.id, error=error, actor=SYSTEM_CODEBUILD)
         # The error ends with the log's last lines: now if the log is complete, else once it is.

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from deployment_service.integrations.local_git import is_local_source
 from deployment_service.transactions import send_on_commit
 from pipelines.choices import ACCEPTS_DEPLOYMENT, DEPLOYABLE, BuildKind, BuildStatus, BuildTrigger
 from pipelines.choices import PipelineStatus as S
@@ -97,6 +98,7 @@ def build_request(
         if (
             kind == BuildKind.AUTOMATED
             and source_build is None
+            and not is_local_source(pipeline.repository)  # a local git source needs no GitHub App
             and owner_installation_id(owner_id=pipeline.owner_id, repository=pipeline.repository) is None
         ):
             raise InstallationMissing(

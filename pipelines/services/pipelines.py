@@ -21,6 +21,7 @@ from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
 from pipelines.services.builds import deployment_fail
 from pipelines.services.pointers import pointer_ensure
+from pipelines.services.pushes import local_source_check
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
 from pipelines.services.watch_paths import watch_paths_check
 from pipelines.validators import normalize_relative_path, validate_new_pipeline_name
@@ -42,7 +43,9 @@ EDITABLE_FIELDS = (
 )
 
 
-def _clean_and_save(pipeline: Pipeline) -> None:
+def _clean_and_save(pipeline: Pipeline, *, source_changed: bool = False) -> None:
+    """Validate and save. ``source_changed``: the repository or branch was set, so a local
+    source is checked (git) and its branch head recorded as the last one seen."""
     pipeline.build_output_dir = normalize_relative_path(pipeline.build_output_dir)
     base_dir = normalize_relative_path(pipeline.base_dir or ".")
     pipeline.base_dir = "" if base_dir == "." else base_dir
@@ -51,6 +54,8 @@ def _clean_and_save(pipeline: Pipeline) -> None:
     except ValueError as exc:
         raise ValidationError({"watch_paths": [ValidationError(str(exc), code=ErrorCode.INVALID)]}) from exc
     pipeline.full_clean(exclude=["owner", "status", "live_build"])
+    if source_changed:
+        local_source_check(pipeline)
     try:
         with transaction.atomic():
             pipeline.save()
@@ -77,7 +82,7 @@ def pipeline_create(
     _check_new_name(name)
     with transaction.atomic():
         pipeline = Pipeline(owner=owner, name=name, **fields)
-        _clean_and_save(pipeline)
+        _clean_and_save(pipeline, source_changed=True)
         if provision:
             apply_transition(
                 pipeline, "request_provisioning", actor=actor, message="Provisioning requested at creation."
@@ -99,9 +104,12 @@ def pipeline_update(*, pipeline_id: uuid.UUID | str, actor: str, **changes: Any)
             )
         if "name" in changes and changes["name"] != pipeline.name:
             _check_new_name(changes["name"])
+        source_changed = any(
+            field in changes and changes[field] != getattr(pipeline, field) for field in ("repository", "branch")
+        )
         for field, value in changes.items():
             setattr(pipeline, field, value)
-        _clean_and_save(pipeline)
+        _clean_and_save(pipeline, source_changed=source_changed)
     logger.info("pipeline %s settings changed by %s: %s", pipeline.name, actor, sorted(changes))
     return pipeline
 

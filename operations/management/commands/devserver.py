@@ -115,6 +115,7 @@ class Command(BaseCommand):
             if source is None:
                 raise CommandError("--aws configured, but no AWS_ENDPOINT_URL or AWS credentials are configured")
             aws_line = f"configured: {source} (region {settings.AWS_REGION}) — provisioning creates real resources"
+        builder_line = dev.use_local_flow(emulator=use_emulator)
 
         self.check(display_num_errors=False)
 
@@ -179,7 +180,7 @@ class Command(BaseCommand):
             taken = f" ({edge_port} was taken)" if edge_port and edge.port != edge_port else ""
             sites_line = f"http://{{name}}.localhost:{edge.port}/   the local edge{taken}"
             edge_example = f"http://hello.localhost:{edge.port}/"
-        self._banner(base, user, aws_line, worker_line, scheduler_line, sites_line, edge_example)
+        self._banner(base, user, aws_line, worker_line, scheduler_line, sites_line, edge_example, builder_line)
         httpd.serve_forever()
 
     def _banner(
@@ -191,6 +192,7 @@ class Command(BaseCommand):
         scheduler_line: str,
         sites_line: str,
         edge_example: str,
+        builder_line: str = "",
     ) -> None:
         example = (
             f"curl -s -X POST {base}/api/v1/pipelines/ \\\n"
@@ -210,6 +212,7 @@ class Command(BaseCommand):
             f"  worker    {worker_line}",
             f"  scheduler {scheduler_line}",
             f"  AWS       {aws_line}",
+            f"  builds    {builder_line}",
             "",
             "Create a pipeline and provision it:",
             f"  {example}",

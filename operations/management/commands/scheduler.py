@@ -4,7 +4,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from operations.scheduler import run_scheduler
+from operations.scheduler import run_scheduler, start_local_source_poller
 
 
 class Command(BaseCommand):
@@ -34,5 +34,12 @@ class Command(BaseCommand):
                 signal.signal(signum, lambda *_: stop.set())
         if not once:
             self.stdout.write(f"scheduler: enqueueing the reaper and the CodeBuild reconciler every {interval:g} s")
+        poller = None if once else start_local_source_poller(stop)
+        if poller is not None:
+            self.stdout.write(
+                f"scheduler: polling local git sources every {settings.TROY_LOCAL_SOURCES_POLL_SECONDS:g} s"
+            )
         ticks = run_scheduler(stop, interval=interval, once=once)
+        if poller is not None:
+            poller.join(timeout=5)
         self.stdout.write(f"scheduler: enqueued the periodic jobs {ticks} time(s)")
