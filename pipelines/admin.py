@@ -168,6 +168,12 @@ class PipelineAdminForm(forms.ModelForm):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc
 
+    def clean_preview_branches(self) -> list[str]:
+        try:
+            return services.preview_branches_check(self.cleaned_data.get("preview_branches") or [])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
 
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):
@@ -210,6 +216,8 @@ class PipelineAdmin(admin.ModelAdmin):
                     "build_output_dir",
                     "base_dir",
                     "watch_paths",
+                    "preview_branches",
+                    "pull_request_previews",
                 ]
             },
         ),
@@ -229,6 +237,8 @@ class PipelineAdmin(admin.ModelAdmin):
                     "build_output_dir",
                     "base_dir",
                     "watch_paths",
+                    "preview_branches",
+                    "pull_request_previews",
                 ]
             },
         ),

@@ -205,6 +205,21 @@ def reap_stuck_pipelines() -> None:
     unpublished = services.pointers_resend_unpublished()
     if unpublished:
         logger.warning("edge pointers sent again for publishing: %s", ", ".join(unpublished))
+    reaped_previews = services.previews_reap_stuck()
+    if reaped_previews:
+        logger.warning("reaper failed stuck preview builds: %s", ", ".join(reaped_previews))
+    resent_previews = services.previews_resend_waiting()
+    if resent_previews:
+        logger.warning("start messages sent again for previews waiting too long: %s", ", ".join(resent_previews))
+
+
+@dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
+def remove_closed_previews() -> None:
+    """Periodic: remove previews whose branch was deleted or whose pull request closed more than
+    ``TROY_PREVIEW_CLOSED_GRACE_SECONDS`` ago (one still deploying waits for the next tick)."""
+    removed = services.previews_remove_closed()
+    if removed:
+        logger.info("closed previews removed: %s", ", ".join(removed))
 
 
 @dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())

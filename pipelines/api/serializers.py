@@ -89,6 +89,8 @@ class PipelineSerializer(serializers.ModelSerializer):
             "auto_deploy",
             "base_dir",
             "watch_paths",
+            "preview_branches",
+            "pull_request_previews",
             "distribution_id",
             "distribution_domain",
             "live_build",
@@ -130,9 +132,27 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
         "no build. Empty: every push builds.",
     )
 
+    preview_branches = serializers.ListField(
+        child=StrictCharField(max_length=255, trim_whitespace=False),
+        required=False,
+        max_length=services.MAX_PREVIEW_BRANCH_PATTERNS,
+        help_text="Branch patterns (fnmatch, e.g. `feature/*`): a push to a matching branch other than `branch` "
+        "builds that branch's preview. Empty: no branch previews.",
+    )
+
     class Meta:
         model = Pipeline
-        fields = ["name", "repository", "branch", "build", "auto_deploy", "base_dir", "watch_paths"]
+        fields = [
+            "name",
+            "repository",
+            "branch",
+            "build",
+            "auto_deploy",
+            "base_dir",
+            "watch_paths",
+            "preview_branches",
+            "pull_request_previews",
+        ]
         extra_kwargs = {"repository": {"required": False}, "branch": {"required": False}}
 
     def validate_base_dir(self, value: str) -> str:
@@ -150,6 +170,12 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
     def validate_watch_paths(self, value: list[str]) -> list[str]:
         try:
             return services.watch_paths_check(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from exc
+
+    def validate_preview_branches(self, value: list[str]) -> list[str]:
+        try:
+            return services.preview_branches_check(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from exc
 

@@ -28,9 +28,10 @@ from deployment_service.exceptions import ApplicationError
 from deployment_service.integrations import codebuild as cb
 from deployment_service.integrations import github
 from deployment_service.retries import TransientFailure, is_transient
-from pipelines.choices import BuildStatus
+from pipelines.choices import BuildKind, BuildStatus
 from pipelines.exceptions import InstallationMissing
 from pipelines.flows.environment import secrets_ensure_synced
+from pipelines.flows.preview_reports import preview_report_to_github
 from pipelines.grants import owner_installation_id
 from pipelines.models import Build
 from pipelines.services import (
@@ -252,9 +253,12 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
     success when live, failure with the reason). It reports the state at the time it runs, so
     late or repeated calls converge on the final state. Best effort: a permanent GitHub error is
     logged; a transient one is raised, for Dramatiq to retry."""
-    build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
+    build = Build.objects.select_related("pipeline", "preview").filter(pk=build_id).first()
     if build is None or not build.commit_sha or not build.pipeline.repository:
         return "skipped: no commit to report on"
+    if build.preview_label and build.kind == BuildKind.AUTOMATED:
+        # a preview's URL, context troy/preview/{label} and a GitHub deployment
+        return preview_report_to_github(build) if github.github_configured() else "skipped: GitHub not configured"
     if build.status not in _COMMIT_STATES:
         return f"skipped: build is {build.status}"
     if not github.github_configured():

@@ -21,6 +21,7 @@ from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
 from pipelines.services.builds import deployment_fail
 from pipelines.services.pointers import pointer_ensure
+from pipelines.services.preview_sources import preview_branches_check
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
 from pipelines.services.watch_paths import watch_paths_check
 from pipelines.validators import normalize_relative_path, validate_new_pipeline_name
@@ -39,6 +40,8 @@ EDITABLE_FIELDS = (
     "auto_deploy",
     "base_dir",
     "watch_paths",
+    "preview_branches",
+    "pull_request_previews",
 )
 
 
@@ -50,6 +53,10 @@ def _clean_and_save(pipeline: Pipeline) -> None:
         pipeline.watch_paths = watch_paths_check(pipeline.watch_paths)
     except ValueError as exc:
         raise ValidationError({"watch_paths": [ValidationError(str(exc), code=ErrorCode.INVALID)]}) from exc
+    try:
+        pipeline.preview_branches = preview_branches_check(pipeline.preview_branches)
+    except ValueError as exc:
+        raise ValidationError({"preview_branches": [ValidationError(str(exc), code=ErrorCode.INVALID)]}) from exc
     pipeline.full_clean(exclude=["owner", "status", "live_build"])
     try:
         with transaction.atomic():
