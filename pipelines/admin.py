@@ -35,10 +35,9 @@ from pipelines.models import (
     GithubInstallationRepository,
     Pipeline,
     PipelineVariable,
-    Preview,
 )
-from pipelines.preview_password_admin import PreviewPasswordAdminMixin
-from pipelines.selectors import local_preview_url, local_site_url
+from pipelines.preview_admin import PreviewInline  # importing it registers the previews' admin
+from pipelines.selectors import local_site_url
 from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
@@ -115,29 +114,6 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description="Rollback")
     def rollback_note(self, build: Build) -> str:
         return rollback_text(build, numbers=False)
-
-
-class PreviewInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = Preview
-    fk_name = "pipeline"
-    fields = ["preview_link", "address", "build", "created_at", "last_deployed_at"]
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Preview]:
-        return super().get_queryset(request).select_related("pipeline", "build__pipeline")
-
-    @admin.display(description="Preview")
-    def preview_link(self, preview: Preview) -> str:
-        url = reverse("admin:pipelines_preview_change", args=[preview.pk])
-        return format_html('<a href="{}">{}</a>', url, preview.label)
-
-    @admin.display(description="Address")
-    def address(self, preview: Preview) -> str:
-        href = local_preview_url(preview) or preview.url
-        return format_html('<a href="{}">{}</a>', href, href)
 
 
 def rollback_text(build: Build, *, numbers: bool = True) -> str:
@@ -442,35 +418,6 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{build}: {exc.detail}", messages.ERROR)
             else:
                 self.message_user(request, f"{build}: cancellation requested.", messages.SUCCESS)
-
-
-@admin.register(Preview)
-class PreviewAdmin(PreviewPasswordAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-mostly: previews are made by releases to a label; deleting one goes through the
-    service (its pointer goes too; its builds stay until retention)."""
-
-    list_display = ["label", "pipeline", "address", "build", "last_deployed_at", "created_at", "password_link"]
-    list_select_related = ["pipeline", "build__pipeline"]
-    search_fields = ["label", "pipeline__name", "host"]
-    readonly_fields = ["address", "password_link"]
-    exclude = ["password_credential"]
-    actions = ["delete_previews"]
-
-    @admin.display(description="Address")
-    def address(self, preview: Preview) -> str:
-        href = local_preview_url(preview) or preview.url
-        return format_html('<a href="{}">{}</a>', href, href)
-
-    @admin.action(description="Delete selected previews (their builds stay until retention)")
-    def delete_previews(self, request: HttpRequest, queryset: QuerySet[Preview]) -> None:
-        actor = services.actor_of(request.user)
-        for pipeline_id, label in queryset.order_by("pipeline__name", "label").values_list("pipeline_id", "label"):
-            try:
-                host = services.preview_delete(pipeline_id=pipeline_id, label=label, actor=actor)
-            except ApplicationError as exc:
-                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
-            else:
-                self.message_user(request, f"Preview {label} deleted ({host}).", messages.SUCCESS)
 
 
 # --- GitHub App installations (the repository grants) ---------------------------------------------
