@@ -25,6 +25,7 @@ from pipelines.services import (
     pipeline_record_installation,
     preview_automated_request,
     preview_mark_closed,
+    preview_reopen,
     pull_request_label,
     push_skipped_record,
     watch_paths_decide,
@@ -176,6 +177,8 @@ def pull_request_handle(pull: PullRequest) -> str:
                 )
                 notes.append(f"{pipeline.name}: preview {label} {'closed' if closed else 'absent'}")
                 continue
+            if pull.action == "reopened":  # kept even when the build below cannot start
+                preview_reopen(pipeline_id=pipeline.id, label=label, actor=actor)
             if pipeline.status not in ACCEPTS_DEPLOYMENT:
                 notes.append(f"{pipeline.name}: skipped, it is {pipeline.status} and cannot deploy")
                 continue

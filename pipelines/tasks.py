@@ -29,6 +29,7 @@ from pipelines.flows.codebuild import (
 from pipelines.flows.deploy import deploy_build_run
 from pipelines.flows.edge import attach_router_run, publish_pointers_run, unpublish_hosts_run
 from pipelines.flows.environment import secret_sync_give_up, secret_sync_run
+from pipelines.flows.preview_reports import preview_deployment_deactivate
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 from pipelines.flows.retention import retention_run
 
@@ -160,6 +161,14 @@ def stop_codebuild(build_id: str) -> None:
 def report_commit_status(build_id: str) -> None:
     """The build's current state as a GitHub commit status (pending, success, failure)."""
     codebuild_report_commit_status(build_id=build_id)
+
+
+@dramatiq.actor(
+    queue_name="troy", time_limit=2 * MINUTE, **RETRY.actor_options(min_backoff=10_000, max_backoff=120_000)
+)
+def deactivate_preview_deployment(build_id: str) -> None:
+    """A removed preview's GitHub deployment (of the build it served) → inactive."""
+    preview_deployment_deactivate(build_id=build_id)
 
 
 # The edge (kvs mode). A publish is what makes a deploy visible, so it retries soon and often;

@@ -113,3 +113,34 @@ def preview_report_to_github(build: Build) -> str:
         logger.warning("preview report %s for build %s not made: %s", state, build.id, _describe(exc))
         return f"not reported: {_describe(exc)}"
     return f"reported {state}, deployment {deployment_state}"
+
+
+def preview_deployment_deactivate(*, build_id: str) -> str:
+    """The preview a build served was removed: its GitHub deployment's status becomes
+    ``inactive`` (the pull request no longer offers "View deployment"). Best effort, like the
+    reports."""
+    build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
+    if build is None or build.github_deployment_id is None or not build.pipeline.repository:
+        return "skipped: no GitHub deployment"
+    if not github.github_configured():
+        return "skipped: GitHub not configured"
+    pipeline = build.pipeline
+    try:
+        installation_id = owner_installation_id(
+            owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
+        )
+        if installation_id is None:
+            return "not reported: the owner holds no installation covering the repository"
+        github.set_deployment_status(
+            repository=pipeline.repository,
+            deployment_id=build.github_deployment_id,
+            state="inactive",
+            installation_id=installation_id,
+            description=f"Preview {build.preview_label} removed.",
+        )
+    except Exception as exc:
+        if is_transient(exc):
+            raise TransientFailure(f"deployment of preview {build.preview_label} not deactivated") from exc
+        logger.warning("deployment of build %s not deactivated: %s", build.id, _describe(exc))
+        return f"not reported: {_describe(exc)}"
+    return "deactivated"

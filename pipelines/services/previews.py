@@ -237,6 +237,9 @@ def preview_delete(*, pipeline_id: uuid.UUID | str, label: str, actor: str) -> s
             queued.cancel(reason=f"Preview {label} deleted by {actor}.")
             queued.save()
         host = preview.host
+        served = Build.objects.filter(pk=preview.build_id, github_deployment_id__isnull=False).first()
+        if served is not None:  # its GitHub deployment goes inactive (the environment is gone)
+            send_on_commit("deactivate_preview_deployment", str(served.id))
         pointers_delete(pointers=list(EdgePointer.objects.filter(host=host, pipeline=pipeline)))
         preview.delete()
         _event(pipeline, "preview_delete", actor=actor, message=f"Preview {label} deleted ({host}).")

@@ -204,3 +204,12 @@ def test_a_malformed_pull_request_delivery_is_refused_and_not_stored(change):
     response = deliver(Client(), payload, event="pull_request")
     assert response.status_code == 400 and response.json()["code"] == "invalid_delivery"
     assert not GithubDelivery.objects.exists()
+
+
+def test_a_reopen_keeps_the_preview_even_when_the_pipeline_cannot_build_now(site):
+    handle(pr_payload("opened"), event="pull_request")
+    handle(pr_payload("closed"), event="pull_request")
+    Pipeline.objects.filter(pk=site.pk).update(status=S.PROVISIONING)
+    delivery = handle(pr_payload("reopened"), event="pull_request")
+    assert "cannot deploy" in delivery.result
+    assert Preview.objects.get(label="pr-7").closed_at is None

@@ -5,8 +5,11 @@ GitHub deployment) — and the fork path, which waits for approval and runs with
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.test import Client
+from dramatiq import Message
 import pytest
 
 from deployment_service import aws as aws_clients
@@ -18,6 +21,7 @@ from pipelines.choices import BuildStatus
 from pipelines.choices import PipelineStatus as S
 from pipelines.flows.codebuild import codebuild_event_apply, codebuild_report_commit_status, codebuild_start_run
 from pipelines.flows.deploy import deploy_build_run
+from pipelines.flows.preview_reports import preview_deployment_deactivate
 from pipelines.models import Build, Pipeline, Preview
 from pipelines.selectors import edge_pointer_value
 from tests.factories import PipelineFactory, put_in_status
@@ -115,6 +119,18 @@ def test_a_pull_request_preview_from_webhook_to_edge_with_its_url_on_the_commit(
     assert states == [(1, "in_progress"), (1, "success")]
     assert github.deployment_statuses[-1][2]["environment_url"] == preview.url
     assert Build.objects.get(pk=build.pk).github_deployment_id == 1
+
+    # Closed and removed after the grace: the deployment goes inactive.
+    webhook(on_commit, pr_payload("closed"))
+    Preview.objects.filter(pk=preview.pk).update(closed_at=preview.created_at - timedelta(days=1))
+    on_commit(services.previews_remove_closed)
+    assert (str(build.id),) in [
+        m.args
+        for m in map(Message.decode, broker.queues["troy"].queue)
+        if m.actor_name == "deactivate_preview_deployment"
+    ]
+    assert preview_deployment_deactivate(build_id=str(build.id)) == "deactivated"
+    assert github.deployment_statuses[-1][2]["state"] == "inactive"
 
 
 def test_a_forks_pull_request_is_built_only_after_approval_and_without_secrets(site, github, on_commit):
