@@ -137,3 +137,17 @@ def test_retention_keeps_what_every_preview_serves_and_never_counts_preview_buil
     assert served.preview_id is None and served.preview_label == "feature-login"
     kept = services.build_ids_retained(pipeline_id=pipeline.id, retained=1)
     assert production.id in kept and served.id not in kept  # the newest *production* build is kept
+
+
+def test_system_checks_name_previews_that_can_never_build_and_a_negative_grace(settings):
+    from pipelines.checks import preview_grace_valid, previews_without_repository
+    from tests.factories import PipelineFactory
+
+    PipelineFactory(name="orphan", repository="", pull_request_previews=True)
+    PipelineFactory(name="fine", repository="", preview_branches=[])
+    preview_pipeline(name="built")
+    [warning] = previews_without_repository(databases=["default"])
+    assert warning.id == "pipelines.W030" and "orphan" in warning.msg and "fine" not in warning.msg
+    assert preview_grace_valid() == []
+    settings.TROY_PREVIEW_CLOSED_GRACE_SECONDS = -1
+    assert [w.id for w in preview_grace_valid()] == ["pipelines.W031"]
