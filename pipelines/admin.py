@@ -27,7 +27,7 @@ from deployment_service.exceptions import ApplicationError
 from deployment_service.transactions import send_on_commit
 from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
-from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
+from pipelines.choices import NAME_EDITABLE, BuildKind, BuildStatus, BuildTrigger
 from pipelines.env_admin import VariableInline, variables_save
 from pipelines.models import (
     Build,
@@ -383,7 +383,7 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind", "trigger"]
-    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref", "preview__label"]
+    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref", "preview_label"]
     list_select_related = ["pipeline", "source_build", "preview"]
     readonly_fields = ["rollback", "served_files"]
     actions = ["cancel_builds"]
@@ -393,10 +393,12 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def rollback(self, build: Build) -> str:
         return rollback_text(build)
 
-    @admin.display(description="Preview", ordering="preview__label")
+    @admin.display(description="Preview", ordering="preview_label")
     def preview_label(self, build: Build) -> str:
-        """The preview the build deploys to ("" for a production build)."""
-        return build.preview.label if build.preview is not None else ""
+        """The preview the build deploys to, kept after the preview is deleted ("" for a production
+        build); a fork's build waiting for approval says so."""
+        waiting = " (awaiting approval)" if build.awaiting_approval and build.status == BuildStatus.QUEUED else ""
+        return f"{build.preview_label}{waiting}"
 
     @admin.display(description="Files served")
     def served_files(self, build: Build) -> str:

@@ -30,6 +30,8 @@ def test_the_admin_lists_previews_with_their_source_and_approval_and_approves_a_
     assert 'alt="True"' in text  # awaiting approval
     page = admin_client.get(f"/admin/pipelines/pipeline/{pipeline.pk}/change/")
     assert page.status_code == 200 and "Awaiting approval" in page.content.decode()
+    builds = admin_client.get("/admin/pipelines/build/")
+    assert "pr-9 (awaiting approval)" in builds.content.decode()
 
     answer = admin_client.post(
         "/admin/pipelines/preview/",
