@@ -375,7 +375,7 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "trigger",
         "rollback",
-        "preview_label",
+        "preview_column",
         "status",
         "phase",
         "ref",
@@ -394,8 +394,9 @@ class BuildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return rollback_text(build)
 
     @admin.display(description="Preview", ordering="preview_label")
-    def preview_label(self, build: Build) -> str:
-        """The preview the build deploys to, kept after the preview is deleted ("" for a production
+    def preview_column(self, build: Build) -> str:
+        """(Not named preview_label: the admin would show the model field of that name instead.)
+        The preview the build deploys to, kept after the preview is deleted ("" for a production
         build); a fork's build waiting for approval says so."""
         waiting = " (awaiting approval)" if build.awaiting_approval and build.status == BuildStatus.QUEUED else ""
         return f"{build.preview_label}{waiting}"
