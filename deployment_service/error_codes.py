@@ -130,6 +130,11 @@ class ErrorCode(enum.StrEnum):
         (409,),
         "The preview serves no build yet (none of its builds went live), so there is nothing to promote.",
     )
+    NOTHING_TO_APPROVE = (
+        "nothing_to_approve",
+        (409,),
+        "No build of the preview waits for approval (only a fork's pull request waits); nothing was started.",
+    )
     NOTHING_TO_REDEPLOY = (
         "nothing_to_redeploy",
         (409,),

@@ -12,8 +12,10 @@ Answers (the view turns them into HTTP):
 * missing headers, a body that is not a JSON object, a push without its fields → 400 ``invalid_delivery``;
 * ``ping`` → 200 ``pong`` (not stored);
 * a ``X-GitHub-Delivery`` seen before → 200 ``duplicate``, nothing new;
-* ``push``, ``installation``, ``installation_repositories`` → stored, handled in a worker → 202
-  ``queued`` (installation events keep each installation's repository list, hooks.github_installations);
+* ``push``, ``pull_request``, ``installation``, ``installation_repositories`` → stored, handled in
+  a worker → 202 ``queued`` (installation events keep each installation's repository list,
+  hooks.github_installations; pushes to preview branches and pull requests build previews,
+  hooks.github_previews);
 * any other event → stored as handled-and-ignored (an audit trail of what GitHub sent) → 200 ``ignored``.
 """
 
@@ -36,9 +38,10 @@ from deployment_service.limits import parse_json_body
 from deployment_service.transactions import send_on_commit
 from hooks.exceptions import InvalidDelivery, InvalidSignature, SignatureMismatch, WebhookNotConfigured
 from hooks.github_installations import installation_event_handle
+from hooks.github_previews import github_pull_request_parse, preview_push_handle, pull_request_handle
 from hooks.models import GithubDelivery
 from pipelines.models import Pipeline
-from pipelines.services import pipeline_record_installation, push_build_request
+from pipelines.services import pipeline_record_installation, preview_branch_matches, push_build_request
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ _DELIVERY_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EVENT_RE = re.compile(r"[a-z_]{1,64}")
 BRANCH_PREFIX = "refs/heads/"
 # Events handled in a worker; any other is stored as handled-and-ignored.
-HANDLED_EVENTS = ("push", "installation", "installation_repositories")
+HANDLED_EVENTS = ("push", "pull_request", "installation", "installation_repositories")
 TAG_PREFIX = "refs/tags/"
 
 
@@ -155,6 +158,8 @@ def github_delivery_receive(
         return Receipt("pong", http_status.HTTP_200_OK, delivery_id)
     if event == "push":
         github_push_parse(payload)  # refuse a malformed push now, not in the worker
+    if event == "pull_request":
+        github_pull_request_parse(payload)
 
     with transaction.atomic():
         if GithubDelivery.objects.filter(delivery_id=delivery_id).exists():
@@ -196,6 +201,8 @@ def github_delivery_handle(*, delivery_pk: int, changed_files: list[str] | None 
             try:
                 if delivery.event == "push":
                     result = _push_handle(github_push_parse(delivery.payload), changed_files=changed_files)
+                elif delivery.event == "pull_request":
+                    result = pull_request_handle(github_pull_request_parse(delivery.payload))
                 else:
                     result = installation_event_handle(delivery.event, delivery.payload)
             except InvalidDelivery as exc:
@@ -210,17 +217,17 @@ def github_delivery_handle(*, delivery_pk: int, changed_files: list[str] | None 
 
 
 def _push_handle(push: Push, *, changed_files: list[str] | None = None) -> str:
-    """Start a build on every pipeline that deploys the pushed branch. Runs inside the delivery's
-    transaction, so a crash part-way leaves nothing half done and the retry starts afresh.
-    Pipelines are locked in name order (as every handler does), so two deliveries never deadlock."""
+    """Start a build on every pipeline that deploys the pushed branch, and a preview build on every
+    pipeline whose ``preview_branches`` match it (a deleted one closes its preview). Runs inside
+    the delivery's transaction, so a crash part-way leaves nothing half done and the retry starts
+    afresh. Pipelines are locked in name order (as every handler does), so two deliveries never
+    deadlock."""
     where = f"{push.repository} {push.ref}"
-    if push.deleted:
-        return f"ignored: {where} was deleted"
-    if push.ref.startswith(TAG_PREFIX):
-        return f"ignored: {where} is a tag"
     branch = push.branch
     if branch is None:
-        return f"ignored: {where} is not a branch"
+        if push.deleted:
+            return f"ignored: {where} was deleted"
+        return f"ignored: {where} is a tag" if push.ref.startswith(TAG_PREFIX) else f"ignored: {where} is not a branch"
 
     if push.installation_id is None:
         return f"ignored: the push to {where} names no installation"
@@ -240,6 +247,19 @@ def _push_handle(push: Push, *, changed_files: list[str] | None = None) -> str:
         except ApplicationError:  # deleted since it was listed
             continue
         if pipeline.branch != branch:
+            if preview_branch_matches(pipeline.preview_branches, branch):
+                notes.append(
+                    preview_push_handle(
+                        pipeline,
+                        branch=branch,
+                        commit_sha=push.after,
+                        deleted=push.deleted,
+                        actor=f"github:{push.pusher}",
+                        changed_files=changed_files,
+                    )
+                )
+            continue
+        if push.deleted:  # the production branch deleted: the site keeps serving what it serves
             continue
         notes.append(
             push_build_request(
@@ -251,5 +271,7 @@ def _push_handle(push: Push, *, changed_files: list[str] | None = None) -> str:
             )
         )
     if not notes:
+        if push.deleted:
+            return f"ignored: {where} was deleted"
         return f"no pipeline deploys {push.repository} branch {branch} with installation {push.installation_id}"
     return "; ".join(notes)

@@ -17,6 +17,7 @@ from deployment_service.retries import is_transient
 from hooks.github import Push, github_push_parse
 from hooks.models import GithubDelivery
 from pipelines.models import Pipeline
+from pipelines.services import preview_branch_matches
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,15 @@ def payload_changed_files(payload: dict[str, Any]) -> list[str] | None:
 
 
 def _watching(push: Push) -> bool:
-    """Whether any pipeline this push could build has watch paths (else nothing to work out)."""
-    candidates = Pipeline.objects.filter(repository__iexact=push.repository, branch=push.branch)
-    return any(paths for paths in candidates.values_list("watch_paths", flat=True))
+    """Whether any pipeline this push could build (its branch, or a preview branch) has watch
+    paths (else nothing to work out)."""
+    candidates = Pipeline.objects.filter(repository__iexact=push.repository).values_list(
+        "branch", "preview_branches", "watch_paths"
+    )
+    return any(
+        paths and (branch == push.branch or preview_branch_matches(patterns, push.branch or ""))
+        for branch, patterns, paths in candidates
+    )
 
 
 def push_changed_files(delivery_pk: int) -> list[str] | None:

@@ -1,8 +1,8 @@
 """The periodic sender: every ``TROY_REAPER_INTERVAL_SECONDS`` it enqueues the stuck-pipeline
-reaper, the CodeBuild reconciler and the releases' care, and every
-``TROY_RETENTION_INTERVAL_SECONDS`` the retention care (what celery beat would do, for four jobs);
-with ``TROY_LOCAL_SOURCES`` a thread beside it asks the local git sources for new commits every
-``TROY_LOCAL_SOURCES_POLL_SECONDS`` (``run_local_source_poller``).
+reaper (preview builds too), the CodeBuild reconciler, the releases' care and the removal of
+closed previews, and every ``TROY_RETENTION_INTERVAL_SECONDS`` the retention care (what celery
+beat would do, for five jobs); with ``TROY_LOCAL_SOURCES`` a thread beside it asks the local git
+sources for new commits every ``TROY_LOCAL_SOURCES_POLL_SECONDS`` (``run_local_source_poller``).
 
 It only sends messages; workers do the work, so it is cheap and safe to run as one small
 process (``manage.py scheduler``) or as a thread of the dev server (``run_scheduler``, operations/devserver.py). Running
@@ -26,7 +26,12 @@ logger = logging.getLogger(__name__)
 def enqueue_periodic_jobs(*, retention: bool = True) -> list[str]:
     """Send one message to each periodic actor (``retention``: the retention care too); returns
     the actor names sent."""
-    actors = [tasks.reap_stuck_pipelines, tasks.reconcile_codebuild_builds, care_for_releases]
+    actors = [
+        tasks.reap_stuck_pipelines,
+        tasks.reconcile_codebuild_builds,
+        care_for_releases,
+        tasks.remove_closed_previews,
+    ]
     if retention:
         actors.append(tasks.prune_builds)
     sent = []

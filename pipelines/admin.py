@@ -28,7 +28,7 @@ from deployment_service.transactions import send_on_commit
 from events.models import Event
 from pipelines import event_admin, services  # noqa: F401  (importing event_admin registers the event log's admin)
 from pipelines.build_log_admin import BuildLogAdminMixin
-from pipelines.choices import NAME_EDITABLE, BuildKind, BuildTrigger
+from pipelines.choices import NAME_EDITABLE, BuildKind, BuildStatus, BuildTrigger
 from pipelines.env_admin import VariableInline, variables_save
 from pipelines.models import (
     Build,
@@ -36,10 +36,9 @@ from pipelines.models import (
     GithubInstallationRepository,
     Pipeline,
     PipelineVariable,
-    Preview,
 )
-from pipelines.preview_password_admin import PreviewPasswordAdminMixin, preview_password_link
-from pipelines.selectors import local_preview_url, local_site_url
+from pipelines.preview_admin import PreviewInline  # importing it registers the previews' admin
+from pipelines.selectors import local_site_url
 from pipelines.services import EDITABLE_FIELDS
 
 EVENT_LOG_LENGTH = 50
@@ -118,33 +117,6 @@ class BuildInline(ReadOnlyAdminMixin, admin.TabularInline):
         return rollback_text(build, numbers=False)
 
 
-class PreviewInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = Preview
-    fk_name = "pipeline"
-    fields = ["preview_link", "address", "build", "created_at", "last_deployed_at", "password"]
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Preview]:
-        return super().get_queryset(request).select_related("pipeline", "build__pipeline")
-
-    @admin.display(description="Preview")
-    def preview_link(self, preview: Preview) -> str:
-        url = reverse("admin:pipelines_preview_change", args=[preview.pk])
-        return format_html('<a href="{}">{}</a>', url, preview.label)
-
-    @admin.display(description="Address")
-    def address(self, preview: Preview) -> str:
-        href = local_preview_url(preview) or preview.url
-        return format_html('<a href="{}">{}</a>', href, href)
-
-    @admin.display(description="Visitor password")
-    def password(self, preview: Preview) -> str:
-        return preview_password_link(preview)
-
-
 def rollback_text(build: Build, *, numbers: bool = True) -> str:
     """ "" for a build that is not a rollback. ``numbers`` names the builds (one query each unless
     the caller selected them; the inline does not, to stay one query for its rows)."""
@@ -170,6 +142,12 @@ class PipelineAdminForm(forms.ModelForm):
     def clean_watch_paths(self) -> list[str]:
         try:
             return services.watch_paths_check(self.cleaned_data.get("watch_paths") or [])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_preview_branches(self) -> list[str]:
+        try:
+            return services.preview_branches_check(self.cleaned_data.get("preview_branches") or [])
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc
 
@@ -215,6 +193,8 @@ class PipelineAdmin(admin.ModelAdmin):
                     "build_output_dir",
                     "base_dir",
                     "watch_paths",
+                    "preview_branches",
+                    "pull_request_previews",
                 ]
             },
         ),
@@ -234,6 +214,8 @@ class PipelineAdmin(admin.ModelAdmin):
                     "build_output_dir",
                     "base_dir",
                     "watch_paths",
+                    "preview_branches",
+                    "pull_request_previews",
                 ]
             },
         ),
@@ -394,7 +376,7 @@ class BuildAdmin(BuildLogAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "trigger",
         "rollback",
-        "preview_label",
+        "preview_column",
         "status",
         "phase",
         "ref",
@@ -402,7 +384,7 @@ class BuildAdmin(BuildLogAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind", "trigger"]
-    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref", "preview__label"]
+    search_fields = ["pipeline__name", "commit_sha", "codebuild_build_id", "ref", "preview_label"]
     list_select_related = ["pipeline", "source_build", "preview"]
     readonly_fields = ["rollback", "served_files", "log_tail"]
     actions = ["cancel_builds"]
@@ -412,10 +394,13 @@ class BuildAdmin(BuildLogAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def rollback(self, build: Build) -> str:
         return rollback_text(build)
 
-    @admin.display(description="Preview", ordering="preview__label")
-    def preview_label(self, build: Build) -> str:
-        """The preview the build deploys to ("" for a production build)."""
-        return build.preview.label if build.preview is not None else ""
+    @admin.display(description="Preview", ordering="preview_label")
+    def preview_column(self, build: Build) -> str:
+        """(Not named preview_label: the admin would show the model field of that name instead.)
+        The preview the build deploys to, kept after the preview is deleted ("" for a production
+        build); a fork's build waiting for approval says so."""
+        waiting = " (awaiting approval)" if build.awaiting_approval and build.status == BuildStatus.QUEUED else ""
+        return f"{build.preview_label}{waiting}"
 
     @admin.display(description="Files served")
     def served_files(self, build: Build) -> str:
@@ -437,35 +422,6 @@ class BuildAdmin(BuildLogAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{build}: {exc.detail}", messages.ERROR)
             else:
                 self.message_user(request, f"{build}: cancellation requested.", messages.SUCCESS)
-
-
-@admin.register(Preview)
-class PreviewAdmin(PreviewPasswordAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-mostly: previews are made by releases to a label; deleting one goes through the
-    service (its pointer goes too; its builds stay until retention)."""
-
-    list_display = ["label", "pipeline", "address", "build", "last_deployed_at", "created_at", "password_link"]
-    list_select_related = ["pipeline", "build__pipeline"]
-    search_fields = ["label", "pipeline__name", "host"]
-    readonly_fields = ["address", "password_link"]
-    exclude = ["password_credential"]
-    actions = ["delete_previews"]
-
-    @admin.display(description="Address")
-    def address(self, preview: Preview) -> str:
-        href = local_preview_url(preview) or preview.url
-        return format_html('<a href="{}">{}</a>', href, href)
-
-    @admin.action(description="Delete selected previews (their builds stay until retention)")
-    def delete_previews(self, request: HttpRequest, queryset: QuerySet[Preview]) -> None:
-        actor = services.actor_of(request.user)
-        for pipeline_id, label in queryset.order_by("pipeline__name", "label").values_list("pipeline_id", "label"):
-            try:
-                host = services.preview_delete(pipeline_id=pipeline_id, label=label, actor=actor)
-            except ApplicationError as exc:
-                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
-            else:
-                self.message_user(request, f"Preview {label} deleted ({host}).", messages.SUCCESS)
 
 
 # --- GitHub App installations (the repository grants) ---------------------------------------------

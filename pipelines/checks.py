@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError
+from django.db.models import Q
 
 from pipelines.models import PREVIEW_SEPARATOR, Pipeline
 
@@ -63,5 +64,46 @@ def secrets_key_set(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             "and changing DJANGO_SECRET_KEY would make them unreadable.",
             hint="Set TROY_SECRETS_KEY to a Fernet key (docs/settings.md, Build environment).",
             id="pipelines.W002",
+        )
+    ]
+
+
+@register(Tags.database)
+def previews_without_repository(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Warning]:
+    """Branch and pull request previews are built from GitHub: without a repository they never run."""
+    if not databases:
+        return []
+    try:
+        names = list(
+            Pipeline.objects.filter(repository="")
+            .filter(Q(pull_request_previews=True) | ~Q(preview_branches=[]))
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+    except DatabaseError:  # not migrated yet
+        return []
+    if not names:
+        return []
+    return [
+        Warning(
+            f"{len(names)} pipeline(s) ask for branch or pull request previews but have no repository: "
+            f"{', '.join(names)}.",
+            hint="Set their repository, or clear preview_branches and pull_request_previews (release previews "
+            "need neither).",
+            id="pipelines.W030",
+        )
+    ]
+
+
+@register()
+def preview_grace_valid(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """A negative grace would remove a closed preview at the next tick, like 0; say so."""
+    if settings.TROY_PREVIEW_CLOSED_GRACE_SECONDS >= 0:
+        return []
+    return [
+        Warning(
+            "TROY_PREVIEW_CLOSED_GRACE_SECONDS is negative: closed previews are removed at the next tick.",
+            hint="Set it to 0 or more seconds (default 3600).",
+            id="pipelines.W031",
         )
     ]

@@ -67,6 +67,7 @@ class BuildTrigger(models.TextChoices):
     CLI = "cli", "CLI release"
     ROLLBACK = "rollback", "Rollback (redeploy)"
     PROMOTE = "promote", "Promote (of a preview)"
+    PULL_REQUEST = "pull_request", "Pull request webhook"
 
 
 class PointerKind(models.TextChoices):
@@ -76,6 +77,15 @@ class PointerKind(models.TextChoices):
     LIVE = "live", "Live (the pipeline's host)"
     PREVIEW = "preview", "Preview"
     PERMALINK = "permalink", "Permalink (one build)"
+
+
+class PreviewSource(models.TextChoices):
+    """Where a preview's builds come from: pushes to a branch matching the pipeline's
+    ``preview_branches``, a pull request (``pr-{n}``), or releases uploaded to a label."""
+
+    BRANCH = "branch", "Branch"
+    PULL_REQUEST = "pr", "Pull request"
+    RELEASE = "release", "Release"
 
 
 class EnvScope(models.TextChoices):

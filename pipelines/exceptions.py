@@ -21,6 +21,10 @@ class NothingToPromote(Conflict):
     code = ErrorCode.NOTHING_TO_PROMOTE
 
 
+class NothingToApprove(Conflict):
+    code = ErrorCode.NOTHING_TO_APPROVE
+
+
 class NameLocked(InvalidInput):
     code = ErrorCode.NAME_LOCKED
 

@@ -26,6 +26,7 @@ from pipelines.choices import (
     BuildTrigger,
     EnvScope,
     PointerKind,
+    PreviewSource,
 )
 from pipelines.choices import (
     PipelineStatus as S,
@@ -295,8 +296,16 @@ class Build(ConcurrentTransitionMixin, models.Model):
     preview = models.ForeignKey(
         "pipelines.Preview", null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
     )
-    # A pull request from a fork: built without the pipeline's secrets.
+    # The label of the preview it deploys to, kept when that preview is deleted (so a former
+    # preview build never counts as a production one); "" for production builds.
+    preview_label = models.CharField(max_length=63, blank=True, default="")
+    # A pull request from a fork: built without the pipeline's secrets, and only once the
+    # pipeline's owner approved it (``awaiting_approval`` until then: its queue skips it).
     from_fork = models.BooleanField(default=False)
+    awaiting_approval = models.BooleanField(default=False)
+    approved_by = models.CharField(max_length=150, blank=True, default="")
+    # The GitHub deployment that carries a preview build's URL back to its commit (once made).
+    github_deployment_id = models.BigIntegerField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -481,6 +490,14 @@ class Preview(models.Model):
     # first when any username is accepted); never the clear text. Set by
     # pipelines.services.visitor_passwords; write-only in the API.
     password_credential = models.CharField(max_length=140, blank=True, default="")
+    # Where its builds come from; the branch (a branch preview's, a pull request's head) and
+    # the pull request's number. ``closed_at``: the branch was deleted or the pull request
+    # closed; the periodic care removes the preview TROY_PREVIEW_CLOSED_GRACE_SECONDS later
+    # (a reopened pull request clears it).
+    source = models.CharField(max_length=16, choices=PreviewSource.choices, default=PreviewSource.RELEASE)
+    branch = models.CharField(max_length=255, blank=True, default="")
+    pull_request = models.PositiveIntegerField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["label"]

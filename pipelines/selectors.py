@@ -8,10 +8,11 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from events.models import Event
-from pipelines.choices import PipelineStatus
+from pipelines.choices import BuildStatus, PipelineStatus
+from pipelines.exceptions import PreviewNotFound
 from pipelines.models import Build, EdgePointer, Pipeline, PipelineVariable, Preview
 
 
@@ -140,8 +141,23 @@ def edge_pointer_hosts(hosts: list[str]) -> list[str]:
 
 
 def preview_list_for(pipeline_id: uuid.UUID | str) -> QuerySet[Preview]:
-    """A pipeline's previews with the build each serves (the caller scoped the pipeline)."""
-    return Preview.objects.filter(pipeline_id=pipeline_id).select_related("build", "pipeline").order_by("label")
+    """A pipeline's previews with the build each serves and ``awaiting_approval`` (a build of a
+    fork's pull request waits for the owner), in one query (the caller scoped the pipeline)."""
+    waiting = Build.objects.filter(preview=OuterRef("pk"), status=BuildStatus.QUEUED, awaiting_approval=True)
+    return (
+        Preview.objects.filter(pipeline_id=pipeline_id)
+        .select_related("build", "pipeline")
+        .annotate(awaiting_approval=Exists(waiting))
+        .order_by("label")
+    )
+
+
+def preview_get_for(pipeline_id: uuid.UUID | str, label: str) -> Preview:
+    """One preview of a (scoped) pipeline as the list shows it; PreviewNotFound (404) when none."""
+    preview = preview_list_for(pipeline_id).filter(label=label).first()
+    if preview is None:
+        raise PreviewNotFound(f"No preview {label!r} on this pipeline.")
+    return preview
 
 
 def local_preview_url(preview: Preview) -> str:

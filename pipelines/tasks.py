@@ -32,6 +32,7 @@ from pipelines.flows.edge import attach_router_run, publish_pointers_run, unpubl
 from pipelines.flows.environment import secret_sync_give_up, secret_sync_run
 from pipelines.flows.local_builds import local_build_run
 from pipelines.flows.local_sources import local_sources_poll
+from pipelines.flows.preview_reports import preview_deployment_deactivate
 from pipelines.flows.provisioning import deletion_give_up, deletion_run, provision_give_up, provision_run
 from pipelines.flows.retention import retention_run
 
@@ -208,6 +209,14 @@ def build_logs_retries_exhausted(message_data: dict, retry_info: dict) -> None:
     )
 
 
+@dramatiq.actor(
+    queue_name="troy", time_limit=2 * MINUTE, **RETRY.actor_options(min_backoff=10_000, max_backoff=120_000)
+)
+def deactivate_preview_deployment(build_id: str) -> None:
+    """A removed preview's GitHub deployment (of the build it served) → inactive."""
+    preview_deployment_deactivate(build_id=build_id)
+
+
 # The edge (kvs mode). A publish is what makes a deploy visible, so it retries soon and often;
 # no exhausted-retries actor: the periodic care sends every unconfirmed pointer again.
 RETRY_EDGE = RetryPolicy(max_retries=6)
@@ -251,6 +260,21 @@ def reap_stuck_pipelines() -> None:
     unpublished = services.pointers_resend_unpublished()
     if unpublished:
         logger.warning("edge pointers sent again for publishing: %s", ", ".join(unpublished))
+    reaped_previews = services.previews_reap_stuck()
+    if reaped_previews:
+        logger.warning("reaper failed stuck preview builds: %s", ", ".join(reaped_previews))
+    resent_previews = services.previews_resend_waiting()
+    if resent_previews:
+        logger.warning("start messages sent again for previews waiting too long: %s", ", ".join(resent_previews))
+
+
+@dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())
+def remove_closed_previews() -> None:
+    """Periodic: remove previews whose branch was deleted or whose pull request closed more than
+    ``TROY_PREVIEW_CLOSED_GRACE_SECONDS`` ago (one still deploying waits for the next tick)."""
+    removed = services.previews_remove_closed()
+    if removed:
+        logger.info("closed previews removed: %s", ", ".join(removed))
 
 
 @dramatiq.actor(queue_name="troy", time_limit=5 * MINUTE, **RetryPolicy(max_retries=0).actor_options())

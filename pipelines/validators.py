@@ -32,16 +32,19 @@ def validate_new_pipeline_name(value: str) -> None:
 
 
 _PREVIEW_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-_PERMALINK_LABEL = re.compile(r"^b[0-9]+\Z")
+# Labels Troy gives itself: build permalinks `b{number}` and pull request previews `pr-{number}`.
+RESERVED_PREVIEW_LABEL = re.compile(r"^(?:b[0-9]+|pr-[0-9]+)\Z")
 
 
 def validate_preview_label(value: str) -> None:
-    """A preview label: a DNS label (1-63 of a-z, 0-9, '-', not starting or ending with '-'),
-    without '--', and not `b{number}` (the permalinks' form)."""
-    if not _PREVIEW_LABEL.match(value or "") or "--" in value or _PERMALINK_LABEL.match(value):
+    """A preview label a person chooses (a release's): a DNS label (1-63 of a-z, 0-9, '-', not
+    starting or ending with '-'), without '--', and not `b{number}` (the permalinks' form) nor
+    `pr-{number}` (pull request previews')."""
+    if not _PREVIEW_LABEL.match(value or "") or "--" in value or RESERVED_PREVIEW_LABEL.match(value):
         raise ValidationError(
             "A preview label is 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-', "
-            "without '--', and not b{number} (reserved for build permalinks).",
+            "without '--', and not b{number} (reserved for build permalinks) nor pr-{number} (reserved for "
+            "pull request previews).",
             code=ErrorCode.INVALID_PREVIEW_LABEL,
         )
 

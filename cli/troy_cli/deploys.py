@@ -1,4 +1,4 @@
-"""``troy release`` (to production or, with ``--preview``, to a preview), ``troy rollback`` and ``troy promote``: upload or redeploy, then follow the build to its end.
+"""``troy release`` (to production or, with ``--preview``, to a preview), ``troy rollback``, ``troy promote`` and ``troy approve``: upload or redeploy, then follow the build to its end.
 
 Exit codes: 0 only when the build is live (or, with ``--no-deploy``, the release is stored);
 1 when it failed, was cancelled or superseded, or we gave up waiting; 2 on usage errors.
@@ -237,6 +237,22 @@ def promote(args: Namespace, client: Client) -> int:
     final = follow_build(client, build, timeout=args.timeout)
     took = time_to_live(final, measured=time.monotonic() - started)
     return report_build(pipeline, final, json_mode=args.json, took=took)
+
+
+def approve(args: Namespace, client: Client) -> int:
+    """``troy approve NAME LABEL``: the fork's waiting build is queued; it does not wait for it
+    (a CodeBuild build takes minutes; `troy previews NAME` shows when it is live)."""
+    pipeline = resolve.pipeline(client, args.pipeline)
+    label = args.label.strip().lower()
+    build = client.post(f"pipelines/{pipeline['id']}/previews/{label}/approve/")
+    if args.json:
+        emit_json(build)
+        return EXIT_OK
+    sha = (build.get("commit_sha") or "")[:12]
+    note(
+        f"Approved build #{build['number']} of {sha} for preview {label} of {pipeline['name']} (built without secrets)."
+    )
+    return EXIT_OK
 
 
 def rollback(args: Namespace, client: Client) -> int:

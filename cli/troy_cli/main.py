@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable, Sequence
 import sys
 
-from troy_cli import __version__, commands, config, deploys, env, logs
+from troy_cli import __version__, commands, config, deploys, env, logs, previews
 from troy_cli.client import Client
 from troy_cli.errors import EXIT_INTERRUPTED, CliError
 
@@ -166,8 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         sub,
+        "approve",
+        deploys.approve,
+        "build the waiting commit of a fork's pull request preview (it builds without the pipeline's secrets)",
+    )
+    p.add_argument("pipeline", help="name or id")
+    p.add_argument("label", help="the preview's label, e.g. pr-7 (see `troy previews`)")
+
+    p = command(
+        sub,
         "previews",
-        commands.previews,
+        previews.previews,
         "list a pipeline's previews; `troy previews password NAME LABEL` sets a preview's visitor password",
     )
     p.add_argument("pipeline", help="name or id (or `password`, then NAME LABEL)")

@@ -16,6 +16,9 @@ TROY_REAPER_INTERVAL_SECONDS = env_int("TROY_REAPER_INTERVAL_SECONDS", 60)
 # than this gets its worker message sent again: a message lost between commit and broker (broker
 # down, process killed) must not leave it waiting forever. The actors ignore duplicates.
 TROY_RESEND_WAITING_AFTER_SECONDS = env_int("TROY_RESEND_WAITING_AFTER_SECONDS", 5 * 60)
+# A preview whose branch was deleted or whose pull request closed is removed by the periodic care
+# this long after (a pull request reopened meanwhile keeps it).
+TROY_PREVIEW_CLOSED_GRACE_SECONDS = env_int("TROY_PREVIEW_CLOSED_GRACE_SECONDS", 60 * 60)
 # Builds running longer than this are looked up with BatchGetBuilds by the reconciler.
 TROY_RECONCILE_AFTER_SECONDS = env_int("TROY_RECONCILE_AFTER_SECONDS", 10 * 60)
 

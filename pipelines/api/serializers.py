@@ -3,6 +3,9 @@ write it. Output serializers only read. ``status`` is never writable."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -90,6 +93,8 @@ class PipelineSerializer(serializers.ModelSerializer):
             "auto_deploy",
             "base_dir",
             "watch_paths",
+            "preview_branches",
+            "pull_request_previews",
             "distribution_id",
             "distribution_domain",
             "live_build",
@@ -131,9 +136,27 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
         "no build. Empty: every push builds.",
     )
 
+    preview_branches = serializers.ListField(
+        child=StrictCharField(max_length=255, trim_whitespace=False),
+        required=False,
+        max_length=services.MAX_PREVIEW_BRANCH_PATTERNS,
+        help_text="Branch patterns (fnmatch, e.g. `feature/*`): a push to a matching branch other than `branch` "
+        "builds that branch's preview. Empty: no branch previews.",
+    )
+
     class Meta:
         model = Pipeline
-        fields = ["name", "repository", "branch", "build", "auto_deploy", "base_dir", "watch_paths"]
+        fields = [
+            "name",
+            "repository",
+            "branch",
+            "build",
+            "auto_deploy",
+            "base_dir",
+            "watch_paths",
+            "preview_branches",
+            "pull_request_previews",
+        ]
         extra_kwargs = {"repository": {"required": False}, "branch": {"required": False}}
 
     def validate_base_dir(self, value: str) -> str:
@@ -151,6 +174,12 @@ class PipelineWriteSerializer(serializers.ModelSerializer):
     def validate_watch_paths(self, value: list[str]) -> list[str]:
         try:
             return services.watch_paths_check(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from exc
+
+    def validate_preview_branches(self, value: list[str]) -> list[str]:
+        try:
+            return services.preview_branches_check(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from exc
 
@@ -196,11 +225,29 @@ class PreviewSerializer(serializers.ModelSerializer):
     password_protected = serializers.BooleanField(
         read_only=True, help_text="Visitors must give the preview's password (it is never shown)."
     )
+    branch = serializers.CharField(
+        read_only=True, help_text="The branch built (a pull request's head); empty for releases."
+    )
+    pull_request = serializers.IntegerField(read_only=True, allow_null=True, help_text="The pull request's number.")
+    awaiting_approval = serializers.BooleanField(
+        read_only=True,
+        default=False,
+        help_text="A build of a fork's pull request waits for the owner's approval (POST …/approve/).",
+    )
+    closed_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When its branch was deleted or its pull request closed."
+    )
+    removal_at = serializers.SerializerMethodField(
+        help_text="When the periodic care removes it (closed_at + TROY_PREVIEW_CLOSED_GRACE_SECONDS); null if open."
+    )
 
     class Meta:
         model = Preview
         fields = [
             "label",
+            "source",
+            "branch",
+            "pull_request",
             "host",
             "url",
             "local_url",
@@ -208,15 +255,32 @@ class PreviewSerializer(serializers.ModelSerializer):
             "build_number",
             "created_at",
             "last_deployed_at",
+            "awaiting_approval",
+            "closed_at",
+            "removal_at",
             "password_protected",
         ]
         read_only_fields = fields
+        # (``source`` from the model: a declared field of that name would shadow Field.source)
+        extra_kwargs = {
+            "source": {
+                "help_text": "`branch` (a push to a preview branch), `pr` (a pull request) or `release` "
+                "(uploads to the label)."
+            }
+        }
 
     def get_local_url(self, preview: Preview) -> str:
         return local_preview_url(preview)
 
     def get_build_number(self, preview: Preview) -> int | None:
         return preview.build.number if preview.build is not None else None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_removal_at(self, preview: Preview) -> str | None:
+        if preview.closed_at is None:
+            return None
+        when = preview.closed_at + timedelta(seconds=settings.TROY_PREVIEW_CLOSED_GRACE_SECONDS)
+        return serializers.DateTimeField().to_representation(when)
 
 
 class PreviewPasswordSerializer(serializers.Serializer):
@@ -282,6 +346,10 @@ class BuildSerializer(serializers.ModelSerializer):
             "release",
             "source_build",
             "preview",
+            "preview_label",
+            "from_fork",
+            "awaiting_approval",
+            "approved_by",
             "is_rollback",
             "content_build",
             "stored",

@@ -28,7 +28,7 @@ from pipelines.api.serializers import (
 )
 from pipelines.choices import ROW_STATUSES, BuildKind, BuildStatus, BuildTrigger
 from pipelines.models import Build, Pipeline
-from pipelines.selectors import build_list_for, pipeline_list_for, preview_list_for
+from pipelines.selectors import build_list_for, pipeline_list_for, preview_get_for, preview_list_for
 
 
 class Pagination(PageNumberPagination):
@@ -75,6 +75,7 @@ class BuildFilter(filters.FilterSet):
 
 _CONFLICT = OpenApiResponse(description="Not allowed from the current status: `{code, detail, status, allowed}`.")
 _INVALID = OpenApiResponse(description="Invalid input: `{code, detail, errors, error_codes}` (docs/errors.md).")
+_NOTHING_TO_APPROVE = OpenApiResponse(description="No build waits for approval: `{code: nothing_to_approve}`.")
 _NOT_FOUND = OpenApiResponse(description="No such preview on this pipeline (or not yours): `{code: not_found}`.")
 
 
@@ -181,14 +182,33 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self.get_paginated_response(PreviewSerializer(page, many=True).data)
 
     @extend_schema(
+        methods=["GET"], summary="One preview", request=None, responses={200: PreviewSerializer, 404: _NOT_FOUND}
+    )
+    @extend_schema(
+        methods=["DELETE"],
         summary="Delete a preview (its host answers 404; its builds stay until retention)",
         request=None,
         responses={204: None, 404: _NOT_FOUND, 409: _CONFLICT},
     )
-    @action(detail=True, methods=["delete"], url_path=r"previews/(?P<label>[a-z0-9-]+)", filter_backends=[])
+    @action(detail=True, methods=["get", "delete"], url_path=r"previews/(?P<label>[a-z0-9-]+)", filter_backends=[])
     def preview(self, request: Request, pk: str | None = None, label: str = "") -> Response:
-        services.preview_delete(pipeline_id=self.get_object().pk, label=label, actor=services.actor_of(request.user))
+        pipeline = self.get_object()
+        if request.method == "GET":
+            return Response(PreviewSerializer(preview_get_for(pipeline.pk, label)).data)
+        services.preview_delete(pipeline_id=pipeline.pk, label=label, actor=services.actor_of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Approve the waiting build of a fork's pull request (it builds without the pipeline's secrets)",
+        request=None,
+        responses={202: BuildSerializer, 404: _NOT_FOUND, 409: _NOTHING_TO_APPROVE},
+    )
+    @action(detail=True, methods=["post"], url_path=r"previews/(?P<label>[a-z0-9-]+)/approve", filter_backends=[])
+    def approve(self, request: Request, pk: str | None = None, label: str = "") -> Response:
+        build = services.preview_approve(
+            pipeline_id=self.get_object().pk, label=label, actor=services.actor_of(request.user)
+        )
+        return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="Promote a preview: its build goes live in production (a pointer-only build, queued)",

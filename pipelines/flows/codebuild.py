@@ -31,11 +31,12 @@ from deployment_service.integrations.local_builder import LOCAL_BUILD_PREFIX, is
 from deployment_service.integrations.local_git import is_local_source
 from deployment_service.retries import TransientFailure, is_transient
 from deployment_service.transactions import send_on_commit
-from pipelines.choices import BuildStatus
+from pipelines.choices import BuildKind, BuildStatus
 from pipelines.exceptions import InstallationMissing
 from pipelines.flows.environment import secrets_ensure_synced
 from pipelines.flows.local_builds import local_build_started
 from pipelines.flows.local_sources import local_source_to_s3
+from pipelines.flows.preview_reports import preview_report_to_github
 from pipelines.grants import owner_installation_id
 from pipelines.models import Build
 from pipelines.services import (
@@ -274,11 +275,14 @@ def codebuild_report_commit_status(*, build_id: uuid.UUID | str) -> str:
     success when live, failure with the reason). It reports the state at the time it runs, so
     late or repeated calls converge on the final state. Best effort: a permanent GitHub error is
     logged; a transient one is raised, for Dramatiq to retry."""
-    build = Build.objects.select_related("pipeline").filter(pk=build_id).first()
+    build = Build.objects.select_related("pipeline", "preview").filter(pk=build_id).first()
     if build is None or not build.commit_sha or not build.pipeline.repository:
         return "skipped: no commit to report on"
     if is_local_source(build.pipeline.repository):
         return "skipped: a local git source has no commit statuses"
+    if build.preview_label and build.kind == BuildKind.AUTOMATED:
+        # a preview's URL, context troy/preview/{label} and a GitHub deployment
+        return preview_report_to_github(build) if github.github_configured() else "skipped: GitHub not configured"
     if build.status not in _COMMIT_STATES:
         return f"skipped: build is {build.status}"
     if not github.github_configured():

@@ -55,7 +55,7 @@ from pipelines.services.environment import (  # noqa: F401
     ssm_parameter_name,
     ssm_pipeline_path,
 )
-from pipelines.services.github_records import pipeline_record_installation  # noqa: F401
+from pipelines.services.github_records import build_record_github_deployment, pipeline_record_installation  # noqa: F401
 from pipelines.services.installations import (  # noqa: F401
     installation_assign,
     installation_link,
@@ -88,6 +88,23 @@ from pipelines.services.pointers import (  # noqa: F401
     pointer_write,
     pointers_delete,
     pointers_resend_unpublished,
+)
+from pipelines.services.preview_care import (  # noqa: F401
+    SYSTEM_CARE,
+    previews_reap_stuck,
+    previews_remove_closed,
+    previews_resend_waiting,
+)
+from pipelines.services.preview_sources import (  # noqa: F401
+    MAX_PREVIEW_BRANCH_PATTERNS,
+    preview_approve,
+    preview_automated_request,
+    preview_branch_matches,
+    preview_branches_check,
+    preview_label_for_branch,
+    preview_mark_closed,
+    preview_reopen,
+    pull_request_label,
 )
 from pipelines.services.previews import (  # noqa: F401
     preview_build_request,

@@ -72,6 +72,20 @@ def build_needs_codebuild(build: Build) -> bool:
     return build.kind == BuildKind.AUTOMATED and build.source_build_id is None
 
 
+def automated_source_check(pipeline: Pipeline) -> None:
+    """A build from GitHub needs a repository and an active installation of the owner covering it
+    (production and preview builds alike); a local git source needs no GitHub App."""
+    if not pipeline.repository:
+        raise NoRepository(f"Pipeline {pipeline.name} has no repository to build from; set one, or upload a release.")
+    if is_local_source(pipeline.repository):
+        return
+    if owner_installation_id(owner_id=pipeline.owner_id, repository=pipeline.repository) is None:
+        raise InstallationMissing(
+            f"Pipeline {pipeline.name}'s owner holds no active GitHub App installation covering "
+            f"{pipeline.repository} (uninstalled or suspended on GitHub?): install the App on it again."
+        )
+
+
 def build_request(
     *,
     pipeline_id: uuid.UUID | str,
@@ -91,20 +105,8 @@ def build_request(
         pipeline = lock_pipeline(pipeline_id)
         if pipeline.status not in ACCEPTS_DEPLOYMENT:
             raise refuse(pipeline, "queue_deployment")
-        if kind == BuildKind.AUTOMATED and source_build is None and not pipeline.repository:
-            raise NoRepository(
-                f"Pipeline {pipeline.name} has no repository to build from; set one, or upload a release."
-            )
-        if (
-            kind == BuildKind.AUTOMATED
-            and source_build is None
-            and not is_local_source(pipeline.repository)  # a local git source needs no GitHub App
-            and owner_installation_id(owner_id=pipeline.owner_id, repository=pipeline.repository) is None
-        ):
-            raise InstallationMissing(
-                f"Pipeline {pipeline.name}'s owner holds no active GitHub App installation covering "
-                f"{pipeline.repository} (uninstalled or suspended on GitHub?): install the App on it again."
-            )
+        if kind == BuildKind.AUTOMATED and source_build is None:
+            automated_source_check(pipeline)
         number = next_build_number(pipeline)
         build = Build.objects.create(
             pipeline=pipeline,

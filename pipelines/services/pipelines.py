@@ -21,6 +21,7 @@ from pipelines.exceptions import NameLocked
 from pipelines.models import Build, Pipeline
 from pipelines.services.builds import deployment_fail
 from pipelines.services.pointers import pointer_ensure
+from pipelines.services.preview_sources import preview_branches_check
 from pipelines.services.pushes import local_source_check
 from pipelines.services.transitions import SYSTEM_REAPER, SYSTEM_WORKER, apply_transition, lock_pipeline
 from pipelines.services.watch_paths import watch_paths_check
@@ -40,6 +41,8 @@ EDITABLE_FIELDS = (
     "auto_deploy",
     "base_dir",
     "watch_paths",
+    "preview_branches",
+    "pull_request_previews",
 )
 
 
@@ -53,6 +56,10 @@ def _clean_and_save(pipeline: Pipeline, *, source_changed: bool = False) -> None
         pipeline.watch_paths = watch_paths_check(pipeline.watch_paths)
     except ValueError as exc:
         raise ValidationError({"watch_paths": [ValidationError(str(exc), code=ErrorCode.INVALID)]}) from exc
+    try:
+        pipeline.preview_branches = preview_branches_check(pipeline.preview_branches)
+    except ValueError as exc:
+        raise ValidationError({"preview_branches": [ValidationError(str(exc), code=ErrorCode.INVALID)]}) from exc
     pipeline.full_clean(exclude=["owner", "status", "live_build"])
     if source_changed:
         local_source_check(pipeline)

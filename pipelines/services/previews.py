@@ -24,12 +24,13 @@ from django.utils import timezone
 
 from deployment_service.exceptions import Conflict
 from deployment_service.transactions import send_on_commit
-from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildStatus, BuildTrigger, PointerKind
+from pipelines.choices import ACCEPTS_DEPLOYMENT, BuildKind, BuildStatus, BuildTrigger, PointerKind, PreviewSource
 from pipelines.exceptions import NothingToPromote, PreviewNotFound
 from pipelines.models import Build, EdgePointer, Pipeline, Preview, preview_host
 from pipelines.services.builds import (
     STAT_FIELDS,
     build_lock,
+    build_needs_codebuild,
     build_request_again,
     next_build_number,
     signed_in,
@@ -55,9 +56,13 @@ def preview_label_clean(label: str) -> str:
     return label
 
 
-def _preview_for(pipeline: Pipeline, label: str) -> Preview:
+def preview_lock_or_create(pipeline: Pipeline, label: str, *, source: str = PreviewSource.RELEASE) -> Preview:
+    """The pipeline's preview ``label``, locked; made (with its pointer) on first use. Call under
+    the pipeline's lock."""
     preview, created = Preview.objects.select_for_update().get_or_create(
-        pipeline=pipeline, label=label, defaults={"host": preview_host(label=label, name=pipeline.name)}
+        pipeline=pipeline,
+        label=label,
+        defaults={"host": preview_host(label=label, name=pipeline.name), "source": source},
     )
     if created:
         # Known at the edge at once ("nothing deployed yet" until its first build is live).
@@ -84,11 +89,12 @@ def preview_build_request(
         pipeline = lock_pipeline(pipeline_id)
         if pipeline.status not in ACCEPTS_DEPLOYMENT:
             raise refuse(pipeline, "queue_deployment")
-        preview = _preview_for(pipeline, label)
+        preview = preview_lock_or_create(pipeline, label)
         number = next_build_number(pipeline)
         build = Build.objects.create(
             pipeline=pipeline,
             preview=preview,
+            preview_label=preview.label,
             number=number,
             kind=kind,
             trigger=trigger,
@@ -105,7 +111,9 @@ def preview_build_request(
 
 def preview_deployment_start(*, preview_id: int | str) -> Build | None:
     """Worker: the preview's newest queued build starts (older queued ones are superseded), unless
-    one of its builds is running (its end sends this again). None when nothing starts."""
+    one of its builds is running (its end sends this again). A build awaiting approval (a fork's
+    pull request) is not queued for this yet. None when nothing starts. An automated build goes
+    on to CodeBuild, a release build to the deploy step."""
     pipeline_id = Preview.objects.filter(pk=preview_id).values_list("pipeline_id", flat=True).first()
     if pipeline_id is None:
         logger.info("preview %s no longer exists: nothing to start", preview_id)
@@ -119,7 +127,9 @@ def preview_deployment_start(*, preview_id: int | str) -> Build | None:
             logger.info("preview %s of %s has a running build: the next starts after it", preview.label, pipeline.name)
             return None
         queued = list(
-            Build.objects.select_for_update().filter(preview=preview, status=BuildStatus.QUEUED).order_by("-number")
+            Build.objects.select_for_update()
+            .filter(preview=preview, status=BuildStatus.QUEUED, awaiting_approval=False)
+            .order_by("-number")
         )
         if not queued:
             return None
@@ -136,13 +146,21 @@ def preview_deployment_start(*, preview_id: int | str) -> Build | None:
             build=build,
             message=f"Build #{build.number} started for preview {preview.label}.",
         )
-        send_on_commit("deploy_build", str(build.id))
+        send_on_commit("run_codebuild" if build_needs_codebuild(build) else "deploy_build", str(build.id))
     return build
 
 
 def _advance_preview_queue(preview_id: int | None) -> None:
-    if preview_id is not None and Build.objects.filter(preview_id=preview_id, status=BuildStatus.QUEUED).exists():
+    waiting = Build.objects.filter(preview_id=preview_id, status=BuildStatus.QUEUED, awaiting_approval=False)
+    if preview_id is not None and waiting.exists():
         send_on_commit("run_preview_deployment", str(preview_id))
+
+
+def _report_to_github(build: Build) -> None:
+    """An automated preview build's end goes back to its commit: a status with the preview's URL
+    and a GitHub deployment (pipelines.flows.preview_reports, in a worker)."""
+    if build.kind == BuildKind.AUTOMATED and build.commit_sha:
+        send_on_commit("report_commit_status", str(build.id))
 
 
 def preview_deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any] | None = None) -> Build | None:
@@ -174,6 +192,7 @@ def preview_deployment_finish(*, build_id: uuid.UUID | str, stats: dict[str, Any
             build=build,
             message=f"Build #{build.number} is live on preview {preview.label} ({preview.url}).",
         )
+        _report_to_github(build)
         _advance_preview_queue(preview.id)
     return build
 
@@ -192,6 +211,7 @@ def preview_deployment_fail(*, pipeline: Pipeline, build: Build, error: str, act
         build=build,
         message=f"Build #{build.number} failed for preview {label}: {error}",
     )
+    _report_to_github(build)
     _advance_preview_queue(build.preview_id)
 
 
@@ -217,6 +237,9 @@ def preview_delete(*, pipeline_id: uuid.UUID | str, label: str, actor: str) -> s
             queued.cancel(reason=f"Preview {label} deleted by {actor}.")
             queued.save()
         host = preview.host
+        served = Build.objects.filter(pk=preview.build_id, github_deployment_id__isnull=False).first()
+        if served is not None:  # its GitHub deployment goes inactive (the environment is gone)
+            send_on_commit("deactivate_preview_deployment", str(served.id))
         pointers_delete(pointers=list(EdgePointer.objects.filter(host=host, pipeline=pipeline)))
         preview.delete()
         _event(pipeline, "preview_delete", actor=actor, message=f"Preview {label} deleted ({host}).")

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from pipelines.choices import BuildStatus, PointerKind
 from pipelines.choices import PipelineStatus as S
-from pipelines.models import Build, EdgePointer, Pipeline, pointer_value_build
+from pipelines.models import Build, EdgePointer, Pipeline, Preview, pointer_value_build
 from pipelines.services.pointers import pointers_delete
 from pipelines.services.transitions import lock_pipeline
 
@@ -31,6 +31,7 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     * the served build (``content_build`` or itself) of each of the newest ``retained`` production
       builds that went live (succeeded), by number (a preview's builds are kept by its pointer);
     * the live build's served build;
+    * the build each preview serves (``Preview.build``, also what its pointer names);
     * every build a live or preview edge pointer names (a pointer always names a served build;
       permalinks do not count: they go with their build), and the one
       its ``published`` value names: the KeyValueStore serves that until the projection
@@ -41,7 +42,8 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     """
     kept: set[uuid.UUID] = set()
     went_live = (
-        Build.objects.filter(pipeline_id=pipeline_id, status=BuildStatus.SUCCEEDED, preview__isnull=True)
+        # preview_label, not the preview: a deleted preview's builds are still not production's.
+        Build.objects.filter(pipeline_id=pipeline_id, status=BuildStatus.SUCCEEDED, preview_label="")
         .order_by("-number")
         .values_list("id", "content_build_id")[:retained]
     )
@@ -49,6 +51,7 @@ def build_ids_retained(*, pipeline_id: uuid.UUID | str, retained: int) -> set[uu
     live = Pipeline.objects.filter(pk=pipeline_id).values_list("live_build_id", "live_build__content_build_id").first()
     if live is not None and live[0] is not None:
         kept.add(live[1] or live[0])
+    kept.update(Preview.objects.filter(pipeline_id=pipeline_id, build__isnull=False).values_list("build_id", flat=True))
     pointers = EdgePointer.objects.filter(pipeline_id=pipeline_id).exclude(kind=PointerKind.PERMALINK)
     for pointed, published in pointers.values_list("build_id", "published"):
         if pointed is not None:

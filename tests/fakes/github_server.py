@@ -4,7 +4,8 @@ Two ``http.server`` instances on 127.0.0.1 (random ports), each in a thread:
 
 * the API (optionally under a path prefix, like GitHub Enterprise's ``/api/v3``): installation
   tokens (the app JWT is verified with the app's public key), the repository's installation,
-  an installation's repositories (paged), ref → sha, the zipball (a 302 to the download host with a signed URL), commit statuses;
+  an installation's repositories (paged), ref → sha, the zipball (a 302 to the download host with a signed URL), commit
+  statuses, deployments and their statuses;
 * the download host, serving the archive only with the signed URL's token.
 
 Every request is recorded (server, method, path, headers, body) so tests assert on what the
@@ -66,6 +67,8 @@ class FakeGithub:
     jwt_claims: list[dict] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # issued token → installation id
     statuses: list[tuple[str, str, dict]] = field(default_factory=list)  # (repo, sha, body)
+    deployments: list[tuple[str, dict]] = field(default_factory=list)  # (repo, body); id = index + 1
+    deployment_statuses: list[tuple[str, int, dict]] = field(default_factory=list)  # (repo, deployment id, body)
     # (owner/repo lower, base sha, head sha) → the compare answer's files ({"filename", "status", …})
     comparisons: dict[tuple[str, str, str], list[dict]] = field(default_factory=dict)
     # Fault injection: (server, path regex) → [answers left, HTTP status] (see fail_next)
@@ -216,7 +219,9 @@ class FakeGithub:
                 {"total_count": len(covered), "repositories": [{"full_name": name, "private": True} for name in chunk]},
             )
 
-        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/(installation|commits|zipball|statuses|compare)(?:/(.+))?", path)
+        m = re.fullmatch(
+            r"/repos/([^/]+)/([^/]+)/(installation|commits|zipball|statuses|compare|deployments)(?:/(.+))?", path
+        )
         if not m:
             return _json(404, {"message": "Not Found"})
         repository = f"{unquote(m.group(1))}/{unquote(m.group(2))}".lower()
@@ -273,7 +278,38 @@ class FakeGithub:
                 self.statuses.append((repository, rest, payload))
             return _json(201, {"id": len(self.statuses), **payload})
 
+        if what == "deployments" and method == "POST":
+            return self._deployments(repository, rest, body)
+
         return _json(404, {"message": "Not Found"})
+
+    def _deployments(self, repository: str, rest: str, body: bytes):
+        """``POST deployments`` and ``POST deployments/{id}/statuses``, checked as GitHub does."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _json(400, {"message": "Problems parsing JSON"})
+        if not rest:
+            if not isinstance(payload.get("ref"), str) or not payload["ref"]:
+                return _json(422, {"message": "Validation Failed", "errors": [{"field": "ref"}]})
+            if payload.get("required_contexts") is None:
+                # GitHub checks every context on the ref first; Troy's own pending status would fail it.
+                return _json(409, {"message": "Conflict: Commit status checks failed for the ref."})
+            with self._lock:
+                self.deployments.append((repository, payload))
+                deployment_id = len(self.deployments)
+            return _json(201, {"id": deployment_id, **payload})
+        m = re.fullmatch(r"(\d+)/statuses", rest)
+        if not m or not (1 <= int(m.group(1)) <= len(self.deployments)):
+            return _json(404, {"message": "Not Found"})
+        states = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+        if payload.get("state") not in states:
+            return _json(422, {"message": "Validation Failed", "errors": [{"field": "state"}]})
+        if len(payload.get("description") or "") > 140:
+            return _json(422, {"message": "Validation Failed", "errors": [{"field": "description"}]})
+        with self._lock:
+            self.deployment_statuses.append((repository, int(m.group(1)), payload))
+        return _json(201, {"id": len(self.deployment_statuses), **payload})
 
     def _download(self, url):
         if parse_qs(url.query).get("token") != [self._download_secret]:

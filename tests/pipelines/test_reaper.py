@@ -132,7 +132,7 @@ def test_reap_stuck_command_reports_what_it_failed():
 
 # --- the scheduler --------------------------------------------------------------------------------
 
-PERIODIC = ["care_for_releases", "reap_stuck_pipelines", "reconcile_codebuild_builds"]
+PERIODIC = ["care_for_releases", "reap_stuck_pipelines", "reconcile_codebuild_builds", "remove_closed_previews"]
 RETENTION = ["prune_builds"]  # every TROY_RETENTION_INTERVAL_SECONDS, with the first tick
 
 

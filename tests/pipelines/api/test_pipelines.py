@@ -52,6 +52,8 @@ def test_create_answers_the_pipeline_as_documented(api, user, settings):
         "auto_deploy",
         "base_dir",
         "watch_paths",
+        "preview_branches",
+        "pull_request_previews",
         "distribution_id",
         "distribution_domain",
         "live_build",
