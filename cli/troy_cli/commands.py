@@ -141,23 +141,19 @@ def pipelines_list(args: Namespace, client: Client) -> int:
     return EXIT_OK
 
 
+def _build_settings(args: Namespace) -> dict:
+    """The ``build`` object of a pipeline body: the commands given on the command line."""
+    given = (("install", args.install), ("build", args.build), ("test", args.test), ("output_dir", args.output_dir))
+    return {key: value for key, value in given if value is not None}
+
+
 def pipelines_create(args: Namespace, client: Client) -> int:
     body: dict = {"name": args.name, "auto_deploy": not args.no_auto_deploy, "provision": args.provision}
     if args.repository is not None:
         body["repository"] = args.repository
     if args.branch is not None:
         body["branch"] = args.branch
-    build = {
-        key: value
-        for key, value in (
-            ("install", args.install),
-            ("build", args.build),
-            ("test", args.test),
-            ("output_dir", args.output_dir),
-        )
-        if value is not None
-    }
-    if build:
+    if build := _build_settings(args):
         body["build"] = build
     if args.base_dir is not None:
         body["base_dir"] = args.base_dir
@@ -188,17 +184,7 @@ def pipelines_update(args: Namespace, client: Client) -> int:
         )
         if value is not None
     }
-    build = {
-        key: value
-        for key, value in (
-            ("install", args.install),
-            ("build", args.build),
-            ("test", args.test),
-            ("output_dir", args.output_dir),
-        )
-        if value is not None
-    }
-    if build:
+    if build := _build_settings(args):
         body["build"] = build
     if args.watch_paths:
         body["watch_paths"] = args.watch_paths
