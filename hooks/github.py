@@ -188,7 +188,8 @@ def github_delivery_receive(
 def github_delivery_handle(*, delivery_pk: int, changed_files: list[str] | None = None) -> str | None:
     """Handle a stored delivery once. Returns what was done (also kept in ``result``), or None
     when the delivery is gone or was handled already (a repeated message: nothing happens).
-    ``changed_files``: what a push changed, when known (hooks.github_push_paths), for watch paths."""
+    ``changed_files``: what a push (or a pull request) changed, when known (hooks.github_push_paths),
+    for watch paths."""
     with transaction.atomic():
         delivery = GithubDelivery.objects.select_for_update().filter(pk=delivery_pk).first()
         if delivery is None:
@@ -202,7 +203,9 @@ def github_delivery_handle(*, delivery_pk: int, changed_files: list[str] | None 
                 if delivery.event == "push":
                     result = _push_handle(github_push_parse(delivery.payload), changed_files=changed_files)
                 elif delivery.event == "pull_request":
-                    result = pull_request_handle(github_pull_request_parse(delivery.payload))
+                    result = pull_request_handle(
+                        github_pull_request_parse(delivery.payload), changed_files=changed_files
+                    )
                 else:
                     result = installation_event_handle(delivery.event, delivery.payload)
             except InvalidDelivery as exc:

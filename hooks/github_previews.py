@@ -4,8 +4,9 @@
   builds that branch's preview, with the pipeline's watch paths applied; a push deleting such a
   branch marks its preview closed;
 * ``pull_request`` (pipelines with ``pull_request_previews``): ``opened``, ``synchronize`` and
-  ``reopened`` build ``pr-{n}`` (a fork's waits for the owner's approval), ``closed`` (merged or
-  not) marks it closed; any other action is ignored.
+  ``reopened`` build ``pr-{n}`` (a fork's waits for the owner's approval; watch paths apply to
+  what the pull request changes, base...head), ``closed`` (merged or not) marks it closed; any
+  other action is ignored.
 
 The periodic care removes closed previews after TROY_PREVIEW_CLOSED_GRACE_SECONDS. Nothing here
 touches a pipeline's status or production (pipelines.services.preview_sources).
@@ -60,8 +61,9 @@ def preview_push_handle(
         push_skipped_record(
             pipeline_id=pipeline.id,
             commit_sha=commit_sha,
-            reason=f"(preview of {branch}) {watched.reason}",
+            reason=watched.reason,
             actor=actor,
+            where=f"{branch} (preview)",
         )
         return f"{pipeline.name}: preview of {branch} skipped, {watched.reason}"
     try:
@@ -88,6 +90,7 @@ class PullRequest:
     head_repository: str  # "" when the head repository is gone (a deleted fork)
     head_ref: str
     head_sha: str
+    base_sha: str  # "" when the delivery lacks it (then the changed files stay unknown)
     merged: bool
     installation_id: int | None
     sender: str
@@ -109,6 +112,7 @@ def github_pull_request_parse(payload: Any) -> PullRequest:
         raise InvalidDelivery("A pull_request delivery is a JSON object.")
     pull = _dict(payload.get("pull_request"))
     head = _dict(pull.get("head"))
+    base_sha = _dict(pull.get("base")).get("sha")
     number = payload.get("number", pull.get("number"))
     action = payload.get("action")
     repository = _dict(payload.get("repository")).get("full_name")
@@ -141,15 +145,17 @@ def github_pull_request_parse(payload: Any) -> PullRequest:
         head_repository=head_repository,
         head_ref=head["ref"][:255],
         head_sha=head["sha"],
+        base_sha=base_sha if isinstance(base_sha, str) and _SHA_RE.fullmatch(base_sha) else "",
         merged=pull.get("merged") is True,
         installation_id=installation_id,
         sender=str(sender)[:100],
     )
 
 
-def pull_request_handle(pull: PullRequest) -> str:
+def pull_request_handle(pull: PullRequest, *, changed_files: list[str] | None = None) -> str:
     """Build or close ``pr-{n}`` on every pipeline of the base repository with pull request
-    previews whose owner holds the delivering installation (pipelines locked in name order)."""
+    previews whose owner holds the delivering installation (pipelines locked in name order).
+    ``changed_files``: what the pull request changes (base...head), when known, for watch paths."""
     where = f"{pull.repository} pull request #{pull.number}"
     if pull.action not in BUILD_ACTIONS + CLOSE_ACTIONS:
         return f"ignored: {where} {pull.action}"
@@ -181,6 +187,17 @@ def pull_request_handle(pull: PullRequest) -> str:
                 preview_reopen(pipeline_id=pipeline.id, label=label, actor=actor)
             if pipeline.status not in ACCEPTS_DEPLOYMENT:
                 notes.append(f"{pipeline.name}: skipped, it is {pipeline.status} and cannot deploy")
+                continue
+            watched = watch_paths_decide(pipeline.watch_paths, changed_files)
+            if not watched.build:
+                push_skipped_record(
+                    pipeline_id=pipeline.id,
+                    commit_sha=pull.head_sha,
+                    reason=watched.reason,
+                    actor=actor,
+                    where=f"pull request #{pull.number}",
+                )
+                notes.append(f"{pipeline.name}: {label} skipped, {watched.reason}")
                 continue
             build = preview_automated_request(
                 pipeline_id=pipeline.id,

@@ -15,6 +15,7 @@ from typing import Any
 from deployment_service.integrations import github
 from deployment_service.retries import is_transient
 from hooks.github import Push, github_push_parse
+from hooks.github_previews import BUILD_ACTIONS, github_pull_request_parse
 from hooks.models import GithubDelivery
 from pipelines.models import Pipeline
 from pipelines.services import preview_branch_matches
@@ -83,3 +84,38 @@ def push_changed_files(delivery_pk: int) -> list[str] | None:
             raise
         logger.warning("push %s: compare failed (%s); building without watch paths", delivery.delivery_id, exc)
         return None
+
+
+def pull_request_changed_files(delivery_pk: int) -> list[str] | None:
+    """What a stored, unhandled ``pull_request`` delivery that builds changes (compare
+    base...head), when a pipeline with pull request previews has watch paths; else None (unknown:
+    it builds). Like a push's: a transient GitHub error raises, any other leaves it unknown."""
+    delivery = GithubDelivery.objects.filter(pk=delivery_pk, event="pull_request", processed_at=None).first()
+    if delivery is None:
+        return None
+    try:
+        pull = github_pull_request_parse(delivery.payload)
+    except Exception:  # the handler reports a malformed delivery itself
+        return None
+    if pull.action not in BUILD_ACTIONS or not pull.base_sha or pull.installation_id is None:
+        return None
+    candidates = Pipeline.objects.filter(repository__iexact=pull.repository, pull_request_previews=True)
+    if not any(paths for paths in candidates.values_list("watch_paths", flat=True)):
+        return None
+    try:
+        return github.compare_changed_files(
+            repository=pull.repository, base=pull.base_sha, head=pull.head_sha, installation_id=pull.installation_id
+        )
+    except github.GithubError as exc:
+        if is_transient(exc):
+            raise
+        logger.warning("pull request %s: compare failed (%s); building without watch paths", delivery.delivery_id, exc)
+        return None
+
+
+def delivery_changed_files(delivery_pk: int) -> list[str] | None:
+    """The changed files of a push or pull_request delivery, when a pipeline needs them."""
+    event = GithubDelivery.objects.filter(pk=delivery_pk).values_list("event", flat=True).first()
+    if event == "pull_request":
+        return pull_request_changed_files(delivery_pk)
+    return push_changed_files(delivery_pk)

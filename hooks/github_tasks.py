@@ -9,7 +9,7 @@ from deployment_service.retries import RetryPolicy
 from deployment_service.transactions import MINUTE
 from hooks.github import github_delivery_handle
 from hooks.github_installations import installation_refresh
-from hooks.github_push_paths import push_changed_files
+from hooks.github_push_paths import delivery_changed_files
 
 
 # The one retry policy (deployment_service/retries.py): transient errors (a GitHub 5xx or rate
@@ -21,10 +21,10 @@ from hooks.github_push_paths import push_changed_files
     **RetryPolicy(max_retries=5).actor_options(min_backoff=2_000, max_backoff=60_000),
 )
 def handle_github_delivery(delivery_pk: int) -> None:
-    """Start the builds a stored push delivery asks for (once: repeated messages do nothing).
-    The files a push changed are worked out first, outside the delivery's transaction (it may ask
-    GitHub's compare API)."""
-    github_delivery_handle(delivery_pk=delivery_pk, changed_files=push_changed_files(delivery_pk))
+    """Start the builds a stored push or pull_request delivery asks for (once: repeated messages
+    do nothing). The files it changed are worked out first, outside the delivery's transaction
+    (it may ask GitHub's compare API)."""
+    github_delivery_handle(delivery_pk=delivery_pk, changed_files=delivery_changed_files(delivery_pk))
 
 
 @dramatiq.actor(

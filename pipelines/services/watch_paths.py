@@ -146,14 +146,17 @@ def watch_paths_decide(patterns: list[str], changed_files: list[str] | None) -> 
     )
 
 
-def push_skipped_record(*, pipeline_id: uuid.UUID | str, commit_sha: str, reason: str, actor: str) -> None:
+def push_skipped_record(
+    *, pipeline_id: uuid.UUID | str, commit_sha: str, reason: str, actor: str, where: str = ""
+) -> None:
     """A push that changed none of the pipeline's watch paths: an event in its log (status
-    unchanged, transition ``push_skipped``, the commit and the reason), no build. Locks the row."""
+    unchanged, transition ``push_skipped``, the commit and the reason), no build. Locks the row.
+    ``where``: what was pushed to (default: the pipeline's branch; a preview branch, a pull request)."""
     with transaction.atomic():
         pipeline = lock_pipeline(pipeline_id)
         note_record(
             pipeline,
             transition=PUSH_SKIPPED,
             actor=actor,
-            message=f"Push of {commit_sha[:12]} to {pipeline.branch} built nothing: {reason}",
+            message=f"Push of {commit_sha[:12]} to {where or pipeline.branch} built nothing: {reason}",
         )

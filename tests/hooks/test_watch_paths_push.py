@@ -1,6 +1,6 @@
 """Monorepo pushes: a push to the production branch that changes none of the watch paths starts no
 build and leaves a ``push_skipped`` event; changed files come from the payload, or from GitHub's
-compare API (the fake) when the payload is truncated."""
+compare API (the fake) when the payload is truncated. Pull request previews compare base...head."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pipelines.models import Build
 from tests.factories import PipelineFactory, put_in_status
 from tests.fakes.github_server import FakeGithub
 from tests.hooks.github_helpers import INSTALLATION, SECRET, SHA, deliver, push_payload
+from tests.hooks.test_github_previews import HEAD, pr_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,47 @@ def test_no_github_call_when_no_pipeline_watches(github):
 )
 def test_payload_changed_files(payload, files):
     assert payload_changed_files(payload) == files
+
+
+# --- pull request previews: what the pull request changes (base...head) -------------------------
+
+
+def pull_request(action: str = "opened") -> GithubDelivery:
+    response = deliver(Client(), pr_payload(action), event="pull_request")
+    assert response.status_code == 202, response.content
+    delivery = GithubDelivery.objects.get(delivery_id=response.json()["delivery"])
+    handle_github_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+@pytest.fixture
+def web_previews(web):
+    type(web).objects.filter(pk=web.pk).update(pull_request_previews=True)
+    return web
+
+
+@pytest.mark.parametrize(
+    ("files", "builds"),
+    [(["docs/readme.md"], 0), (["docs/readme.md", "apps/web/index.html"], 1)],
+)
+def test_a_pull_request_changing_none_of_the_watch_paths_builds_no_preview(web_previews, github, files, builds):
+    github.add_comparison(REPO, SHA, HEAD, files)  # base.sha...head.sha
+    delivery = pull_request("synchronize")
+    assert [r.path for r in github.on("api", "GET", "/compare/")] == [f"/repos/{REPO}/compare/{SHA}...{HEAD}"]
+    assert Build.objects.filter(pipeline=web_previews, preview_label="pr-7").count() == builds
+    if not builds:
+        assert "pr-7 skipped" in delivery.result
+        event = Event.objects.get(pipeline_id=web_previews.id, transition="push_skipped")
+        assert "pull request #7" in event.message
+
+
+def test_a_pull_request_whose_changes_github_cannot_give_builds(web_previews, github):
+    github.fail_next("/compare/", times=1, status=404)
+    pull_request()
+    assert Build.objects.filter(preview_label="pr-7").count() == 1
+
+
+def test_a_closed_pull_request_asks_github_nothing(web_previews, github):
+    pull_request("closed")
+    assert not github.on("api", "GET", "/compare/")
