@@ -85,7 +85,7 @@ def stack(tmp_path):
     try:
         procs.start("moto", "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port))
         procs.wait_for(
-            "moto server answering", lambda: requests.get(aws_endpoint + "/moto-api/", timeout=2).ok, timeout=30
+            "moto server answering", lambda: requests.get(aws_endpoint + "/moto-api/", timeout=2).ok, timeout=120
         )
         procs.run("migrate", "manage.py", "migrate", "--noinput")
         report = procs.run("bootstrap_aws", "manage.py", "bootstrap_aws")
@@ -115,7 +115,7 @@ def stack(tmp_path):
         procs.wait_for(
             "gunicorn answering /readyz",
             lambda: requests.get(base_url + "/readyz", timeout=2).status_code == 200,
-            timeout=30,
+            timeout=120,
         )
 
         api = requests.Session()

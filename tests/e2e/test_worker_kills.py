@@ -29,7 +29,7 @@ def _kill(stack, process) -> None:
 
 def _kill_at(stack, pauses: Path, point: str, worker, generation: int):
     """Wait until ``worker`` holds at ``point``, SIGKILL it, let the point pass, start a new worker."""
-    stack.wait_for(f"worker holding at {point}", lambda: (pauses / f"{point}.reached").exists(), timeout=60)
+    stack.wait_for(f"worker holding at {point}", lambda: (pauses / f"{point}.reached").exists(), timeout=180)
     _kill(stack, worker)
     (pauses / f"{point}.hold").unlink()
     return stack.procs.start(f"worker-{generation}", "manage.py", "rundramatiq", "--processes", "1", "--threads", "2")
@@ -91,7 +91,7 @@ def test_a_worker_killed_mid_flow_is_resumed_by_redelivery(stack, tmp_path):
     stack.wait_for(
         "deletion resumed until the row is removed",
         lambda: stack.api.get(stack.url(f"/api/v1/pipelines/{pipeline_id}/"), timeout=5).status_code == 404,
-        timeout=90,
+        timeout=180,
     )
     assert _distributions_of(stack, pipeline_id) == []
     assert _records_for(stack, ready["domain"]) == {}
