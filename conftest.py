@@ -32,10 +32,10 @@ def pytest_runtest_setup(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``-n``), the tests that drive the real broker and processes share one
-    worker, one after another: they purge and read the same RabbitMQ queues, which two workers at
-    once would take from each other. Everything else spreads over the cores (``dev.py test`` passes
-    ``-n auto --dist loadgroup``); each worker has its own test database."""
+    """``dev.py test`` runs the end-to-end tests in a pass of their own, in one process; when a run
+    puts them under pytest-xdist anyway (``-n`` given), the tests that drive the real broker and
+    processes share one worker, one after another: they purge and read the same RabbitMQ queues,
+    which two workers at once would take from each other."""
     for item in items:
         if item.get_closest_marker("e2e") or item.get_closest_marker("broker"):
             item.add_marker(pytest.mark.xdist_group("real-broker"))

@@ -138,14 +138,31 @@ def development_environment() -> None:
     os.environ.setdefault("TROY_HTTPS", "0")  # the dev server speaks plain HTTP
 
 
-def parallel_options(pytest_args: list[str]) -> list[str]:
-    """The suite runs on every core (pytest-xdist) unless the arguments choose otherwise (-n 0 for
-    one process, e.g. to use a debugger); conftest.py keeps the real-broker tests on one worker."""
-    if any(
-        arg in {"-n", "--numprocesses", "no:xdist"} or arg.startswith(("-n", "--numprocesses=")) for arg in pytest_args
-    ):
-        return []
-    return ["-n", os.environ.get("TROY_TEST_PROCESSES", "auto"), "--dist", "loadgroup"]
+def run_tests(python: str, pytest_args: list[str]) -> None:
+    """The suite in two passes: everything but the end-to-end tests on every core (pytest-xdist),
+    then the end-to-end tests (real worker, web server and moto processes on the real broker) in
+    one process, with the cores to themselves. Arguments that choose the processes (-n) or the
+    selection (-m) make it one plain pytest run with them."""
+    chooses = {"-n", "--numprocesses", "no:xdist", "-m"}
+    if any(arg in chooses or arg.startswith(("-n", "--numprocesses=")) for arg in pytest_args):
+        hand_over([python, "-m", "pytest", *pytest_args])
+    processes = os.environ.get("TROY_TEST_PROCESSES", "auto")
+    passes = [
+        ["-n", processes, "--dist", "loadgroup", "-m", "not e2e"],
+        ["-p", "no:xdist", "-m", "e2e"],
+    ]
+    env = dict(os.environ, VIRTUAL_ENV=str(VENV), PYTHONUNBUFFERED="1")
+    env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
+    codes = []
+    for options in passes:
+        say(f"pytest {' '.join(options)}")
+        try:
+            codes.append(subprocess.run([python, "-m", "pytest", *options, *pytest_args], cwd=ROOT, env=env).returncode)
+        except KeyboardInterrupt:  # pytest got the Ctrl-C too and has stopped
+            sys.exit(130)
+    # 5 is "no tests collected": fine for one pass (a path of only unit tests), not for both.
+    failures = [code for code in codes if code not in (0, 5)]
+    sys.exit(failures[0] if failures else (5 if all(code == 5 for code in codes) else 0))
 
 
 USAGE = __doc__.split("\n\n")[1]
@@ -167,7 +184,7 @@ def main(argv: list[str]) -> None:
     if command == "run":
         hand_over([python, "manage.py", "devserver", *rest])
     elif command == "test":
-        hand_over([python, "-m", "pytest", *parallel_options(rest), *rest])
+        run_tests(python, rest)
     else:
         hand_over([python, "manage.py", *rest])
 
