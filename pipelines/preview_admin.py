@@ -111,22 +111,20 @@ class PreviewAdmin(PreviewPasswordAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     @admin.action(description="Approve the waiting build of a fork's pull request (built without secrets)")
     def approve_previews(self, request: HttpRequest, queryset: QuerySet[Preview]) -> None:
-        actor = services.actor_of(request.user)
-        for pipeline_id, label in queryset.order_by("pipeline__name", "label").values_list("pipeline_id", "label"):
-            try:
-                build = services.preview_approve(pipeline_id=pipeline_id, label=label, actor=actor)
-            except ApplicationError as exc:
-                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
-            else:
-                self.message_user(request, f"Preview {label}: build #{build.number} approved.", messages.SUCCESS)
+        self._each(request, queryset, services.preview_approve, "Preview {label}: build #{done.number} approved.")
 
     @admin.action(description="Delete selected previews (their builds stay until retention)")
     def delete_previews(self, request: HttpRequest, queryset: QuerySet[Preview]) -> None:
+        self._each(request, queryset, services.preview_delete, "Preview {label} deleted ({done}).")
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Preview], service, success: str) -> None:
+        """Call ``service`` for each selected preview, in order; one message per preview
+        (``success`` formatted with its label and what the service returned)."""
         actor = services.actor_of(request.user)
         for pipeline_id, label in queryset.order_by("pipeline__name", "label").values_list("pipeline_id", "label"):
             try:
-                host = services.preview_delete(pipeline_id=pipeline_id, label=label, actor=actor)
+                done = service(pipeline_id=pipeline_id, label=label, actor=actor)
             except ApplicationError as exc:
                 self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
             else:
-                self.message_user(request, f"Preview {label} deleted ({host}).", messages.SUCCESS)
+                self.message_user(request, success.format(label=label, done=done), messages.SUCCESS)

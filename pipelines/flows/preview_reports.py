@@ -21,7 +21,7 @@ from deployment_service.integrations import github
 from deployment_service.retries import TransientFailure, is_transient
 from pipelines.choices import BuildStatus
 from pipelines.grants import owner_installation_id
-from pipelines.models import Build
+from pipelines.models import Build, Pipeline
 from pipelines.services import build_record_github_deployment
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,16 @@ def _what(build: Build, url: str) -> tuple[str, str, str | None, str]:
     return commit_state, f"#{build.number}: {build.error or build.status}", deployment_state, build.logs_url
 
 
+NO_INSTALLATION = "not reported: the owner holds no installation covering the repository"
+
+
+def _installation(pipeline: Pipeline) -> int | None:
+    """The owner's installation covering the pipeline's repository (the pipeline's own first)."""
+    return owner_installation_id(
+        owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
+    )
+
+
 def preview_report_to_github(build: Build) -> str:
     """Report one preview build (its pipeline and preview loaded); returns what it did, in words."""
     if not (build.status in _STATES or (build.status == BuildStatus.QUEUED and build.awaiting_approval)):
@@ -72,11 +82,9 @@ def preview_report_to_github(build: Build) -> str:
     state, description, deployment_state, target_url = _what(build, url)
     pipeline = build.pipeline
     try:
-        installation_id = owner_installation_id(
-            owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
-        )
+        installation_id = _installation(pipeline)
         if installation_id is None:
-            return "not reported: the owner holds no installation covering the repository"
+            return NO_INSTALLATION
         github.set_commit_status(
             repository=pipeline.repository,
             sha=build.commit_sha,
@@ -126,11 +134,9 @@ def preview_deployment_deactivate(*, build_id: str) -> str:
         return "skipped: GitHub not configured"
     pipeline = build.pipeline
     try:
-        installation_id = owner_installation_id(
-            owner_id=pipeline.owner_id, repository=pipeline.repository, prefer=pipeline.github_installation_id
-        )
+        installation_id = _installation(pipeline)
         if installation_id is None:
-            return "not reported: the owner holds no installation covering the repository"
+            return NO_INSTALLATION
         github.set_deployment_status(
             repository=pipeline.repository,
             deployment_id=build.github_deployment_id,
