@@ -72,7 +72,10 @@ def _build(build_id: uuid.UUID | str) -> Build:
 
 
 def _log_locked(build_id: uuid.UUID | str) -> BuildLog:
-    """The build's log row, created when missing, locked (inside a transaction)."""
+    """The build's log row, created when missing, locked (inside a transaction). The build's row
+    is locked first: inserting the log takes a key-share lock on the build, so a report holding
+    the build (then wanting the log) and a copy creating the log would otherwise deadlock."""
+    Build.objects.select_for_update().filter(pk=build_id).values_list("pk", flat=True).first()
     BuildLog.objects.get_or_create(build_id=build_id)
     return BuildLog.objects.select_for_update().get(build_id=build_id)
 

@@ -26,21 +26,21 @@ def test_a_failed_codebuild_build_gets_its_whole_log_and_the_tail_in_its_error(a
     broker.flush_all()  # not its Download Source (no GitHub here): CodeBuild's events drive it
     worker = dramatiq.Worker(broker, worker_timeout=100)
     worker.start()
-    group, stream = f"/aws/codebuild/{PROJECT}", build.codebuild_build_id.split(":", 1)[1]
-    logs = aws_clients.client("logs")
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    now = int(time.time() * 1000)
-    lines = [f"[Container] step {n}\n" for n in range(25)] + ["npm ERR! missing script: build\n"]
-    logs.put_log_events(
-        logGroupName=group,
-        logStreamName=stream,
-        logEvents=[{"timestamp": now + n, "message": line} for n, line in enumerate(lines)],
-    )
+    try:  # stopped also when a step raises: a running worker would take later tests' messages
+        group, stream = f"/aws/codebuild/{PROJECT}", build.codebuild_build_id.split(":", 1)[1]
+        logs = aws_clients.client("logs")
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        lines = [f"[Container] step {n}\n" for n in range(25)] + ["npm ERR! missing script: build\n"]
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + n, "message": line} for n, line in enumerate(lines)],
+        )
 
-    for event in codebuild_events(build.codebuild_build_id, outcome="FAILED", failed_phase="BUILD"):
-        services.build_apply_codebuild_report(report=codebuild_report_from_event(event))
-    try:
+        for event in codebuild_events(build.codebuild_build_id, outcome="FAILED", failed_phase="BUILD"):
+            services.build_apply_codebuild_report(report=codebuild_report_from_event(event))
         deadline = time.monotonic() + 30
         while not BuildLog.objects.filter(pk=build.id, complete=True).exists() and time.monotonic() < deadline:
             time.sleep(0.1)
